@@ -1,0 +1,513 @@
+//! The event envelope, the catalogue of event names, and the top-level decoder.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::wire::{lenient, timestamp_seconds, KeySeed, LenientSeed, NumberOrString, OneOrMany};
+use super::{
+    CallData, Chat, Contact, GroupMetadata, GroupParticipantsUpdate, MessageReaction,
+    MessageUpdate, MessagesData, MessagesDelete, PollResults, QrCodeData, ReceiptUpdate,
+    SessionStatusData, WebhookMessage,
+};
+use crate::error::WasenderError;
+
+/// One webhook event: the envelope and its typed `data`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct WebhookEvent<D> {
+    /// The event name exactly as received (an alias stays an alias).
+    pub event: String,
+    /// `timestamp` as received: seconds or milliseconds, number or string.
+    pub timestamp: Option<NumberOrString>,
+    /// `sessionId`. It may be the session's API key: never log it in full.
+    pub session_id: Option<String>,
+    /// The typed `data`. `None` when absent, or when its shape did not fit (then
+    /// the raw value is in `extra["data"]`).
+    pub data: Option<D>,
+    /// Envelope members not modelled above, exactly as received.
+    pub extra: Map<String, Value>,
+}
+
+impl<D> WebhookEvent<D> {
+    /// The event name as received.
+    pub fn event_name(&self) -> &str {
+        &self.event
+    }
+
+    /// The timestamp in seconds (milliseconds and numeric strings normalised).
+    pub fn timestamp(&self) -> Option<i64> {
+        self.timestamp.as_ref().and_then(timestamp_seconds)
+    }
+
+    /// The session id (`sessionId`, or `data.session_id` for `session.status`).
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
+    /// The typed data, if present and of the expected shape.
+    pub fn data(&self) -> Option<&D> {
+        self.data.as_ref()
+    }
+
+    /// The `data` member as received when it did not fit the typed shape.
+    pub fn raw_data(&self) -> Option<&Value> {
+        self.extra.get("data")
+    }
+}
+
+impl<D: Serialize> Serialize for WebhookEvent<D> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let len = 1
+            + usize::from(self.timestamp.is_some())
+            + usize::from(self.session_id.is_some())
+            + usize::from(self.data.is_some())
+            + self.extra.len();
+        let mut map = serializer.serialize_map(Some(len))?;
+        map.serialize_entry("event", &self.event)?;
+        if let Some(ts) = &self.timestamp {
+            map.serialize_entry("timestamp", ts)?;
+        }
+        if let Some(id) = &self.session_id {
+            map.serialize_entry("sessionId", id)?;
+        }
+        if let Some(data) = &self.data {
+            map.serialize_entry("data", data)?;
+        }
+        for (k, v) in &self.extra {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// Declares the catalogue once: the name enum, the event enum and the data decoder.
+macro_rules! catalogue {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident = $name:literal $(| $alias:literal)* => $data:ty,
+    )*) => {
+        /// The kind of a webhook event: one case per catalogued event, plus `Unknown`.
+        ///
+        /// Parsing accepts the canonical names and the aliases seen in official SDKs
+        /// (`call.received`, `messages.recieved`, …); [`as_str`](Self::as_str) gives the
+        /// canonical name.
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum WasenderWebhookEventType {
+            $(
+                $(#[$doc])*
+                #[doc = concat!("\n\n`", $name, "`", $(", alias `", $alias, "`",)*)]
+                $variant,
+            )*
+            /// An event this crate does not know yet, with its name as received.
+            Unknown(String),
+        }
+
+        impl WasenderWebhookEventType {
+            /// Every catalogued event type, in catalogue order.
+            pub const KNOWN: &'static [WasenderWebhookEventType] = &[$(Self::$variant),*];
+
+            /// The canonical event name (for `Unknown`, the name as received).
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $name,)*
+                    Self::Unknown(name) => name,
+                }
+            }
+
+            /// Reads an event name: canonical, alias, or unknown.
+            pub fn from_name(name: &str) -> Self {
+                match name {
+                    $($name $(| $alias)* => Self::$variant,)*
+                    other => Self::Unknown(other.to_owned()),
+                }
+            }
+        }
+
+        /// A verified, typed webhook event. One variant per catalogued event;
+        /// anything else is `Unknown` with its name and data intact.
+        ///
+        /// `serde_json::to_value(&event)` gives back the received JSON.
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub enum WasenderWebhookEvent {
+            $(
+                $(#[$doc])*
+                #[doc = concat!("\n\n`", $name, "`.")]
+                $variant(WebhookEvent<$data>),
+            )*
+            /// An event this crate does not know yet; `data` is kept as JSON.
+            Unknown(WebhookEvent<Value>),
+        }
+
+        impl WasenderWebhookEvent {
+            /// The event type.
+            pub fn event_type(&self) -> WasenderWebhookEventType {
+                match self {
+                    $(Self::$variant(_) => WasenderWebhookEventType::$variant,)*
+                    Self::Unknown(e) => WasenderWebhookEventType::Unknown(e.event.clone()),
+                }
+            }
+
+            fn head(&self) -> Head<'_> {
+                match self {
+                    $(Self::$variant(e) => Head::of(e),)*
+                    Self::Unknown(e) => Head::of(e),
+                }
+            }
+        }
+
+        impl Serialize for WasenderWebhookEvent {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $(Self::$variant(e) => e.serialize(serializer),)*
+                    Self::Unknown(e) => e.serialize(serializer),
+                }
+            }
+        }
+
+        /// `data`, decoded for a known event type.
+        enum TypedData {
+            $($variant(Result<$data, Value>),)*
+            Unknown(Value),
+        }
+
+        fn read_data<'de, D: Deserializer<'de>>(
+            kind: &WasenderWebhookEventType,
+            d: D,
+        ) -> Result<TypedData, D::Error> {
+            Ok(match kind {
+                $(WasenderWebhookEventType::$variant => TypedData::$variant(lenient::<$data, D>(d)?),)*
+                WasenderWebhookEventType::Unknown(_) => TypedData::Unknown(Value::deserialize(d)?),
+            })
+        }
+
+        fn assemble(parts: Parts, data: Option<TypedData>) -> WasenderWebhookEvent {
+            match data {
+                $(Some(TypedData::$variant(data)) => WasenderWebhookEvent::$variant(parts.with(data)),)*
+                Some(TypedData::Unknown(data)) => WasenderWebhookEvent::Unknown(parts.with(Ok(data))),
+                None => {
+                    let kind = WasenderWebhookEventType::from_name(&parts.event);
+                    match kind {
+                        $(WasenderWebhookEventType::$variant => WasenderWebhookEvent::$variant(parts.without_data()),)*
+                        WasenderWebhookEventType::Unknown(_) => WasenderWebhookEvent::Unknown(parts.without_data()),
+                    }
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    /// Every message, incoming and outgoing.
+    MessagesUpsert = "messages.upsert" => MessagesData,
+    /// An incoming message.
+    MessagesReceived = "messages.received" | "messages.recieved" | "message.received" => MessagesData,
+    /// An incoming one-to-one message.
+    MessagesPersonalReceived = "messages-personal.received" | "message.personal.received" => MessagesData,
+    /// An incoming group message (`key.participant` is the sender).
+    MessagesGroupReceived = "messages-group.received" | "message.group.received" => MessagesData,
+    /// A channel (newsletter) post.
+    MessagesNewsletterReceived = "messages-newsletter.received" | "message.newsletter.received" => MessagesData,
+    /// A message sent from the session.
+    MessageSent = "message.sent" => MessagesData,
+    /// Message status changes (sent, delivered, read, …).
+    MessagesUpdate = "messages.update" => OneOrMany<MessageUpdate>,
+    /// Messages deleted.
+    MessagesDelete = "messages.delete" => MessagesDelete,
+    /// Reactions to messages.
+    MessagesReaction = "messages.reaction" => OneOrMany<MessageReaction>,
+    /// Group message receipts.
+    MessageReceiptUpdate = "message-receipt.update" => OneOrMany<ReceiptUpdate>,
+    /// The session's connection state changed.
+    SessionStatus = "session.status" => SessionStatusData,
+    /// A new QR code to scan.
+    QrcodeUpdated = "qrcode.updated" => QrCodeData,
+    /// Chats created.
+    ChatsUpsert = "chats.upsert" => OneOrMany<Chat>,
+    /// Chats changed.
+    ChatsUpdate = "chats.update" => OneOrMany<Chat>,
+    /// Chats deleted (their ids).
+    ChatsDelete = "chats.delete" => OneOrMany<String>,
+    /// Contacts created.
+    ContactsUpsert = "contacts.upsert" => OneOrMany<Contact>,
+    /// Contacts changed.
+    ContactsUpdate = "contacts.update" => OneOrMany<Contact>,
+    /// Groups joined or created.
+    GroupsUpsert = "groups.upsert" => OneOrMany<GroupMetadata>,
+    /// Group metadata changed.
+    GroupsUpdate = "groups.update" => OneOrMany<GroupMetadata>,
+    /// Participants added, removed, promoted or demoted.
+    GroupParticipantsUpdate = "group-participants.update" => OneOrMany<GroupParticipantsUpdate>,
+    /// An incoming call.
+    Call = "call" | "call.received" => CallData,
+    /// Poll votes.
+    PollResults = "poll.results" => PollResults,
+}
+
+/// Borrowed envelope fields, whatever the variant.
+struct Head<'a> {
+    event: &'a str,
+    timestamp: Option<&'a NumberOrString>,
+    session_id: Option<&'a str>,
+    extra: &'a Map<String, Value>,
+}
+
+impl<'a> Head<'a> {
+    fn of<D>(e: &'a WebhookEvent<D>) -> Self {
+        Self {
+            event: &e.event,
+            timestamp: e.timestamp.as_ref(),
+            session_id: e.session_id.as_deref(),
+            extra: &e.extra,
+        }
+    }
+}
+
+/// The envelope as decoded, before `data` is attached.
+struct Parts {
+    event: String,
+    timestamp: Option<NumberOrString>,
+    session_id: Option<String>,
+    extra: Map<String, Value>,
+}
+
+impl Parts {
+    fn with<D>(mut self, data: Result<D, Value>) -> WebhookEvent<D> {
+        let data = match data {
+            Ok(d) => Some(d),
+            Err(raw) => {
+                self.extra.insert("data".to_owned(), raw);
+                None
+            }
+        };
+        WebhookEvent {
+            event: self.event,
+            timestamp: self.timestamp,
+            session_id: self.session_id,
+            data,
+            extra: self.extra,
+        }
+    }
+
+    fn without_data<D>(self) -> WebhookEvent<D> {
+        WebhookEvent {
+            event: self.event,
+            timestamp: self.timestamp,
+            session_id: self.session_id,
+            data: None,
+            extra: self.extra,
+        }
+    }
+}
+
+impl WasenderWebhookEvent {
+    /// The event name exactly as received (aliases are not rewritten).
+    pub fn event_name(&self) -> &str {
+        self.head().event
+    }
+
+    /// The timestamp in seconds: milliseconds and numeric strings are normalised.
+    /// The raw value is in [`timestamp_raw`](Self::timestamp_raw).
+    pub fn timestamp(&self) -> Option<i64> {
+        self.head().timestamp.and_then(timestamp_seconds)
+    }
+
+    /// The timestamp exactly as received.
+    pub fn timestamp_raw(&self) -> Option<&NumberOrString> {
+        self.head().timestamp
+    }
+
+    /// The session id: `sessionId`, or `data.session_id` on `session.status`.
+    /// It may be the session's API key: mask it before logging.
+    pub fn session_id(&self) -> Option<&str> {
+        self.head().session_id.or_else(|| match self {
+            Self::SessionStatus(e) => e.data.as_ref()?.session_id.as_deref(),
+            _ => None,
+        })
+    }
+
+    /// Envelope members not modelled (and `data` when its shape did not fit).
+    pub fn extra(&self) -> &Map<String, Value> {
+        self.head().extra
+    }
+
+    /// Every message the event carries, whichever shape (`data.messages` array or
+    /// object, or flat). Empty for events that carry no message.
+    pub fn messages(&self) -> &[WebhookMessage] {
+        let data = match self {
+            Self::MessagesUpsert(e)
+            | Self::MessagesReceived(e)
+            | Self::MessagesPersonalReceived(e)
+            | Self::MessagesGroupReceived(e)
+            | Self::MessagesNewsletterReceived(e)
+            | Self::MessageSent(e) => e.data.as_ref(),
+            _ => None,
+        };
+        data.map_or(&[], MessagesData::messages)
+    }
+
+    /// Decodes an event from raw bytes, without verifying any signature.
+    /// Prefer [`WasenderSyncClient::handle_webhook_event`](crate::WasenderSyncClient::handle_webhook_event),
+    /// which verifies first.
+    pub fn from_slice(body: &[u8]) -> Result<Self, WasenderError> {
+        parse_event(body)
+    }
+}
+
+impl WasenderWebhookEventType {
+    /// Whether this is a catalogued event type.
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Unknown(_))
+    }
+}
+
+impl From<&str> for WasenderWebhookEventType {
+    fn from(name: &str) -> Self {
+        Self::from_name(name)
+    }
+}
+
+impl FromStr for WasenderWebhookEventType {
+    type Err = std::convert::Infallible;
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Ok(Self::from_name(name))
+    }
+}
+
+impl fmt::Display for WasenderWebhookEventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for WasenderWebhookEventType {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for WasenderWebhookEventType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(Self::from_name(&name))
+    }
+}
+
+struct EventVisitor;
+
+impl<'de> Visitor<'de> for EventVisitor {
+    type Value = WasenderWebhookEvent;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a webhook event object with a string `event` member")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut event: Option<(String, WasenderWebhookEventType)> = None;
+        let mut timestamp = None;
+        let mut session_id = None;
+        let mut data: Option<TypedData> = None;
+        let mut early_data: Option<Value> = None;
+        let mut extra = Map::new();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match key.as_ref() {
+                "event" => match map.next_value_seed(LenientSeed::<String>::new())? {
+                    Ok(name) => {
+                        let kind = WasenderWebhookEventType::from_name(&name);
+                        event = Some((name, kind));
+                    }
+                    Err(_) => {
+                        return Err(serde::de::Error::custom(
+                            "the `event` member is not a string",
+                        ))
+                    }
+                },
+                "timestamp" => {
+                    super::wire::accept_member(&mut timestamp, &mut extra, key, &mut map)?
+                }
+                "sessionId" => {
+                    super::wire::accept_member(&mut session_id, &mut extra, key, &mut map)?
+                }
+                "data" => match &event {
+                    Some((_, kind)) => data = Some(map.next_value_seed(DataSeed(kind))?),
+                    // `data` before `event`: keep it as JSON and type it afterwards.
+                    None => early_data = Some(map.next_value()?),
+                },
+                _ => super::wire::accept_extra(&mut extra, key, &mut map)?,
+            }
+        }
+        let Some((name, kind)) = event else {
+            return Err(serde::de::Error::custom("the object has no `event` member"));
+        };
+        if let Some(raw) = early_data {
+            data = Some(read_data(&kind, raw).map_err(serde::de::Error::custom)?);
+        }
+        let parts = Parts {
+            event: name,
+            timestamp,
+            session_id,
+            extra,
+        };
+        Ok(assemble(parts, data))
+    }
+}
+
+struct DataSeed<'k>(&'k WasenderWebhookEventType);
+
+impl<'de> serde::de::DeserializeSeed<'de> for DataSeed<'_> {
+    type Value = TypedData;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        read_data(self.0, d)
+    }
+}
+
+impl<'de> Deserialize<'de> for WasenderWebhookEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(EventVisitor)
+    }
+}
+
+/// Decodes one event from a raw body, without verifying any signature.
+///
+/// One pass over the bytes: the envelope and the typed `data` are decoded
+/// straight from the parser. Errors are [`WasenderError::EmptyBody`],
+/// [`WasenderError::BodyNotUtf8`], [`WasenderError::InvalidJson`] (with line and
+/// column; also for nesting deeper than 128 levels) and [`WasenderError::NotAnEvent`].
+pub fn parse_event(body: &[u8]) -> Result<WasenderWebhookEvent, WasenderError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(WasenderError::EmptyBody);
+    }
+    serde_json::from_slice(body).map_err(|err| classify(body, &err))
+}
+
+fn classify(body: &[u8], err: &serde_json::Error) -> WasenderError {
+    if let Err(utf8) = std::str::from_utf8(body) {
+        return WasenderError::BodyNotUtf8 {
+            valid_up_to: utf8.valid_up_to(),
+        };
+    }
+    match err.classify() {
+        serde_json::error::Category::Data => WasenderError::NotAnEvent {
+            reason: strip_position(&err.to_string()),
+        },
+        _ => WasenderError::InvalidJson {
+            line: err.line(),
+            column: err.column(),
+            message: strip_position(&err.to_string()),
+        },
+    }
+}
+
+/// serde_json appends " at line L column C"; the error variants carry those separately.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}

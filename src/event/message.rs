@@ -1,0 +1,744 @@
+//! Messages and everything that refers to them: keys, content, media,
+//! status updates, reactions, receipts and deletions.
+
+use std::borrow::Cow;
+
+use serde::de::MapAccess;
+use serde::ser::SerializeMap;
+use serde_json::Value;
+
+use super::wire::{
+    accept_member, loose_bool, timestamp_seconds, wire_object, Lenient, NumberOrString, OneOrMany,
+    WireObject,
+};
+
+wire_object! {
+    /// The key identifying a message (`key`).
+    ///
+    /// `id` is WhatsApp's message id (dedupe on it). `remote_jid` is the chat —
+    /// often a LID (`…@lid`) rather than a phone; take the phone from
+    /// [`WebhookMessage::sender_phone`].
+    pub struct MessageKey {
+        /// The WhatsApp message id.
+        "id" => id: String,
+        /// Whether the session itself sent the message.
+        "fromMe" => from_me: bool,
+        /// The chat JID: `…@s.whatsapp.net`, `…@g.us`, `…@newsletter` or `…@lid`.
+        "remoteJid" => remote_jid: String,
+        /// In groups, the sender's JID.
+        "participant" => participant: String,
+        /// `pn` or `lid`: how the chat is addressed.
+        "addressingMode" => addressing_mode: String,
+        /// The sender's phone JID.
+        "senderPn" => sender_pn: String,
+        /// The sender's phone number, digits only.
+        "cleanedSenderPn" => cleaned_sender_pn: String,
+        /// The sender's LID.
+        "senderLid" => sender_lid: String,
+        /// In groups, the participant's phone JID.
+        "participantPn" => participant_pn: String,
+        /// In groups, the participant's phone number, digits only.
+        "cleanedParticipantPn" => cleaned_participant_pn: String,
+        /// In groups, the participant's LID.
+        "participantLid" => participant_lid: String,
+    }
+}
+
+impl MessageKey {
+    /// Whether the session sent this message. Accepts `true`, `"true"` or `1` on the wire.
+    pub fn is_from_me(&self) -> bool {
+        self.from_me
+            .or_else(|| self.extra.get("fromMe").and_then(loose_bool))
+            .unwrap_or(false)
+    }
+
+    /// Whether the chat is a group (`…@g.us`).
+    pub fn is_group(&self) -> bool {
+        self.remote_jid
+            .as_deref()
+            .is_some_and(|j| j.ends_with("@g.us"))
+    }
+
+    /// The sender's phone number, digits only, when the key reveals it.
+    ///
+    /// In order: `cleanedParticipantPn` (groups) or `cleanedSenderPn`, then the
+    /// digits of `participantPn`/`senderPn`, then of the participant (groups) or
+    /// chat JID when it is a phone JID (`…@s.whatsapp.net`, `…@c.us`, `+digits`).
+    pub fn sender_phone(&self) -> Option<Cow<'_, str>> {
+        let group = self.is_group() || self.participant.is_some();
+        let (cleaned, pn, jid) = if group {
+            (
+                &self.cleaned_participant_pn,
+                &self.participant_pn,
+                &self.participant,
+            )
+        } else {
+            (&self.cleaned_sender_pn, &self.sender_pn, &self.remote_jid)
+        };
+        let extra_digits = |name: &str| match self.extra.get(name) {
+            Some(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
+            _ => None,
+        };
+        cleaned
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(Cow::Borrowed)
+            .or_else(|| {
+                extra_digits(if group {
+                    "cleanedParticipantPn"
+                } else {
+                    "cleanedSenderPn"
+                })
+            })
+            .or_else(|| pn.as_deref().and_then(phone_from_jid))
+            .or_else(|| jid.as_deref().and_then(phone_from_jid))
+    }
+}
+
+/// The digits of a phone JID (`123@s.whatsapp.net`, `123:4@s.whatsapp.net`,
+/// `123@c.us`) or of a bare `+123`/`123`; `None` for LIDs, groups and channels.
+pub fn phone_from_jid(jid: &str) -> Option<Cow<'_, str>> {
+    let jid = jid.trim();
+    let user = match jid.split_once('@') {
+        Some((user, "s.whatsapp.net" | "c.us")) => user,
+        Some(_) => return None,
+        None => jid.strip_prefix('+').unwrap_or(jid),
+    };
+    let user = user.split_once(':').map_or(user, |(u, _)| u);
+    (!user.is_empty() && user.bytes().all(|b| b.is_ascii_digit())).then_some(Cow::Borrowed(user))
+}
+
+wire_object! {
+    /// A media attachment (`imageMessage`, `videoMessage`, `audioMessage`,
+    /// `documentMessage`, `stickerMessage`). The file itself is encrypted at
+    /// `url`; get it through the REST client's `decrypt_media_file`.
+    pub struct MediaMessage {
+        /// The encrypted file's URL.
+        "url" => url: String,
+        /// MIME type, e.g. `image/jpeg`.
+        "mimetype" => mimetype: String,
+        /// Caption text.
+        "caption" => caption: String,
+        /// Document file name.
+        "fileName" => file_name: String,
+        /// Base64 SHA-256 of the plain file.
+        "fileSha256" => file_sha256: String,
+        /// Base64 SHA-256 of the encrypted file.
+        "fileEncSha256" => file_enc_sha256: String,
+        /// Size in bytes (documented as a string).
+        "fileLength" => file_length: NumberOrString,
+        /// The media key (needed for decryption).
+        "mediaKey" => media_key: String,
+        /// WhatsApp CDN direct path.
+        "directPath" => direct_path: String,
+        /// Duration in seconds (audio, video).
+        "seconds" => seconds: NumberOrString,
+        /// Whether an audio is a voice note.
+        "ptt" => ptt: bool,
+        /// Pixel height (images, videos, stickers).
+        "height" => height: NumberOrString,
+        /// Pixel width (images, videos, stickers).
+        "width" => width: NumberOrString,
+        /// Document title.
+        "title" => title: String,
+    }
+}
+
+impl MediaMessage {
+    /// The size in bytes, whether sent as a number or a string.
+    pub fn file_length_bytes(&self) -> Option<u64> {
+        self.file_length.as_ref().and_then(NumberOrString::as_u64)
+    }
+}
+
+wire_object! {
+    /// `extendedTextMessage`: text with a link preview, reply context or mentions.
+    pub struct ExtendedTextMessage {
+        /// The text.
+        "text" => text: String,
+        /// Reply/mention context (kept as JSON).
+        "contextInfo" => context_info: Value,
+    }
+}
+
+wire_object! {
+    /// `locationMessage`.
+    pub struct LocationMessage {
+        /// Latitude in degrees.
+        "degreesLatitude" => degrees_latitude: NumberOrString,
+        /// Longitude in degrees.
+        "degreesLongitude" => degrees_longitude: NumberOrString,
+        /// Place name.
+        "name" => name: String,
+        /// Address.
+        "address" => address: String,
+    }
+}
+
+wire_object! {
+    /// `contactMessage`: a shared contact card.
+    pub struct ContactMessage {
+        /// Display name.
+        "displayName" => display_name: String,
+        /// The vCard text.
+        "vcard" => vcard: String,
+    }
+}
+
+wire_object! {
+    /// `reactionMessage`: an emoji reaction sent as a message.
+    pub struct ReactionMessage {
+        /// The emoji (empty when a reaction is removed).
+        "text" => text: String,
+        /// The message reacted to.
+        "key" => key: MessageKey,
+    }
+}
+
+wire_object! {
+    /// A wrapper around other content (`ephemeralMessage`, `viewOnceMessage`, …):
+    /// `{ "message": { … } }`.
+    pub struct MessageWrapper {
+        /// The wrapped content.
+        "message" => message: Box<MessageContent>,
+    }
+}
+
+wire_object! {
+    /// `protocolMessage`: edits, revokes and other control messages.
+    pub struct ProtocolMessage {
+        /// The kind of control message (`REVOKE`, `MESSAGE_EDIT`, or a number).
+        "type" => kind: NumberOrString,
+        /// The message it applies to.
+        "key" => key: MessageKey,
+        /// For edits: the new content.
+        "editedMessage" => edited_message: Box<MessageContent>,
+    }
+}
+
+wire_object! {
+    /// The `message` object: WhatsApp's content, one member per kind.
+    pub struct MessageContent {
+        /// Plain text.
+        "conversation" => conversation: String,
+        /// Text with context.
+        "extendedTextMessage" => extended_text_message: Box<ExtendedTextMessage>,
+        /// An image.
+        "imageMessage" => image_message: Box<MediaMessage>,
+        /// A video.
+        "videoMessage" => video_message: Box<MediaMessage>,
+        /// An audio clip or voice note.
+        "audioMessage" => audio_message: Box<MediaMessage>,
+        /// A document.
+        "documentMessage" => document_message: Box<MediaMessage>,
+        /// A sticker.
+        "stickerMessage" => sticker_message: Box<MediaMessage>,
+        /// A location.
+        "locationMessage" => location_message: Box<LocationMessage>,
+        /// A contact card.
+        "contactMessage" => contact_message: Box<ContactMessage>,
+        /// A reaction.
+        "reactionMessage" => reaction_message: Box<ReactionMessage>,
+        /// A control message (edit, revoke).
+        "protocolMessage" => protocol_message: Box<ProtocolMessage>,
+        /// Disappearing-message wrapper.
+        "ephemeralMessage" => ephemeral_message: Box<MessageWrapper>,
+        /// View-once wrapper.
+        "viewOnceMessage" => view_once_message: Box<MessageWrapper>,
+        /// View-once wrapper (v2).
+        "viewOnceMessageV2" => view_once_message_v2: Box<MessageWrapper>,
+        /// View-once wrapper (v2 extension, voice notes).
+        "viewOnceMessageV2Extension" => view_once_message_v2_extension: Box<MessageWrapper>,
+        /// Document-with-caption wrapper.
+        "documentWithCaptionMessage" => document_with_caption_message: Box<MessageWrapper>,
+        /// Edited-message wrapper.
+        "editedMessage" => edited_message: Box<MessageWrapper>,
+    }
+}
+
+/// What kind of media a [`MediaMessage`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MediaKind {
+    /// `imageMessage`.
+    Image,
+    /// `videoMessage`.
+    Video,
+    /// `audioMessage`.
+    Audio,
+    /// `documentMessage`.
+    Document,
+    /// `stickerMessage`.
+    Sticker,
+}
+
+impl MediaKind {
+    /// The member name on the wire (`imageMessage`, …), as `/decrypt-media` expects it.
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            Self::Image => "imageMessage",
+            Self::Video => "videoMessage",
+            Self::Audio => "audioMessage",
+            Self::Document => "documentMessage",
+            Self::Sticker => "stickerMessage",
+        }
+    }
+
+    /// A short lowercase name: `image`, `video`, `audio`, `document`, `sticker`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::Video => "video",
+            Self::Audio => "audio",
+            Self::Document => "document",
+            Self::Sticker => "sticker",
+        }
+    }
+}
+
+/// A media attachment found in a message: its kind and its fields.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Media<'a> {
+    /// Image, video, audio, document or sticker.
+    pub kind: MediaKind,
+    /// The attachment's fields (URL, MIME type, key, …).
+    pub message: &'a MediaMessage,
+}
+
+impl<'a> Media<'a> {
+    /// The MIME type.
+    pub fn mimetype(&self) -> Option<&'a str> {
+        self.message.mimetype.as_deref()
+    }
+    /// The caption.
+    pub fn caption(&self) -> Option<&'a str> {
+        self.message.caption.as_deref()
+    }
+    /// The document file name.
+    pub fn file_name(&self) -> Option<&'a str> {
+        self.message.file_name.as_deref()
+    }
+    /// The size in bytes.
+    pub fn file_length(&self) -> Option<u64> {
+        self.message.file_length_bytes()
+    }
+    /// The encrypted file's URL.
+    pub fn url(&self) -> Option<&'a str> {
+        self.message.url.as_deref()
+    }
+}
+
+/// How deep wrappers are followed (each wrapper is one JSON level, and JSON nests ≤ 128).
+const MAX_WRAPPER_DEPTH: usize = 128;
+
+impl MessageContent {
+    /// The innermost content, unwrapping ephemeral, view-once, document-with-caption
+    /// and edited wrappers (for an edit, the new content).
+    pub fn unwrapped(&self) -> &MessageContent {
+        let mut current = self;
+        for _ in 0..MAX_WRAPPER_DEPTH {
+            match current.inner() {
+                Some(inner) => current = inner,
+                None => break,
+            }
+        }
+        current
+    }
+
+    fn inner(&self) -> Option<&MessageContent> {
+        let wrapper = [
+            &self.ephemeral_message,
+            &self.view_once_message,
+            &self.view_once_message_v2,
+            &self.view_once_message_v2_extension,
+            &self.document_with_caption_message,
+            &self.edited_message,
+        ]
+        .into_iter()
+        .find_map(|w| w.as_ref()?.message.as_deref());
+        wrapper.or_else(|| self.protocol_message.as_ref()?.edited_message.as_deref())
+    }
+
+    /// The text: `conversation`, `extendedTextMessage.text`, or a media caption (after unwrapping).
+    pub fn text(&self) -> Option<&str> {
+        let c = self.unwrapped();
+        c.conversation
+            .as_deref()
+            .or_else(|| c.extended_text_message.as_ref()?.text.as_deref())
+            .or_else(|| c.media()?.caption())
+    }
+
+    /// The media attachment, if any (after unwrapping).
+    pub fn media(&self) -> Option<Media<'_>> {
+        let c = self.unwrapped();
+        [
+            (MediaKind::Image, &c.image_message),
+            (MediaKind::Video, &c.video_message),
+            (MediaKind::Audio, &c.audio_message),
+            (MediaKind::Document, &c.document_message),
+            (MediaKind::Sticker, &c.sticker_message),
+        ]
+        .into_iter()
+        .find_map(|(kind, m)| m.as_deref().map(|message| Media { kind, message }))
+    }
+}
+
+wire_object! {
+    /// A WhatsApp message as webhooks carry it.
+    pub struct WebhookMessage {
+        /// Identifies the message and its chat.
+        "key" => key: MessageKey,
+        /// Wasender's unified text: the text, the caption, or the reply.
+        "messageBody" => message_body: String,
+        /// The content.
+        "message" => message: MessageContent,
+        /// The sender's display name.
+        "pushName" => push_name: String,
+        /// When the message was sent (seconds; number or string).
+        "messageTimestamp" => message_timestamp: NumberOrString,
+        /// Delivery status, on `message.sent` (0–5 or a name).
+        "status" => status: NumberOrString,
+        /// Whether it came from a broadcast list.
+        "broadcast" => broadcast: bool,
+    }
+}
+
+impl WebhookMessage {
+    /// The WhatsApp message id (`key.id`).
+    pub fn id(&self) -> Option<&str> {
+        self.key.as_ref()?.id.as_deref()
+    }
+
+    /// The chat JID (`key.remoteJid`).
+    pub fn chat_jid(&self) -> Option<&str> {
+        self.key.as_ref()?.remote_jid.as_deref()
+    }
+
+    /// Whether the session sent it.
+    pub fn from_me(&self) -> bool {
+        self.key.as_ref().is_some_and(MessageKey::is_from_me)
+    }
+
+    /// Whether it was posted in a group.
+    pub fn is_group(&self) -> bool {
+        self.key.as_ref().is_some_and(MessageKey::is_group)
+    }
+
+    /// The sender's JID: the participant in groups, otherwise the chat.
+    pub fn sender_jid(&self) -> Option<&str> {
+        let key = self.key.as_ref()?;
+        if self.is_group() {
+            key.participant.as_deref().or(key.participant_pn.as_deref())
+        } else {
+            key.sender_pn.as_deref().or(key.remote_jid.as_deref())
+        }
+    }
+
+    /// The sender's phone number, digits only. See [`MessageKey::sender_phone`].
+    pub fn sender_phone(&self) -> Option<Cow<'_, str>> {
+        self.key.as_ref()?.sender_phone()
+    }
+
+    /// The text: `messageBody` when non-empty, else from the content (see [`MessageContent::text`]).
+    pub fn text(&self) -> Option<&str> {
+        self.message_body
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .or_else(|| self.message.as_ref()?.text())
+    }
+
+    /// The media attachment, if the message carries one.
+    pub fn media(&self) -> Option<Media<'_>> {
+        self.message.as_ref()?.media()
+    }
+
+    /// The sender's display name.
+    pub fn push_name(&self) -> Option<&str> {
+        self.push_name.as_deref()
+    }
+
+    /// `messageTimestamp` in seconds (milliseconds and numeric strings normalised).
+    pub fn timestamp(&self) -> Option<i64> {
+        self.message_timestamp.as_ref().and_then(timestamp_seconds)
+    }
+
+    /// The delivery status, when the message carries one.
+    pub fn status(&self) -> Option<MessageStatus> {
+        self.status.as_ref().map(MessageStatus::from_raw)
+    }
+}
+
+/// The `data` of message events: `data.messages` (an array or a single object),
+/// or the message's members directly in `data` (the flat shape).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct MessagesData {
+    /// `data.messages`, when present with an object or array.
+    pub messages: Option<OneOrMany<WebhookMessage>>,
+    /// The members of `data` other than `messages`, read as a message (the
+    /// flat shape: `key`, `message`, …). Unmodelled members are in `flat.extra`.
+    pub flat: WebhookMessage,
+}
+
+impl MessagesData {
+    /// Every message carried, whichever shape was sent.
+    pub fn messages(&self) -> &[WebhookMessage] {
+        match &self.messages {
+            Some(messages) => messages.as_slice(),
+            None if self.flat.key.is_some() || self.flat.message.is_some() => {
+                std::slice::from_ref(&self.flat)
+            }
+            None => &[],
+        }
+    }
+}
+
+impl WireObject for MessagesData {
+    fn accept<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: Cow<'de, str>,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        if key == "messages" {
+            accept_member(&mut self.messages, &mut self.flat.extra, key, map)
+        } else {
+            self.flat.accept(key, map)
+        }
+    }
+    fn write_members<M: SerializeMap>(&self, out: &mut M) -> Result<(), M::Error> {
+        if let Some(messages) = &self.messages {
+            out.serialize_entry("messages", messages)?;
+        }
+        self.flat.write_members(out)
+    }
+    fn member_count(&self) -> usize {
+        usize::from(self.messages.is_some()) + self.flat.member_count()
+    }
+}
+
+impl Lenient for MessagesData {
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Value>, A::Error> {
+        super::wire::read_object(map).map(Ok)
+    }
+}
+
+impl serde::Serialize for MessagesData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        super::wire::serialize_object(self, serializer)
+    }
+}
+
+/// A message's delivery status. Accepts WhatsApp's numbers 0–5 and names
+/// (`"delivered"`, `"DELIVERY_ACK"`, …) in any case; anything else is kept as `Unknown`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MessageStatus {
+    /// 0: failed.
+    Error,
+    /// 1: waiting to be sent.
+    Pending,
+    /// 2: received by the server.
+    Sent,
+    /// 3: delivered to the device.
+    Delivered,
+    /// 4: read.
+    Read,
+    /// 5: played (voice notes).
+    Played,
+    /// A value this crate does not know, as received.
+    Unknown(String),
+}
+
+impl MessageStatus {
+    /// Interprets a raw wire value.
+    pub fn from_raw(raw: &NumberOrString) -> Self {
+        match raw {
+            NumberOrString::Number(n) => match n.as_u64() {
+                Some(code) => Self::from_code(code),
+                None => Self::Unknown(n.to_string()),
+            },
+            NumberOrString::String(s) => s.parse().unwrap_or_else(|_| Self::Unknown(s.clone())),
+        }
+    }
+
+    fn from_code(code: u64) -> Self {
+        match code {
+            0 => Self::Error,
+            1 => Self::Pending,
+            2 => Self::Sent,
+            3 => Self::Delivered,
+            4 => Self::Read,
+            5 => Self::Played,
+            other => Self::Unknown(other.to_string()),
+        }
+    }
+
+    /// WhatsApp's numeric code (0–5), if known.
+    pub fn code(&self) -> Option<u8> {
+        Some(match self {
+            Self::Error => 0,
+            Self::Pending => 1,
+            Self::Sent => 2,
+            Self::Delivered => 3,
+            Self::Read => 4,
+            Self::Played => 5,
+            Self::Unknown(_) => return None,
+        })
+    }
+
+    /// A lowercase name: `error`, `pending`, `sent`, `delivered`, `read`, `played`, or the unknown value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Error => "error",
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Played => "played",
+            Self::Unknown(raw) => raw,
+        }
+    }
+}
+
+impl std::str::FromStr for MessageStatus {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let trimmed = s.trim();
+        if let Ok(code) = trimmed.parse::<u64>() {
+            return Ok(Self::from_code(code));
+        }
+        Ok(match trimmed.to_ascii_lowercase().as_str() {
+            "error" | "failed" => Self::Error,
+            "pending" => Self::Pending,
+            "sent" | "server_ack" | "serverack" => Self::Sent,
+            "delivered" | "delivery_ack" | "deliveryack" => Self::Delivered,
+            "read" | "seen" => Self::Read,
+            "played" => Self::Played,
+            _ => Self::Unknown(s.to_owned()),
+        })
+    }
+}
+
+impl std::fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+wire_object! {
+    /// The `update` of a `messages.update` item.
+    pub struct StatusUpdate {
+        /// The new status: 0–5 or a name.
+        "status" => status: NumberOrString,
+    }
+}
+
+wire_object! {
+    /// One item of `messages.update`: a message's new status.
+    pub struct MessageUpdate {
+        /// The message.
+        "key" => key: MessageKey,
+        /// What changed.
+        "update" => update: StatusUpdate,
+    }
+}
+
+impl MessageUpdate {
+    /// The new status, if the update carries one.
+    pub fn status(&self) -> Option<MessageStatus> {
+        self.update
+            .as_ref()?
+            .status
+            .as_ref()
+            .map(MessageStatus::from_raw)
+    }
+}
+
+wire_object! {
+    /// The `data` of `messages.delete`.
+    pub struct MessagesDelete {
+        /// The deleted messages' keys.
+        "keys" => keys: OneOrMany<MessageKey>,
+    }
+}
+
+wire_object! {
+    /// A reaction (`reaction` of a `messages.reaction` item).
+    pub struct Reaction {
+        /// The emoji; empty when the reaction was removed.
+        "text" => text: String,
+        /// The message reacted to.
+        "key" => key: MessageKey,
+        /// When, in milliseconds.
+        "senderTimestampMs" => sender_timestamp_ms: NumberOrString,
+    }
+}
+
+wire_object! {
+    /// One item of `messages.reaction`.
+    pub struct MessageReaction {
+        /// The reaction message's key (who reacted, where).
+        "key" => key: MessageKey,
+        /// The reaction.
+        "reaction" => reaction: Reaction,
+    }
+}
+
+impl MessageReaction {
+    /// The emoji.
+    pub fn emoji(&self) -> Option<&str> {
+        self.reaction.as_ref()?.text.as_deref()
+    }
+    /// The id of the message reacted to.
+    pub fn target_id(&self) -> Option<&str> {
+        self.reaction.as_ref()?.key.as_ref()?.id.as_deref()
+    }
+}
+
+wire_object! {
+    /// A receipt: who received or read a message, and when.
+    pub struct Receipt {
+        /// The recipient's JID.
+        "userJid" => user_jid: String,
+        /// When it was received.
+        "receiptTimestamp" => receipt_timestamp: NumberOrString,
+        /// When it was read.
+        "readTimestamp" => read_timestamp: NumberOrString,
+        /// When it was played.
+        "playedTimestamp" => played_timestamp: NumberOrString,
+        /// A status, as some SDKs send it.
+        "status" => status: NumberOrString,
+        /// A timestamp, as some SDKs send it.
+        "t" => t: NumberOrString,
+    }
+}
+
+wire_object! {
+    /// One item of `message-receipt.update`. The docs nest it under `message`
+    /// (`{message: {key, receipt}}`), SDKs send `{key, receipt}`: both are read;
+    /// use [`ReceiptUpdate::key`] and [`ReceiptUpdate::receipt`].
+    pub struct ReceiptUpdate {
+        /// The message (flat shape).
+        "key" => key: MessageKey,
+        /// The receipt (flat shape).
+        "receipt" => receipt: Receipt,
+        /// The nested shape.
+        "message" => message: Box<ReceiptUpdate>,
+    }
+}
+
+impl ReceiptUpdate {
+    /// The message's key, from either shape.
+    pub fn key(&self) -> Option<&MessageKey> {
+        self.key
+            .as_ref()
+            .or_else(|| self.message.as_ref()?.key.as_ref())
+    }
+    /// The receipt, from either shape.
+    pub fn receipt(&self) -> Option<&Receipt> {
+        self.receipt
+            .as_ref()
+            .or_else(|| self.message.as_ref()?.receipt.as_ref())
+    }
+}

@@ -1,0 +1,645 @@
+//! The lenient, lossless decoding machinery shared by every event type.
+//!
+//! Every modelled member is decoded straight from the parser (one pass, no
+//! intermediate `Value`) when it has the expected shape. When it does not — a
+//! number where a string was documented, `null`, an array where an object was
+//! expected — the member is kept verbatim in the owning object's `extra` map
+//! instead of failing the event, so serialising gives back what was received.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Number, Value};
+
+/// A type that can be decoded from any JSON value, falling back to the raw
+/// value when the shape does not fit. Each hook returns the typed value, or
+/// gives the input back (as a `Value`) when it does not fit.
+pub trait Lenient: Sized {
+    /// From a JSON string.
+    fn from_string(s: String) -> Result<Self, String> {
+        Err(s)
+    }
+    /// From a JSON boolean.
+    fn from_bool(_b: bool) -> Option<Self> {
+        None
+    }
+    /// From a JSON number.
+    fn from_number(_n: &Number) -> Option<Self> {
+        None
+    }
+    /// From a JSON object.
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Value>, A::Error> {
+        Value::deserialize(MapAccessDeserializer::new(map)).map(Err)
+    }
+    /// From a JSON array.
+    fn from_seq<'de, A: SeqAccess<'de>>(seq: A) -> Result<Result<Self, Value>, A::Error> {
+        Value::deserialize(SeqAccessDeserializer::new(seq)).map(Err)
+    }
+}
+
+/// Decodes a `T` leniently from any deserializer.
+pub(crate) fn lenient<'de, T: Lenient, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Result<T, Value>, D::Error> {
+    d.deserialize_any(LenientSeed::<T>(PhantomData))
+}
+
+/// A `DeserializeSeed`/`Visitor` that yields `Ok(T)` or the raw `Value`.
+pub(crate) struct LenientSeed<T>(pub(crate) PhantomData<T>);
+
+impl<T> LenientSeed<T> {
+    pub(crate) fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<'de, T: Lenient> DeserializeSeed<'de> for LenientSeed<T> {
+    type Value = Result<T, Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: Lenient> Visitor<'de> for LenientSeed<T> {
+    type Value = Result<T, Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(T::from_bool(b).ok_or(Value::Bool(b)))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(number::<T>(Number::from(n)))
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(number::<T>(Number::from(n)))
+    }
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Self::Value, E> {
+        Ok(match Number::from_f64(n) {
+            Some(n) => number::<T>(n),
+            None => Err(Value::Null),
+        })
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        self.visit_string(s.to_owned())
+    }
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Self::Value, E> {
+        Ok(T::from_string(s).map_err(Value::String))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Err(Value::Null))
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Err(Value::Null))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        lenient::<T, D>(d)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        T::from_map(map)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        T::from_seq(seq)
+    }
+}
+
+fn number<T: Lenient>(n: Number) -> Result<T, Value> {
+    T::from_number(&n).ok_or(Value::Number(n))
+}
+
+/// An object key, borrowed from the input when it has no escapes.
+pub(crate) struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(s))
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(s.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(s))
+    }
+}
+
+/// A JSON object with modelled members and an `extra` map for everything else.
+pub trait WireObject: Default {
+    /// Takes the value of member `key` from `map`, into a field or `extra`.
+    fn accept<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: Cow<'de, str>,
+        map: &mut A,
+    ) -> Result<(), A::Error>;
+    /// Writes every member (modelled, then extra).
+    fn write_members<M: SerializeMap>(&self, out: &mut M) -> Result<(), M::Error>;
+    /// How many members `write_members` writes.
+    fn member_count(&self) -> usize;
+}
+
+/// Decodes a whole object into `T` (helper for `Lenient::from_map`).
+pub(crate) fn read_object<'de, T: WireObject, A: MapAccess<'de>>(
+    mut map: A,
+) -> Result<T, A::Error> {
+    let mut out = T::default();
+    while let Some(key) = map.next_key_seed(KeySeed)? {
+        out.accept(key, &mut map)?;
+    }
+    Ok(out)
+}
+
+/// Reads the next value leniently into `slot`, or into `extra[key]` when it does not fit.
+pub(crate) fn accept_member<'de, T: Lenient, A: MapAccess<'de>>(
+    slot: &mut Option<T>,
+    extra: &mut Map<String, Value>,
+    key: Cow<'de, str>,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    match map.next_value_seed(LenientSeed::<T>::new())? {
+        Ok(v) => {
+            *slot = Some(v);
+            extra.remove(key.as_ref());
+        }
+        Err(raw) => {
+            *slot = None;
+            extra.insert(key.into_owned(), raw);
+        }
+    }
+    Ok(())
+}
+
+/// Reads the next value verbatim into `extra[key]`.
+pub(crate) fn accept_extra<'de, A: MapAccess<'de>>(
+    extra: &mut Map<String, Value>,
+    key: Cow<'de, str>,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    let value: Value = map.next_value()?;
+    extra.insert(key.into_owned(), value);
+    Ok(())
+}
+
+/// Serialises a [`WireObject`] as a JSON object.
+pub(crate) fn serialize_object<T: WireObject, S: Serializer>(
+    obj: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(obj.member_count()))?;
+    obj.write_members(&mut map)?;
+    map.end()
+}
+
+/// Declares a lenient, lossless JSON object type: every listed member is an
+/// `Option` field decoded from its wire name; all others land in `extra`.
+macro_rules! wire_object {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $wire:literal => $field:ident : $ty:ty,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq)]
+        #[non_exhaustive]
+        pub struct $name {
+            $(
+                $(#[$fmeta])*
+                #[doc = concat!("\n\nWire name: `", $wire, "`.")]
+                pub $field: Option<$ty>,
+            )*
+            /// Members not modelled above, exactly as received, including modelled
+            /// members whose value had an unexpected shape (they are kept here and
+            /// the field above is `None`).
+            pub extra: serde_json::Map<String, serde_json::Value>,
+        }
+
+        impl $crate::event::wire::WireObject for $name {
+            fn accept<'de, A: serde::de::MapAccess<'de>>(
+                &mut self,
+                key: std::borrow::Cow<'de, str>,
+                map: &mut A,
+            ) -> Result<(), A::Error> {
+                match key.as_ref() {
+                    $(
+                        $wire => $crate::event::wire::accept_member(&mut self.$field, &mut self.extra, key, map),
+                    )*
+                    _ => $crate::event::wire::accept_extra(&mut self.extra, key, map),
+                }
+            }
+
+            fn write_members<M: serde::ser::SerializeMap>(&self, out: &mut M) -> Result<(), M::Error> {
+                $(
+                    if let Some(value) = &self.$field {
+                        out.serialize_entry($wire, value)?;
+                    }
+                )*
+                for (key, value) in &self.extra {
+                    out.serialize_entry(key, value)?;
+                }
+                Ok(())
+            }
+
+            fn member_count(&self) -> usize {
+                0 $( + usize::from(self.$field.is_some()) )* + self.extra.len()
+            }
+        }
+
+        impl $crate::event::wire::Lenient for $name {
+            fn from_map<'de, A: serde::de::MapAccess<'de>>(
+                map: A,
+            ) -> Result<Result<Self, serde_json::Value>, A::Error> {
+                $crate::event::wire::read_object(map).map(Ok)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                $crate::event::wire::serialize_object(self, serializer)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                match $crate::event::wire::lenient::<Self, D>(d)? {
+                    Ok(value) => Ok(value),
+                    Err(_) => Err(<D::Error as serde::de::Error>::custom(concat!(
+                        "expected a JSON object for ",
+                        stringify!($name)
+                    ))),
+                }
+            }
+        }
+    };
+}
+pub(crate) use wire_object;
+
+impl Lenient for String {
+    fn from_string(s: String) -> Result<Self, String> {
+        Ok(s)
+    }
+}
+
+impl Lenient for bool {
+    fn from_bool(b: bool) -> Option<Self> {
+        Some(b)
+    }
+}
+
+impl Lenient for Value {
+    fn from_string(s: String) -> Result<Self, String> {
+        Ok(Value::String(s))
+    }
+    fn from_bool(b: bool) -> Option<Self> {
+        Some(Value::Bool(b))
+    }
+    fn from_number(n: &Number) -> Option<Self> {
+        Some(Value::Number(n.clone()))
+    }
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Value>, A::Error> {
+        Value::deserialize(MapAccessDeserializer::new(map)).map(Ok)
+    }
+    fn from_seq<'de, A: SeqAccess<'de>>(seq: A) -> Result<Result<Self, Value>, A::Error> {
+        Value::deserialize(SeqAccessDeserializer::new(seq)).map(Ok)
+    }
+}
+
+impl<T: Lenient> Lenient for Box<T> {
+    fn from_string(s: String) -> Result<Self, String> {
+        T::from_string(s).map(Box::new)
+    }
+    fn from_bool(b: bool) -> Option<Self> {
+        T::from_bool(b).map(Box::new)
+    }
+    fn from_number(n: &Number) -> Option<Self> {
+        T::from_number(n).map(Box::new)
+    }
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Value>, A::Error> {
+        Ok(T::from_map(map)?.map(Box::new))
+    }
+    fn from_seq<'de, A: SeqAccess<'de>>(seq: A) -> Result<Result<Self, Value>, A::Error> {
+        Ok(T::from_seq(seq)?.map(Box::new))
+    }
+}
+
+/// Turns an already-decoded value back into JSON (used when a later sibling does not fit).
+fn to_raw<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("wire types only have string keys, so they always serialise")
+}
+
+impl<T: Lenient + Serialize> Lenient for Vec<T> {
+    fn from_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Result<Self, Value>, A::Error> {
+        let mut typed = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element_seed(LenientSeed::<T>::new())? {
+            match item {
+                Ok(v) => typed.push(v),
+                Err(raw) => {
+                    // One element does not fit: keep the whole array verbatim.
+                    let mut all: Vec<Value> = typed.iter().map(to_raw).collect();
+                    all.push(raw);
+                    while let Some(rest) = seq.next_element::<Value>()? {
+                        all.push(rest);
+                    }
+                    return Ok(Err(Value::Array(all)));
+                }
+            }
+        }
+        Ok(Ok(typed))
+    }
+}
+
+/// A member documented sometimes as a single value and sometimes as an array.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OneOrMany<T> {
+    /// A single value (sent without an array around it).
+    One(T),
+    /// An array of values.
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    /// The values as a slice, whichever shape was received.
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            Self::One(one) => std::slice::from_ref(one),
+            Self::Many(many) => many,
+        }
+    }
+
+    /// Iterates over the values.
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.as_slice().iter()
+    }
+
+    /// How many values there are.
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Whether there is no value (an empty array).
+    pub fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a OneOrMany<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<T: Serialize> Serialize for OneOrMany<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::One(one) => one.serialize(serializer),
+            Self::Many(many) => many.serialize(serializer),
+        }
+    }
+}
+
+impl<T: Lenient + Serialize> Lenient for OneOrMany<T> {
+    fn from_string(s: String) -> Result<Self, String> {
+        T::from_string(s).map(Self::One)
+    }
+    fn from_bool(b: bool) -> Option<Self> {
+        T::from_bool(b).map(Self::One)
+    }
+    fn from_number(n: &Number) -> Option<Self> {
+        T::from_number(n).map(Self::One)
+    }
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Value>, A::Error> {
+        Ok(T::from_map(map)?.map(Self::One))
+    }
+    fn from_seq<'de, A: SeqAccess<'de>>(seq: A) -> Result<Result<Self, Value>, A::Error> {
+        Ok(Vec::<T>::from_seq(seq)?.map(Self::Many))
+    }
+}
+
+/// A value documented as a number that is sometimes sent as a string (or the reverse).
+///
+/// It serialises back exactly as received: a number stays a number, a string stays a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NumberOrString {
+    /// Sent as a JSON number (any size serde_json can represent, including `u64` beyond `i64`).
+    Number(Number),
+    /// Sent as a JSON string.
+    String(String),
+}
+
+impl NumberOrString {
+    /// The value as `i64`, parsing a string (surrounding blanks ignored, a fraction truncated).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Self::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(f64_to_i64)),
+            Self::String(s) => {
+                let s = s.trim();
+                s.parse::<i64>()
+                    .ok()
+                    .or_else(|| s.parse::<f64>().ok().and_then(f64_to_i64))
+            }
+        }
+    }
+
+    /// The value as `u64`, parsing a string.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Self::Number(n) => n.as_u64(),
+            Self::String(s) => s.trim().parse().ok(),
+        }
+    }
+
+    /// The value as `f64`, parsing a string.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Self::Number(n) => n.as_f64(),
+            Self::String(s) => s.trim().parse().ok(),
+        }
+    }
+
+    /// The string form of the value (a number is formatted as JSON would).
+    pub fn to_text(&self) -> Cow<'_, str> {
+        match self {
+            Self::Number(n) => Cow::Owned(n.to_string()),
+            Self::String(s) => Cow::Borrowed(s),
+        }
+    }
+}
+
+fn f64_to_i64(f: f64) -> Option<i64> {
+    (f.is_finite() && f.abs() < 9.2e18).then_some(f as i64)
+}
+
+impl fmt::Display for NumberOrString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Number(n) => fmt::Display::fmt(n, f),
+            Self::String(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Serialize for NumberOrString {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Number(n) => n.serialize(serializer),
+            Self::String(s) => serializer.serialize_str(s),
+        }
+    }
+}
+
+impl Lenient for NumberOrString {
+    fn from_string(s: String) -> Result<Self, String> {
+        Ok(Self::String(s))
+    }
+    fn from_number(n: &Number) -> Option<Self> {
+        Some(Self::Number(n.clone()))
+    }
+}
+
+/// Values at or above this are taken as milliseconds (1e11 s is the year 5138).
+const MILLIS_THRESHOLD: i64 = 100_000_000_000;
+
+/// Normalises a Unix timestamp that may be in seconds or milliseconds to seconds.
+pub(crate) fn normalize_seconds(raw: i64) -> i64 {
+    if raw.unsigned_abs() >= MILLIS_THRESHOLD as u64 {
+        raw / 1000
+    } else {
+        raw
+    }
+}
+
+/// A timestamp in seconds from a raw value: a number (s or ms), a numeric
+/// string, or an ISO 8601 / RFC 3339 date-time string.
+pub(crate) fn timestamp_seconds(raw: &NumberOrString) -> Option<i64> {
+    match raw.as_i64() {
+        Some(n) => Some(normalize_seconds(n)),
+        None => match raw {
+            NumberOrString::String(s) => parse_rfc3339(s.trim()),
+            NumberOrString::Number(_) => None,
+        },
+    }
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)` to Unix seconds.
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(range)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let tz = &rest[1..];
+            let (h, m) = (
+                tz.get(0..2)?.parse::<i64>().ok()?,
+                tz.get(3..5)?.parse::<i64>().ok()?,
+            );
+            sign * (h * 3600 + m * 60)
+        }
+    };
+    // Days from civil (proleptic Gregorian), after Howard Hinnant's well-known algorithm.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
+
+/// Reads a loosely typed boolean: `true`/`false`, `"true"`/`"false"`, `1`/`0`.
+pub(crate) fn loose_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_i64().map(|n| n != 0),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Some(true),
+            "false" | "0" | "no" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_milliseconds() {
+        assert_eq!(normalize_seconds(1_633_456_789), 1_633_456_789);
+        assert_eq!(normalize_seconds(1_747_775_431_467), 1_747_775_431);
+    }
+
+    #[test]
+    fn parses_rfc3339() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339("2025-09-22T21:34:00.000Z"),
+            Some(1_758_576_840)
+        );
+        assert_eq!(
+            parse_rfc3339("2025-09-22T23:34:00+02:00"),
+            Some(1_758_576_840)
+        );
+        assert_eq!(parse_rfc3339("2025-13-22T21:34:00Z"), None);
+        assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(parse_rfc3339("2025-09-22T21:34:00Zjunk"), None);
+    }
+
+    #[test]
+    fn number_or_string_reads_both() {
+        let s = NumberOrString::String(" 12345 ".into());
+        assert_eq!(s.as_i64(), Some(12345));
+        let n = NumberOrString::Number(Number::from(u64::MAX));
+        assert_eq!(n.as_u64(), Some(u64::MAX));
+        assert_eq!(n.as_i64(), None);
+    }
+}

@@ -1,0 +1,96 @@
+//! Receive and answer WasenderAPI (WhatsApp) webhooks from plain, blocking Rust.
+//!
+//! Verify, decode and route an event in three lines:
+//!
+//! ```
+//! use wasenderapi::{WasenderSyncClient, WasenderWebhookEventType};
+//!
+//! let client = WasenderSyncClient::new("api-key").with_webhook_secret("secret");
+//! let body = br#"{"event":"messages.received","timestamp":1633456789,"data":{"messages":{
+//!     "key":{"id":"3EB0X1","fromMe":false,"remoteJid":"1234567890@s.whatsapp.net","cleanedSenderPn":"1234567890"},
+//!     "messageBody":"Hello"}}}"#;
+//! let event = client.handle_webhook_event(body, Some("secret"))?;
+//! assert_eq!(event.event_type(), WasenderWebhookEventType::MessagesReceived);
+//! for m in event.messages() {
+//!     assert_eq!(m.text(), Some("Hello"));
+//!     assert_eq!(m.sender_phone().as_deref(), Some("1234567890"));
+//! }
+//! // Lossless: the event serialises back to what was received.
+//! let received: serde_json::Value = serde_json::from_slice(body).unwrap();
+//! assert_eq!(serde_json::to_value(&event).unwrap(), received);
+//! # Ok::<(), wasenderapi::WasenderError>(())
+//! ```
+//!
+//! # Events
+//!
+//! [`WasenderWebhookEvent`] has one variant per catalogued event (22 of them,
+//! aliases included) and `Unknown` for anything else, which is delivered with its
+//! name and data, never rejected. Decoding is lenient: a member that is missing,
+//! `null`, or of an unexpected shape (a string for a number, an object for an
+//! array) never fails the event; a mis-shaped member is kept verbatim in the
+//! owning object's `extra` map, so `serde_json::to_value(&event)` always equals
+//! the received JSON. Accessors hide the protocol's quirks:
+//! [`WebhookMessage::text`], [`WebhookMessage::sender_phone`],
+//! [`WebhookMessage::media`], [`MessageStatus`], and timestamps normalised to
+//! seconds.
+//!
+//! Numbers are kept as serde_json keeps them: integers up to `u64::MAX` survive
+//! exactly; larger integers become floating point (enable serde_json's
+//! `arbitrary_precision` feature in your own crate to keep those digits too).
+//!
+//! # Handling events
+//!
+//! Implement [`WebhookHandler`] (one default method per event type) and route
+//! each event with [`dispatch`]:
+//!
+//! ```
+//! use wasenderapi::{dispatch, MessagesData, WasenderSyncClient, WebhookEvent, WebhookHandler};
+//!
+//! struct Printer;
+//! impl WebhookHandler for Printer {
+//!     type Error = String;
+//!     fn on_messages_upsert(&self, event: &WebhookEvent<MessagesData>) -> Result<(), String> {
+//!         println!("{} message(s)", event.data().map_or(0, |d| d.messages().len()));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let client = WasenderSyncClient::new("key").with_webhook_secret("s");
+//! let event = client.handle_webhook_event(br#"{"event":"messages.upsert","data":{"messages":[]}}"#, Some("s"))?;
+//! dispatch(&Printer, &event).unwrap();
+//! # Ok::<(), wasenderapi::WasenderError>(())
+//! ```
+//!
+//! # Signatures
+//!
+//! WasenderAPI sends the webhook secret itself in `X-Webhook-Signature`
+//! ([`SignatureScheme::SharedSecret`], the default). An HMAC-SHA256 scheme over
+//! the raw body is available for signing proxies ([`SignatureScheme::HmacSha256`]).
+//! Comparisons are constant time, every configured secret is tried (rotation),
+//! and with no secret configured nothing is accepted. [`sign_webhook`] builds
+//! a valid header for your own tests.
+//!
+//! # Features
+//!
+//! - `client` (default): the blocking REST client over `ureq`.
+//! - `listener` (default): the bundled `tiny_http` webhook listener.
+//!
+//! Without either, the crate is the webhook core: verification, events, handler.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod base64;
+pub mod client;
+mod error;
+pub mod event;
+mod handler;
+#[cfg(feature = "listener")]
+pub mod listener;
+pub mod signature;
+mod webhook;
+
+pub use client::WasenderSyncClient;
+pub use error::{Result, WasenderError};
+pub use event::*;
+pub use handler::{dispatch, WebhookHandler};
+pub use signature::{sign_webhook, SignatureScheme, WebhookVerifier, SIGNATURE_HEADER};

@@ -1,0 +1,1 @@
+//! The bundled webhook listener (under construction).

@@ -1,0 +1,35 @@
+//! Verifying and decoding incoming webhook requests.
+
+use crate::client::WasenderSyncClient;
+use crate::error::WasenderError;
+use crate::event::{parse_event, WasenderWebhookEvent};
+
+impl WasenderSyncClient {
+    /// Verifies a webhook request and decodes its body into a typed event.
+    ///
+    /// `body` is the raw request body, exactly as received; `signature` is the
+    /// `X-Webhook-Signature` header value (`None` if absent). The signature is
+    /// checked in constant time against every configured secret *before* the
+    /// body is parsed; then the body is decoded in one pass.
+    ///
+    /// Errors map to HTTP statuses through [`WasenderError::status_code`]:
+    /// 401 for a missing or wrong signature, 400 for a body that is empty, not
+    /// UTF-8, not JSON, or not an event object, 500 when no secret is configured.
+    pub fn handle_webhook_event(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<WasenderWebhookEvent, WasenderError> {
+        self.verify_webhook_signature(body, signature)?;
+        parse_event(body)
+    }
+
+    /// Only verifies the signature of a webhook request.
+    pub fn verify_webhook_signature(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<(), WasenderError> {
+        self.webhook.verify(body, signature)
+    }
+}

@@ -64,9 +64,10 @@ impl WebhookVerifier {
         }
     }
 
-    /// Adds an accepted secret. Empty secrets are ignored: they would accept an empty header.
+    /// Adds an accepted secret. Surrounding whitespace is removed (header values are
+    /// trimmed too); blank secrets are ignored: they would accept an empty header.
     pub fn add_secret(&mut self, secret: impl AsRef<[u8]>) {
-        let secret = secret.as_ref();
+        let secret = secret.as_ref().trim_ascii();
         if !secret.is_empty() {
             self.secrets.push(Secret(secret.to_vec()));
         }
@@ -122,7 +123,7 @@ impl WebhookVerifier {
     fn any_secret_equals(&self, candidate: &[u8]) -> Choice {
         let mut matched = Choice::from(0);
         for secret in &self.secrets {
-            matched |= secret.0.as_slice().ct_eq(candidate);
+            matched |= ct_eq_bytes(&secret.0, candidate);
         }
         matched
     }
@@ -139,11 +140,31 @@ impl WebhookVerifier {
                 continue;
             };
             for mac in &macs {
-                matched |= mac.as_slice().ct_eq(&decoded);
+                matched |= ct_eq_bytes(mac, &decoded);
             }
         }
         matched
     }
+}
+
+/// Constant-time equality of two byte strings (time depends only on their lengths),
+/// comparing eight bytes per step.
+fn ct_eq_bytes(a: &[u8], b: &[u8]) -> Choice {
+    if a.len() != b.len() {
+        return Choice::from(0);
+    }
+    let mut diff = 0u64;
+    let (a_words, a_tail) = a.split_at(a.len() - a.len() % 8);
+    let (b_words, b_tail) = b.split_at(b.len() - b.len() % 8);
+    for (x, y) in a_words.chunks_exact(8).zip(b_words.chunks_exact(8)) {
+        let word =
+            |c: &[u8]| u64::from_le_bytes(c.try_into().expect("chunks_exact(8) yields 8 bytes"));
+        diff |= word(x) ^ word(y);
+    }
+    for (x, y) in a_tail.iter().zip(b_tail) {
+        diff |= u64::from(x ^ y);
+    }
+    diff.ct_eq(&0)
 }
 
 fn hmac_sha256(key: &[u8], body: &[u8]) -> [u8; 32] {
@@ -311,6 +332,19 @@ mod tests {
         assert!(v.verify(body, Some(&other)).is_err());
         // The shared secret itself is not an HMAC signature.
         assert!(v.verify(body, Some("k")).is_err());
+    }
+
+    #[test]
+    fn ct_eq_bytes_compares_every_byte() {
+        let a = b"0123456789abcdef0123456789abcdefXYZ";
+        assert!(bool::from(ct_eq_bytes(a, a)));
+        for i in 0..a.len() {
+            let mut b = a.to_vec();
+            b[i] ^= 1;
+            assert!(!bool::from(ct_eq_bytes(a, &b)), "byte {i}");
+        }
+        assert!(!bool::from(ct_eq_bytes(a, &a[..34])));
+        assert!(bool::from(ct_eq_bytes(b"", b"")));
     }
 
     #[test]

@@ -1,0 +1,168 @@
+//! The error table of `handle_webhook_event`: each failure has its own variant,
+//! HTTP status and actionable message, and verification comes before parsing.
+
+use wasenderapi::*;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+const EVENT: &[u8] = br#"{"event":"session.status","data":{"status":"connected"}}"#;
+
+fn client() -> WasenderSyncClient {
+    WasenderSyncClient::new("api-key").with_webhook_secret(SECRET)
+}
+
+#[test]
+fn error_table() {
+    let c = client();
+    let cases: Vec<(&[u8], Option<&str>, u16, &str)> = vec![
+        (EVENT, None, 401, "missing webhook signature"),
+        (EVENT, Some(""), 401, "missing webhook signature"),
+        (EVENT, Some("wrong"), 401, "invalid webhook signature"),
+        (b"", Some(SECRET), 400, "empty request body"),
+        (b"  \n", Some(SECRET), 400, "empty request body"),
+        (
+            b"{\"event\":\"a\xff\"}",
+            Some(SECRET),
+            400,
+            "not valid UTF-8",
+        ),
+        (b"{\"event\":", Some(SECRET), 400, "not valid JSON"),
+        (
+            b"{\"event\":\"x\"} trailing",
+            Some(SECRET),
+            400,
+            "not valid JSON",
+        ),
+        (b"[1,2]", Some(SECRET), 400, "not a webhook event"),
+        (b"\"str\"", Some(SECRET), 400, "not a webhook event"),
+        (b"{\"data\":{}}", Some(SECRET), 400, "no `event` member"),
+        (
+            b"{\"event\":7}",
+            Some(SECRET),
+            400,
+            "`event` member is not a string",
+        ),
+    ];
+    for (body, sig, status, text) in cases {
+        let err = c
+            .handle_webhook_event(body, sig)
+            .expect_err("must be rejected");
+        assert_eq!(err.status_code(), Some(status), "{err}");
+        assert!(
+            err.to_string().contains(text),
+            "{err:?} should mention {text:?}"
+        );
+        assert!(
+            !err.to_string().contains(SECRET),
+            "the secret leaked: {err}"
+        );
+    }
+}
+
+#[test]
+fn variants_are_distinct() {
+    let c = client();
+    assert!(matches!(
+        c.handle_webhook_event(EVENT, None),
+        Err(WasenderError::MissingSignature)
+    ));
+    assert!(matches!(
+        c.handle_webhook_event(EVENT, Some("x")),
+        Err(WasenderError::InvalidSignature)
+    ));
+    assert!(matches!(
+        c.handle_webhook_event(b"", Some(SECRET)),
+        Err(WasenderError::EmptyBody)
+    ));
+    assert!(matches!(
+        c.handle_webhook_event(b"{\"a\":\"\xc3\x28\"}", Some(SECRET)),
+        Err(WasenderError::BodyNotUtf8 { valid_up_to: 6 })
+    ));
+    match c.handle_webhook_event(b"{\n  \"event\": tru }", Some(SECRET)) {
+        Err(WasenderError::InvalidJson { line, column, .. }) => assert_eq!((line, column), (2, 15)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        c.handle_webhook_event(b"42", Some(SECRET)),
+        Err(WasenderError::NotAnEvent { .. })
+    ));
+    let no_secret = WasenderSyncClient::new("k");
+    let err = no_secret
+        .handle_webhook_event(EVENT, Some("anything"))
+        .unwrap_err();
+    assert!(matches!(err, WasenderError::SecretNotConfigured));
+    assert_eq!(err.status_code(), Some(500));
+}
+
+#[test]
+fn signature_is_checked_before_the_body() {
+    // A malformed body with a bad signature is a signature error, not a body error.
+    let err = client()
+        .handle_webhook_event(b"not json", Some("bad"))
+        .unwrap_err();
+    assert!(matches!(err, WasenderError::InvalidSignature));
+    let err = client().handle_webhook_event(b"", None).unwrap_err();
+    assert!(matches!(err, WasenderError::MissingSignature));
+}
+
+#[test]
+fn deep_nesting_is_refused_without_overflow() {
+    for depth in [200usize, 100_000] {
+        let mut body = String::from(r#"{"event":"x","data":"#);
+        body.push_str(&"[".repeat(depth));
+        body.push_str(&"]".repeat(depth));
+        body.push('}');
+        let err = client()
+            .handle_webhook_event(body.as_bytes(), Some(SECRET))
+            .unwrap_err();
+        assert!(matches!(err, WasenderError::InvalidJson { .. }), "{err}");
+        assert!(err.to_string().contains("recursion limit"), "{err}");
+    }
+    let mut body = String::from(r#"{"event":"messages.upsert","data":{"message":"#);
+    body.push_str(&r#"{"ephemeralMessage":{"message":"#.repeat(120));
+    body.push_str("{}");
+    body.push_str(&"}}".repeat(120));
+    body.push_str("}}");
+    assert!(client()
+        .handle_webhook_event(body.as_bytes(), Some(SECRET))
+        .is_err());
+}
+
+#[test]
+fn rotation_accepts_every_configured_secret() {
+    let c = WasenderSyncClient::new("k").with_webhook_secrets(["old", "new"]);
+    assert!(c.handle_webhook_event(EVENT, Some("old")).is_ok());
+    assert!(c.handle_webhook_event(EVENT, Some("new")).is_ok());
+    assert!(c.handle_webhook_event(EVENT, Some("older")).is_err());
+}
+
+#[test]
+fn hmac_scheme_verifies_the_raw_body() {
+    let c = WasenderSyncClient::new("k")
+        .with_webhook_secret("hmac-key")
+        .with_signature_scheme(SignatureScheme::HmacSha256);
+    let sig = sign_webhook(SignatureScheme::HmacSha256, "hmac-key", EVENT);
+    assert!(c.handle_webhook_event(EVENT, Some(&sig)).is_ok());
+    // The same JSON re-serialised differently no longer verifies: the raw bytes count.
+    let reformatted = br#"{"event": "session.status", "data": {"status": "connected"}}"#;
+    assert!(matches!(
+        c.handle_webhook_event(reformatted, Some(&sig)),
+        Err(WasenderError::InvalidSignature)
+    ));
+    // The shared secret itself is not accepted under HMAC.
+    assert!(c.handle_webhook_event(EVENT, Some("hmac-key")).is_err());
+}
+
+#[test]
+fn client_is_send_sync_and_debug_redacts() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<WasenderSyncClient>();
+    assert_send_sync::<WasenderWebhookEvent>();
+    assert_send_sync::<WasenderError>();
+    let c = WasenderSyncClient::new("my-api-key-123")
+        .with_webhook_secret("my-webhook-secret-456")
+        .with_personal_access_token("my-pat-789");
+    let debug = format!("{c:?}");
+    for secret in ["my-api-key-123", "my-webhook-secret-456", "my-pat-789"] {
+        assert!(!debug.contains(secret), "{debug}");
+    }
+}

@@ -3,12 +3,16 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::value::MapDeserializer;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::wire::{lenient, timestamp_seconds, KeySeed, LenientSeed, NumberOrString, OneOrMany};
+use super::wire::{
+    accept_extra, accept_member, timestamp_seconds, Field, KeySeed, LenientSeed, NumberOrString,
+    OneOrMany,
+};
 use super::{
     CallData, Chat, Contact, GroupMetadata, GroupParticipantsUpdate, MessageReaction,
     MessageUpdate, MessagesData, MessagesDelete, PollResults, QrCodeData, ReceiptUpdate,
@@ -139,10 +143,10 @@ macro_rules! catalogue {
             $(
                 $(#[$doc])*
                 #[doc = concat!("\n\n`", $name, "`.")]
-                $variant(WebhookEvent<$data>),
+                $variant(Box<WebhookEvent<$data>>),
             )*
             /// An event this crate does not know yet; `data` is kept as JSON.
-            Unknown(WebhookEvent<Value>),
+            Unknown(Box<WebhookEvent<Value>>),
         }
 
         impl WasenderWebhookEvent {
@@ -171,34 +175,17 @@ macro_rules! catalogue {
             }
         }
 
-        /// `data`, decoded for a known event type.
-        enum TypedData {
-            $($variant(Result<$data, Value>),)*
-            Unknown(Value),
-        }
-
-        fn read_data<'de, D: Deserializer<'de>>(
+        /// Reads the rest of the envelope once `event` is known, straight into
+        /// the variant's boxed event (the data is filled in place).
+        fn read_known<'de, A: MapAccess<'de>>(
             kind: &WasenderWebhookEventType,
-            d: D,
-        ) -> Result<TypedData, D::Error> {
+            head: Parts,
+            map: &mut A,
+        ) -> Result<WasenderWebhookEvent, A::Error> {
             Ok(match kind {
-                $(WasenderWebhookEventType::$variant => TypedData::$variant(lenient::<$data, D>(d)?),)*
-                WasenderWebhookEventType::Unknown(_) => TypedData::Unknown(Value::deserialize(d)?),
+                $(WasenderWebhookEventType::$variant => WasenderWebhookEvent::$variant(read_rest(head, map)?),)*
+                WasenderWebhookEventType::Unknown(_) => WasenderWebhookEvent::Unknown(read_rest(head, map)?),
             })
-        }
-
-        fn assemble(parts: Parts, data: Option<TypedData>) -> WasenderWebhookEvent {
-            match data {
-                $(Some(TypedData::$variant(data)) => WasenderWebhookEvent::$variant(parts.with(data)),)*
-                Some(TypedData::Unknown(data)) => WasenderWebhookEvent::Unknown(parts.with(Ok(data))),
-                None => {
-                    let kind = WasenderWebhookEventType::from_name(&parts.event);
-                    match kind {
-                        $(WasenderWebhookEventType::$variant => WasenderWebhookEvent::$variant(parts.without_data()),)*
-                        WasenderWebhookEventType::Unknown(_) => WasenderWebhookEvent::Unknown(parts.without_data()),
-                    }
-                }
-            }
         }
     };
 }
@@ -269,41 +256,50 @@ impl<'a> Head<'a> {
     }
 }
 
-/// The envelope as decoded, before `data` is attached.
+/// The envelope members read before `event` was known.
 struct Parts {
     event: String,
     timestamp: Option<NumberOrString>,
     session_id: Option<String>,
+    /// `data` seen before `event`: kept as JSON until its type is known.
+    early_data: Option<Value>,
     extra: Map<String, Value>,
 }
 
-impl Parts {
-    fn with<D>(mut self, data: Result<D, Value>) -> WebhookEvent<D> {
-        let data = match data {
-            Ok(d) => Some(d),
-            Err(raw) => {
-                self.extra.insert("data".to_owned(), raw);
-                None
-            }
-        };
-        WebhookEvent {
-            event: self.event,
-            timestamp: self.timestamp,
-            session_id: self.session_id,
-            data,
-            extra: self.extra,
+/// Reads the members after `event` into a boxed `WebhookEvent<D>`.
+fn read_rest<'de, D: Field, A: MapAccess<'de>>(
+    head: Parts,
+    map: &mut A,
+) -> Result<Box<WebhookEvent<D>>, A::Error> {
+    let mut event = Box::new(WebhookEvent {
+        event: head.event,
+        timestamp: head.timestamp,
+        session_id: head.session_id,
+        data: None,
+        extra: head.extra,
+    });
+    if let Some(raw) = head.early_data {
+        let mut single = MapDeserializer::new(std::iter::once(("data", raw)));
+        if let Some(key) = single.next_key_seed(KeySeed).map_err(de::Error::custom)? {
+            D::accept_field(&mut event.data, &mut event.extra, key, &mut single)
+                .map_err(de::Error::custom)?;
         }
     }
-
-    fn without_data<D>(self) -> WebhookEvent<D> {
-        WebhookEvent {
-            event: self.event,
-            timestamp: self.timestamp,
-            session_id: self.session_id,
-            data: None,
-            extra: self.extra,
+    while let Some(key) = map.next_key_seed(KeySeed)? {
+        let e = &mut *event;
+        match key.as_ref() {
+            "data" => D::accept_field(&mut e.data, &mut e.extra, key, map)?,
+            "timestamp" => accept_member(&mut e.timestamp, &mut e.extra, key, map)?,
+            "sessionId" => accept_member(&mut e.session_id, &mut e.extra, key, map)?,
+            // A repeated `event`: the last spelling is kept (the variant is the first's).
+            "event" => match map.next_value_seed(LenientSeed::<String>::new())? {
+                Ok(name) => e.event = name,
+                Err(_) => return Err(de::Error::custom("the `event` member is not a string")),
+            },
+            _ => accept_extra(&mut e.extra, key, map)?,
         }
     }
+    Ok(event)
 }
 
 impl WasenderWebhookEvent {
@@ -409,61 +405,31 @@ impl<'de> Visitor<'de> for EventVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut event: Option<(String, WasenderWebhookEventType)> = None;
-        let mut timestamp = None;
-        let mut session_id = None;
-        let mut data: Option<TypedData> = None;
-        let mut early_data: Option<Value> = None;
-        let mut extra = Map::new();
+        let mut head = Parts {
+            event: String::new(),
+            timestamp: None,
+            session_id: None,
+            early_data: None,
+            extra: Map::new(),
+        };
         while let Some(key) = map.next_key_seed(KeySeed)? {
             match key.as_ref() {
                 "event" => match map.next_value_seed(LenientSeed::<String>::new())? {
                     Ok(name) => {
                         let kind = WasenderWebhookEventType::from_name(&name);
-                        event = Some((name, kind));
+                        head.event = name;
+                        return read_known(&kind, head, &mut map);
                     }
-                    Err(_) => {
-                        return Err(serde::de::Error::custom(
-                            "the `event` member is not a string",
-                        ))
-                    }
+                    Err(_) => return Err(de::Error::custom("the `event` member is not a string")),
                 },
-                "timestamp" => {
-                    super::wire::accept_member(&mut timestamp, &mut extra, key, &mut map)?
-                }
-                "sessionId" => {
-                    super::wire::accept_member(&mut session_id, &mut extra, key, &mut map)?
-                }
-                "data" => match &event {
-                    Some((_, kind)) => data = Some(map.next_value_seed(DataSeed(kind))?),
-                    // `data` before `event`: keep it as JSON and type it afterwards.
-                    None => early_data = Some(map.next_value()?),
-                },
-                _ => super::wire::accept_extra(&mut extra, key, &mut map)?,
+                "timestamp" => accept_member(&mut head.timestamp, &mut head.extra, key, &mut map)?,
+                "sessionId" => accept_member(&mut head.session_id, &mut head.extra, key, &mut map)?,
+                // `data` before `event`: keep it as JSON and type it once the name is known.
+                "data" => head.early_data = Some(map.next_value()?),
+                _ => accept_extra(&mut head.extra, key, &mut map)?,
             }
         }
-        let Some((name, kind)) = event else {
-            return Err(serde::de::Error::custom("the object has no `event` member"));
-        };
-        if let Some(raw) = early_data {
-            data = Some(read_data(&kind, raw).map_err(serde::de::Error::custom)?);
-        }
-        let parts = Parts {
-            event: name,
-            timestamp,
-            session_id,
-            extra,
-        };
-        Ok(assemble(parts, data))
-    }
-}
-
-struct DataSeed<'k>(&'k WasenderWebhookEventType);
-
-impl<'de> serde::de::DeserializeSeed<'de> for DataSeed<'_> {
-    type Value = TypedData;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        read_data(self.0, d)
+        Err(de::Error::custom("the object has no `event` member"))
     }
 }
 

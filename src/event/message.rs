@@ -388,11 +388,11 @@ wire_object! {
     /// A WhatsApp message as webhooks carry it.
     pub struct WebhookMessage {
         /// Identifies the message and its chat.
-        "key" => key: MessageKey,
+        "key" => key: Box<MessageKey>,
         /// Wasender's unified text: the text, the caption, or the reply.
         "messageBody" => message_body: String,
         /// The content.
-        "message" => message: MessageContent,
+        "message" => message: Box<MessageContent>,
         /// The sender's display name.
         "pushName" => push_name: String,
         /// When the message was sent (seconds; number or string).
@@ -417,12 +417,12 @@ impl WebhookMessage {
 
     /// Whether the session sent it.
     pub fn from_me(&self) -> bool {
-        self.key.as_ref().is_some_and(MessageKey::is_from_me)
+        self.key.as_deref().is_some_and(MessageKey::is_from_me)
     }
 
     /// Whether it was posted in a group.
     pub fn is_group(&self) -> bool {
-        self.key.as_ref().is_some_and(MessageKey::is_group)
+        self.key.as_deref().is_some_and(MessageKey::is_group)
     }
 
     /// The sender's JID: the participant in groups, otherwise the chat.
@@ -514,6 +514,17 @@ impl WireObject for MessagesData {
     }
     fn member_count(&self) -> usize {
         usize::from(self.messages.is_some()) + self.flat.member_count()
+    }
+}
+
+impl super::wire::Field for MessagesData {
+    fn accept_field<'de, A: MapAccess<'de>>(
+        slot: &mut Option<Self>,
+        extra: &mut serde_json::Map<String, Value>,
+        key: Cow<'de, str>,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        super::wire::accept_object(slot, extra, key, map)
     }
 }
 

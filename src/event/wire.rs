@@ -195,6 +195,159 @@ pub(crate) fn accept_extra<'de, A: MapAccess<'de>>(
     Ok(())
 }
 
+/// How a member's value is taken from the parser into its `Option` slot:
+/// objects are filled in place (no large moves), other types by value.
+/// A value that does not fit goes to `extra[key]` and leaves the slot `None`.
+pub trait Field: Sized {
+    /// Takes the next value of `map` into `slot`, or into `extra[key]`.
+    fn accept_field<'de, A: MapAccess<'de>>(
+        slot: &mut Option<Self>,
+        extra: &mut Map<String, Value>,
+        key: Cow<'de, str>,
+        map: &mut A,
+    ) -> Result<(), A::Error>;
+}
+
+macro_rules! by_value_field {
+    ($($ty:ty),* $(,)?) => {$(
+        impl Field for $ty {
+            fn accept_field<'de, A: MapAccess<'de>>(
+                slot: &mut Option<Self>,
+                extra: &mut Map<String, Value>,
+                key: Cow<'de, str>,
+                map: &mut A,
+            ) -> Result<(), A::Error> {
+                accept_member(slot, extra, key, map)
+            }
+        }
+    )*};
+}
+by_value_field!(String, bool, NumberOrString, Value);
+
+impl<T: Lenient + Serialize> Field for Vec<T> {
+    fn accept_field<'de, A: MapAccess<'de>>(
+        slot: &mut Option<Self>,
+        extra: &mut Map<String, Value>,
+        key: Cow<'de, str>,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        accept_member(slot, extra, key, map)
+    }
+}
+
+impl<T: Lenient + Serialize> Field for OneOrMany<T> {
+    fn accept_field<'de, A: MapAccess<'de>>(
+        slot: &mut Option<Self>,
+        extra: &mut Map<String, Value>,
+        key: Cow<'de, str>,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        accept_member(slot, extra, key, map)
+    }
+}
+
+impl<T: WireObject> Field for Box<T> {
+    fn accept_field<'de, A: MapAccess<'de>>(
+        slot: &mut Option<Self>,
+        extra: &mut Map<String, Value>,
+        key: Cow<'de, str>,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        let target = slot.insert(Box::default());
+        settle(
+            map.next_value_seed(FillSeed(&mut **target))?,
+            slot,
+            extra,
+            key,
+        );
+        Ok(())
+    }
+}
+
+/// Fills an object-typed slot in place (used by `wire_object!` fields).
+pub(crate) fn accept_object<'de, T: WireObject, A: MapAccess<'de>>(
+    slot: &mut Option<T>,
+    extra: &mut Map<String, Value>,
+    key: Cow<'de, str>,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    let target = slot.insert(T::default());
+    settle(map.next_value_seed(FillSeed(target))?, slot, extra, key);
+    Ok(())
+}
+
+fn settle<T>(
+    raw: Option<Value>,
+    slot: &mut Option<T>,
+    extra: &mut Map<String, Value>,
+    key: Cow<'_, str>,
+) {
+    match raw {
+        None => {
+            extra.remove(key.as_ref());
+        }
+        Some(raw) => {
+            *slot = None;
+            extra.insert(key.into_owned(), raw);
+        }
+    }
+}
+
+/// Fills a [`WireObject`] in place from a JSON object; any other value is
+/// returned as raw JSON (the target is then left as it was).
+pub(crate) struct FillSeed<'a, T>(pub(crate) &'a mut T);
+
+impl<'de, T: WireObject> DeserializeSeed<'de> for FillSeed<'_, T> {
+    type Value = Option<Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: WireObject> Visitor<'de> for FillSeed<'_, T> {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            self.0.accept(key, &mut map)?;
+        }
+        Ok(None)
+    }
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(Some(Value::Bool(b)))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(Some(Value::from(n)))
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(Some(Value::from(n)))
+    }
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Self::Value, E> {
+        Ok(Some(Number::from_f64(n).map_or(Value::Null, Value::Number)))
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Some(Value::String(s.to_owned())))
+    }
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Some(Value::String(s)))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Some(Value::Null))
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Some(Value::Null))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Value::deserialize(SeqAccessDeserializer::new(seq)).map(Some)
+    }
+}
+
 /// Serialises a [`WireObject`] as a JSON object.
 pub(crate) fn serialize_object<T: WireObject, S: Serializer>(
     obj: &T,
@@ -240,7 +393,7 @@ macro_rules! wire_object {
             ) -> Result<(), A::Error> {
                 match key.as_ref() {
                     $(
-                        $wire => $crate::event::wire::accept_member(&mut self.$field, &mut self.extra, key, map),
+                        $wire => <$ty as $crate::event::wire::Field>::accept_field(&mut self.$field, &mut self.extra, key, map),
                     )*
                     _ => $crate::event::wire::accept_extra(&mut self.extra, key, map),
                 }
@@ -260,6 +413,17 @@ macro_rules! wire_object {
 
             fn member_count(&self) -> usize {
                 0 $( + usize::from(self.$field.is_some()) )* + self.extra.len()
+            }
+        }
+
+        impl $crate::event::wire::Field for $name {
+            fn accept_field<'de, A: serde::de::MapAccess<'de>>(
+                slot: &mut Option<Self>,
+                extra: &mut serde_json::Map<String, serde_json::Value>,
+                key: std::borrow::Cow<'de, str>,
+                map: &mut A,
+            ) -> Result<(), A::Error> {
+                $crate::event::wire::accept_object(slot, extra, key, map)
             }
         }
 

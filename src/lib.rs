@@ -90,6 +90,13 @@ pub mod signature;
 mod webhook;
 
 pub use client::WasenderSyncClient;
+#[cfg(feature = "client")]
+pub use client::{
+    ActionResult, DecryptedMedia, GroupInviteLink, GroupSettings, Message, MessageInfo, OnWhatsApp,
+    Page, Pagination, PresenceType, ProfilePicture, RateLimitInfo, RegeneratedApiKey, RetryPolicy,
+    Secret, SendResult, SentMessage, SessionConnection, SessionSettings, SessionUser,
+    UploadedMedia, WhatsAppSession,
+};
 pub use error::{Result, WasenderError};
 pub use event::*;
 pub use handler::{dispatch, WebhookHandler};

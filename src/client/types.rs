@@ -1,0 +1,129 @@
+//! Result types shared by several API areas: send results, rate limits,
+//! plain action results, and the redacting [`Secret`] string.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+use crate::event::wire::{accept_member, wire_object, Field, Lenient};
+use crate::event::NumberOrString;
+
+/// The rate-limit headers of a response (`X-RateLimit-Limit`,
+/// `X-RateLimit-Remaining`, `X-RateLimit-Reset`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct RateLimitInfo {
+    /// Requests allowed in the current window.
+    pub limit: Option<u64>,
+    /// Requests left in the current window.
+    pub remaining: Option<u64>,
+    /// When the window resets, as sent (a Unix timestamp in seconds).
+    pub reset: Option<u64>,
+}
+
+wire_object! {
+    /// What `/send-message` answers in `data`: `{msgId, jid, status}`.
+    ///
+    /// `msgId` is the REST id used by [`edit_message`](crate::WasenderSyncClient::edit_message),
+    /// [`delete_message`](crate::WasenderSyncClient::delete_message) and `replyTo`;
+    /// it is not the webhook's `key.id`.
+    pub struct SentMessage {
+        /// The REST message id (an integer, kept as sent).
+        "msgId" => msg_id: NumberOrString,
+        /// The recipient as the API understood it.
+        "jid" => jid: String,
+        /// The delivery state, e.g. `in_progress`.
+        "status" => status: String,
+    }
+}
+
+impl SentMessage {
+    /// The REST message id as a number.
+    pub fn id(&self) -> Option<u64> {
+        self.msg_id.as_ref().and_then(NumberOrString::as_u64)
+    }
+}
+
+/// The result of sending a message: what the API answered, and the rate-limit
+/// headers that came with it.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct SendResult {
+    /// The `data` of the answer.
+    pub message: SentMessage,
+    /// The `X-RateLimit-*` headers, when the API sent any.
+    pub rate_limit: Option<RateLimitInfo>,
+}
+
+impl SendResult {
+    /// The REST message id (`data.msgId`).
+    pub fn msg_id(&self) -> Option<u64> {
+        self.message.id()
+    }
+}
+
+wire_object! {
+    /// The whole answer of a call that performs an action (edit, delete, block,
+    /// leave, settings, …): `{success, message?, data?}`. An empty answer
+    /// (`204 No Content`) gives a value with every field `None`.
+    pub struct ActionResult {
+        /// Whether the API reports success.
+        "success" => success: bool,
+        /// A human-readable confirmation.
+        "message" => message: String,
+        /// The `data` member, whatever its shape.
+        "data" => data: serde_json::Value,
+    }
+}
+
+/// A secret string from a response (an API key, a webhook secret): `Debug`
+/// prints `[redacted]`; read it with [`Secret::expose`]. It serialises as the
+/// plain string, so responses stay lossless.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl Lenient for Secret {
+    fn from_string(s: String) -> Result<Self, String> {
+        Ok(Self(s))
+    }
+}
+
+impl Field for Secret {
+    fn accept_field<'de, A: serde::de::MapAccess<'de>>(
+        slot: &mut Option<Self>,
+        extra: &mut serde_json::Map<String, serde_json::Value>,
+        key: std::borrow::Cow<'de, str>,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        accept_member(slot, extra, key, map)
+    }
+}
+
+/// A JSON object of extra request members, merged into a request body
+/// (for fields the API gained after this crate was written).
+pub(crate) type Extra = serde_json::Map<String, serde_json::Value>;

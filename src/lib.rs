@@ -100,4 +100,6 @@ pub use client::{
 pub use error::{Result, WasenderError};
 pub use event::*;
 pub use handler::{dispatch, WebhookHandler};
+#[cfg(feature = "listener")]
+pub use listener::{ListenerStats, ShutdownHandle, WebhookListener, WebhookListenerBuilder};
 pub use signature::{sign_webhook, SignatureScheme, WebhookVerifier, SIGNATURE_HEADER};

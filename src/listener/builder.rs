@@ -1,0 +1,243 @@
+//! [`WebhookListenerBuilder`]: where the listener listens and the bounds it keeps.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use super::delivery::{Delivery, InlineDelivery};
+use super::limits::{default_queue_capacity, Limits};
+use super::server::{Shared, WebhookListener};
+use super::stats::ListenerStats;
+use super::workers::{spawn_workers, Processor};
+use crate::client::WasenderSyncClient;
+use crate::error::{Result, WasenderError};
+use crate::handler::WebhookHandler;
+
+/// The address bound when [`bind`](WebhookListenerBuilder::bind) is not called.
+pub const DEFAULT_BIND: &str = "0.0.0.0:3000";
+/// The webhook path when [`path`](WebhookListenerBuilder::path) is not called.
+pub const DEFAULT_PATH: &str = "/webhook";
+
+/// Configures and starts a [`WebhookListener`]. Made by [`WebhookListener::builder`].
+///
+/// Every setter documents its default; the defaults are safe to face the internet.
+pub struct WebhookListenerBuilder<H> {
+    client: WasenderSyncClient,
+    handler: Arc<H>,
+    bind: Bind,
+    path: String,
+    workers: usize,
+    limits: Limits,
+    queue_capacity: Option<usize>,
+    delivery: Option<Arc<dyn Delivery>>,
+}
+
+enum Bind {
+    Addresses(io::Result<Vec<SocketAddr>>),
+    Listener(TcpListener),
+}
+
+impl<H> std::fmt::Debug for WebhookListenerBuilder<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookListenerBuilder")
+            .field("client", &self.client)
+            .field("path", &self.path)
+            .field("workers", &self.workers)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookListener {
+    /// Starts configuring a listener that verifies events with `client` (its
+    /// webhook secrets) and delivers them to `handler`.
+    pub fn builder<H: WebhookHandler + 'static>(
+        client: WasenderSyncClient,
+        handler: H,
+    ) -> WebhookListenerBuilder<H> {
+        Self::builder_shared(client, Arc::new(handler))
+    }
+
+    /// Like [`builder`](Self::builder), for a handler you keep a reference to.
+    pub fn builder_shared<H: WebhookHandler + 'static>(
+        client: WasenderSyncClient,
+        handler: Arc<H>,
+    ) -> WebhookListenerBuilder<H> {
+        let workers = thread::available_parallelism().map_or(4, |n| n.get());
+        WebhookListenerBuilder {
+            client,
+            handler,
+            bind: Bind::Addresses(DEFAULT_BIND.to_socket_addrs().map(Iterator::collect)),
+            path: DEFAULT_PATH.to_owned(),
+            workers,
+            limits: Limits::for_workers(workers),
+            queue_capacity: None,
+            delivery: None,
+        }
+    }
+}
+
+impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
+    /// The address to listen on (default [`DEFAULT_BIND`], `0.0.0.0:3000`).
+    /// Port 0 picks a free port: read it back with [`WebhookListener::local_addr`].
+    /// An address that does not resolve is reported by [`spawn`](Self::spawn).
+    pub fn bind(mut self, addr: impl ToSocketAddrs) -> Self {
+        self.bind = Bind::Addresses(addr.to_socket_addrs().map(Iterator::collect));
+        self
+    }
+
+    /// Listens on an already bound socket (from systemd, or set up by hand)
+    /// instead of binding one.
+    pub fn listener(mut self, listener: TcpListener) -> Self {
+        self.bind = Bind::Listener(listener);
+        self
+    }
+
+    /// The path events are posted to (default [`DEFAULT_PATH`], `/webhook`).
+    /// Must start with `/`. `GET /healthz` is always answered too.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Threads running the handler, in parallel (default: the available parallelism).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// The largest accepted body (default 1 MiB). Larger requests get 413,
+    /// decided from `Content-Length` before reading, or while reading a chunked
+    /// body; no more than this is ever buffered.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_body_bytes = bytes;
+        self
+    }
+
+    /// The largest request line plus headers (default 16 KiB); larger gets 431.
+    pub fn max_head_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_head_bytes = bytes;
+        self
+    }
+
+    /// The longest wait for any single read from a client (default 10 s); also
+    /// how long an idle keep-alive connection is kept open.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.read_timeout = timeout;
+        self
+    }
+
+    /// The longest a whole request (head and body) may take to arrive once it
+    /// has started (default 30 s), however the client trickles it; then 408.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.request_timeout = timeout;
+        self
+    }
+
+    /// The longest wait for any single write to a client (default 10 s).
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.write_timeout = timeout;
+        self
+    }
+
+    /// The most connections open at once (default 512); more are answered 503 and closed.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.limits.max_connections = connections;
+        self
+    }
+
+    /// Events waiting for a free worker (default: 16 per worker, at least 64);
+    /// when the queue is full, events are answered 503 so the sender retries.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = Some(capacity);
+        self
+    }
+
+    /// Replaces inline delivery (the extension point for other delivery modes).
+    #[allow(dead_code)]
+    pub(crate) fn delivery(mut self, delivery: Arc<dyn Delivery>) -> Self {
+        self.delivery = Some(delivery);
+        self
+    }
+
+    /// Binds and starts the listener on its own threads, returning at once.
+    ///
+    /// Errors: [`WasenderError::Io`] when the address cannot be resolved or
+    /// bound (in use, no permission); [`WasenderError::InvalidArgument`] for
+    /// a zero worker count, limit or timeout, or a path not starting with `/`.
+    pub fn spawn(self) -> Result<WebhookListener> {
+        self.validate()?;
+        let listener = match self.bind {
+            Bind::Listener(listener) => listener,
+            Bind::Addresses(addrs) => TcpListener::bind(addrs?.as_slice())?,
+        };
+        let local_addr = listener.local_addr()?;
+        if self.client.webhook_verifier().secret_count() == 0 {
+            log::warn!("no webhook secret configured: every event will be refused with 500");
+        }
+        let mut limits = self.limits;
+        limits.queue_capacity = self
+            .queue_capacity
+            .unwrap_or_else(|| default_queue_capacity(self.workers));
+        let (jobs_tx, jobs_rx) = mpsc::sync_channel(limits.queue_capacity);
+        let delivery = self
+            .delivery
+            .unwrap_or_else(|| Arc::new(InlineDelivery::new(self.handler)));
+        let processor = Arc::new(Processor::new(self.client, delivery));
+        let workers = spawn_workers(self.workers, jobs_rx, processor)?;
+        let shared = Arc::new(Shared::new(limits, self.path, jobs_tx));
+        let running = WebhookListener::start(listener, Arc::clone(&shared), workers)?;
+        log::info!(
+            "webhook listener on http://{local_addr}{} with {} workers",
+            shared.path,
+            self.workers
+        );
+        Ok(running)
+    }
+
+    /// Binds and runs the listener on the calling thread's behalf, blocking
+    /// until it is stopped; returns the final counters.
+    ///
+    /// To stop it from elsewhere, use [`spawn`](Self::spawn), hand a
+    /// [`WebhookListener::shutdown_handle`] to the stopping code, and call
+    /// [`WebhookListener::join`].
+    pub fn run(self) -> Result<ListenerStats> {
+        Ok(self.spawn()?.join())
+    }
+
+    fn validate(&self) -> Result<()> {
+        let invalid = |what: &str| {
+            Err(WasenderError::InvalidArgument(format!(
+                "webhook listener: {what}"
+            )))
+        };
+        let limits = &self.limits;
+        if self.workers == 0 {
+            return invalid("workers must be at least 1");
+        }
+        if !self.path.starts_with('/') {
+            return invalid("path must start with '/'");
+        }
+        if self.queue_capacity == Some(0) {
+            return invalid("queue_capacity must be at least 1");
+        }
+        if limits.max_body_bytes == 0 || limits.max_head_bytes == 0 || limits.max_connections == 0 {
+            return invalid(
+                "max_body_bytes, max_head_bytes and max_connections must be at least 1",
+            );
+        }
+        if [
+            limits.read_timeout,
+            limits.request_timeout,
+            limits.write_timeout,
+        ]
+        .contains(&Duration::ZERO)
+        {
+            return invalid("timeouts must be longer than zero");
+        }
+        Ok(())
+    }
+}

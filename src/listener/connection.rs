@@ -1,0 +1,249 @@
+//! One client connection: read requests one after the other (keep-alive),
+//! answer the cheap ones here, hand webhook bodies to the workers.
+//!
+//! A connection thread owns its socket and never waits on it unbounded: every
+//! read has the socket's read timeout and every request a total deadline;
+//! writes have a write timeout. Workers never touch a socket.
+
+use std::io::{BufReader, Read};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use super::http::{self, Framing, ReadError, RequestHead, Response};
+use super::limits::Deadline;
+use super::routing::{fixed_answer, route, Route};
+use super::server::Shared;
+use super::stats::Outcome;
+use super::workers::{Job, Reply};
+use crate::signature::SIGNATURE_HEADER;
+
+/// Bytes of unread input discarded before closing, so the client sees our answer, not a reset.
+const LINGER_BYTES: usize = 256 * 1024;
+/// Longest time spent discarding unread input before closing.
+const LINGER_TIME: Duration = Duration::from_millis(250);
+
+/// How one request ended, and whether the connection can carry another.
+struct Step {
+    outcome: Outcome,
+    keep_alive: bool,
+    /// The request's body (or part of it) was left unread on the socket.
+    unread_input: bool,
+}
+
+impl Step {
+    fn close(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            keep_alive: false,
+            unread_input: true,
+        }
+    }
+}
+
+/// Serves one connection until the client closes it, it idles out, or the listener stops.
+pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared, jobs: &SyncSender<Job>) {
+    let limits = &shared.limits;
+    let configured = stream
+        .set_read_timeout(Some(limits.read_timeout))
+        .and_then(|()| stream.set_write_timeout(Some(limits.write_timeout)))
+        .and_then(|()| stream.set_nodelay(true));
+    let read_half = match configured.and_then(|()| stream.try_clone()) {
+        Ok(read_half) => read_half,
+        Err(e) => {
+            log::debug!("could not set up connection from {peer}: {e}");
+            return;
+        }
+    };
+    let mut connection = Connection {
+        reader: BufReader::with_capacity(8 * 1024, read_half),
+        writer: stream,
+        peer,
+        shared,
+        jobs,
+        replies: mpsc::sync_channel(1),
+    };
+    connection.run();
+}
+
+struct Connection<'a> {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    peer: SocketAddr,
+    shared: &'a Shared,
+    jobs: &'a SyncSender<Job>,
+    replies: (SyncSender<Reply>, Receiver<Reply>),
+}
+
+impl Connection<'_> {
+    fn run(&mut self) {
+        let counters = &self.shared.counters;
+        loop {
+            if self.stopping() {
+                return;
+            }
+            let Ok(deadline) =
+                http::wait_for_request(&mut self.reader, self.shared.limits.request_timeout)
+            else {
+                // Closed by the client, or idle for a whole read timeout.
+                return;
+            };
+            counters.request_started();
+            let step = self.serve_request(deadline);
+            counters.request_finished(step.outcome);
+            if !step.keep_alive {
+                if step.unread_input {
+                    self.linger();
+                }
+                return;
+            }
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::Acquire)
+    }
+
+    fn serve_request(&mut self, deadline: Deadline) -> Step {
+        let head = match http::read_head(
+            &mut self.reader,
+            self.shared.limits.max_head_bytes,
+            deadline,
+        ) {
+            Ok(head) => head,
+            Err(e) => return self.refuse_unreadable(e),
+        };
+        let keep_alive = head.keep_alive() && !self.stopping();
+        let head_only = head.method == "HEAD";
+        let route = route(&head.method, head.path(), &self.shared.path);
+        if let Some((response, outcome)) = fixed_answer(route) {
+            // The body of a request we do not serve is not read: close after answering.
+            let has_body = !matches!(head.framing(), Ok(Framing::Empty));
+            let keep_alive = keep_alive && !has_body;
+            if route != Route::Health {
+                log::debug!(
+                    "{} {} from {}: {}",
+                    head.method,
+                    head.path(),
+                    self.peer,
+                    response.status
+                );
+            }
+            return self.answer(&response, outcome, head_only, keep_alive, has_body);
+        }
+        self.serve_webhook(&head, deadline, keep_alive)
+    }
+
+    fn serve_webhook(&mut self, head: &RequestHead, deadline: Deadline, keep_alive: bool) -> Step {
+        let max = self.shared.limits.max_body_bytes;
+        let framing = match head.framing() {
+            Ok(framing) => framing,
+            Err(e) => return self.refuse_unreadable(e),
+        };
+        if let Framing::Length(len) = framing {
+            if len > max as u64 {
+                return self.too_large();
+            }
+        }
+        if head.expects_continue()
+            && framing != Framing::Empty
+            && http::write_continue(&mut self.writer).is_err()
+        {
+            return Step::close(Outcome::Aborted);
+        }
+        let body = match http::read_body(&mut self.reader, framing, max, deadline) {
+            Ok(body) => body,
+            Err(e) => return self.refuse_unreadable(e),
+        };
+        let job = Job {
+            body,
+            signature: head.header(SIGNATURE_HEADER).map(str::to_owned),
+            reply: self.replies.0.clone(),
+        };
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                log::warn!("webhook listener saturated: every worker is busy and the queue is full; answered 503");
+                return self.answer(&saturated(), Outcome::Saturated, false, keep_alive, false);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return self.answer(&saturated(), Outcome::Saturated, false, false, false);
+            }
+        }
+        match self.replies.1.recv() {
+            Ok(reply) => self.answer(&reply.response, reply.outcome, false, keep_alive, false),
+            // Workers always answer; only a listener being torn down drops a job.
+            Err(_) => self.answer(&saturated(), Outcome::Saturated, false, false, false),
+        }
+    }
+
+    /// Answers a request whose head or body could not be read.
+    fn refuse_unreadable(&mut self, error: ReadError) -> Step {
+        let (response, outcome) = match error {
+            ReadError::TooLarge => return self.too_large(),
+            ReadError::TimedOut => (
+                Response::error(408, "request not received in time"),
+                Outcome::TimedOut,
+            ),
+            ReadError::Malformed(what) => (Response::error(400, what), Outcome::Malformed),
+            ReadError::Version => (
+                Response::error(505, "only HTTP/1.0 and HTTP/1.1 are supported"),
+                Outcome::Malformed,
+            ),
+            ReadError::Closed | ReadError::Idle | ReadError::Io => {
+                return Step::close(Outcome::Aborted)
+            }
+        };
+        log::debug!("request from {} refused: {}", self.peer, response.status);
+        self.answer(&response, outcome, false, false, true)
+    }
+
+    fn too_large(&mut self) -> Step {
+        let max = self.shared.limits.max_body_bytes;
+        log::debug!("request from {} refused: body over {max} bytes", self.peer);
+        let response = Response::error(413, &format!("request body is larger than {max} bytes"));
+        self.answer(&response, Outcome::TooLarge, false, false, true)
+    }
+
+    fn answer(
+        &mut self,
+        response: &Response,
+        outcome: Outcome,
+        head_only: bool,
+        keep_alive: bool,
+        unread_input: bool,
+    ) -> Step {
+        let written = http::write_response(&mut self.writer, response, head_only, keep_alive);
+        Step {
+            outcome,
+            keep_alive: keep_alive && written.is_ok(),
+            unread_input,
+        }
+    }
+
+    /// Closes gracefully when input was left unread: stop writing, then discard
+    /// what the client is still sending for a short, bounded while, so that it
+    /// reads our answer instead of a connection reset.
+    fn linger(&mut self) {
+        let _ = self.writer.shutdown(Shutdown::Write);
+        let _ = self
+            .writer
+            .set_read_timeout(Some(Duration::from_millis(50)));
+        let started = Instant::now();
+        let mut discarded = 0;
+        let mut sink = [0u8; 8192];
+        while discarded < LINGER_BYTES && started.elapsed() < LINGER_TIME {
+            match self.reader.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => discarded += n,
+            }
+        }
+    }
+}
+
+fn saturated() -> Response {
+    let mut response = Response::error(503, "the listener is saturated; retry later");
+    response.retry_after_secs = Some(1);
+    response
+}

@@ -1,0 +1,167 @@
+//! Counters kept by a running listener, and their snapshot [`ListenerStats`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of a listener's counters, from [`WebhookListener::stats`](super::WebhookListener::stats).
+///
+/// Every request read off the wire counts once in `received`, then once in
+/// exactly one outcome: `handled`, `health_checks`, a `rejected_*` counter,
+/// `timed_out`, `aborted`, `handler_errors` or `handler_panics` — unless it is still
+/// `in_flight`. Connections turned away before a request was read (too many
+/// open connections) count in `rejected_saturated` only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListenerStats {
+    /// Requests read (any method, any path).
+    pub received: u64,
+    /// Verified events delivered to the handler, which returned `Ok` (answered 200).
+    pub handled: u64,
+    /// `GET /healthz` answered 200.
+    pub health_checks: u64,
+    /// Events with a missing or wrong signature (401), or refused because no
+    /// secret is configured (500).
+    pub rejected_signature: u64,
+    /// Events whose body was empty, not UTF-8, not JSON or not an event (400).
+    pub rejected_body: u64,
+    /// Bodies over the size limit (413).
+    pub rejected_too_large: u64,
+    /// Other methods on the webhook or health path (405).
+    pub rejected_method: u64,
+    /// Other paths (404).
+    pub rejected_path: u64,
+    /// Requests or connections turned away because the listener was saturated (503).
+    pub rejected_saturated: u64,
+    /// Requests that were not valid HTTP/1.x (400, 431, 505).
+    pub rejected_malformed: u64,
+    /// Requests that did not arrive in time (408).
+    pub timed_out: u64,
+    /// Requests the client abandoned mid-way (connection closed or reset before a full request).
+    pub aborted: u64,
+    /// Events the handler returned an error for (500).
+    pub handler_errors: u64,
+    /// Events the handler panicked on (500).
+    pub handler_panics: u64,
+    /// Requests read and not yet answered.
+    pub in_flight: u64,
+    /// Connections open now.
+    pub open_connections: u64,
+}
+
+impl ListenerStats {
+    /// All rejected requests, whatever the reason.
+    pub fn rejected(&self) -> u64 {
+        self.rejected_signature
+            + self.rejected_body
+            + self.rejected_too_large
+            + self.rejected_method
+            + self.rejected_path
+            + self.rejected_saturated
+            + self.rejected_malformed
+    }
+}
+
+/// How one request ended; each maps to one counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Handled,
+    Health,
+    Signature,
+    Body,
+    TooLarge,
+    Method,
+    Path,
+    Saturated,
+    Malformed,
+    TimedOut,
+    Aborted,
+    HandlerError,
+    HandlerPanic,
+}
+
+/// The live counters, shared by every thread of one listener.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    received: AtomicU64,
+    handled: AtomicU64,
+    health: AtomicU64,
+    signature: AtomicU64,
+    body: AtomicU64,
+    too_large: AtomicU64,
+    method: AtomicU64,
+    path: AtomicU64,
+    saturated: AtomicU64,
+    malformed: AtomicU64,
+    timed_out: AtomicU64,
+    aborted: AtomicU64,
+    handler_errors: AtomicU64,
+    handler_panics: AtomicU64,
+    in_flight: AtomicU64,
+    open_connections: AtomicU64,
+}
+
+impl Counters {
+    /// A request was read: it is now in flight.
+    pub fn request_started(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request that was started has ended with `outcome`.
+    pub fn request_finished(&self, outcome: Outcome) {
+        self.record(outcome);
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Counts an outcome that was never a started request (a connection turned away).
+    pub fn record(&self, outcome: Outcome) {
+        let counter = match outcome {
+            Outcome::Handled => &self.handled,
+            Outcome::Health => &self.health,
+            Outcome::Signature => &self.signature,
+            Outcome::Body => &self.body,
+            Outcome::TooLarge => &self.too_large,
+            Outcome::Method => &self.method,
+            Outcome::Path => &self.path,
+            Outcome::Saturated => &self.saturated,
+            Outcome::Malformed => &self.malformed,
+            Outcome::TimedOut => &self.timed_out,
+            Outcome::Aborted => &self.aborted,
+            Outcome::HandlerError => &self.handler_errors,
+            Outcome::HandlerPanic => &self.handler_panics,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection was opened.
+    pub fn connection_opened(&self) {
+        self.open_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection was closed.
+    pub fn connection_closed(&self) {
+        self.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The counters as they are now.
+    pub fn snapshot(&self) -> ListenerStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ListenerStats {
+            received: get(&self.received),
+            handled: get(&self.handled),
+            health_checks: get(&self.health),
+            rejected_signature: get(&self.signature),
+            rejected_body: get(&self.body),
+            rejected_too_large: get(&self.too_large),
+            rejected_method: get(&self.method),
+            rejected_path: get(&self.path),
+            rejected_saturated: get(&self.saturated),
+            rejected_malformed: get(&self.malformed),
+            timed_out: get(&self.timed_out),
+            aborted: get(&self.aborted),
+            handler_errors: get(&self.handler_errors),
+            handler_panics: get(&self.handler_panics),
+            in_flight: get(&self.in_flight),
+            open_connections: get(&self.open_connections),
+        }
+    }
+}

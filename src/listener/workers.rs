@@ -1,0 +1,156 @@
+//! The worker pool: verifies, decodes and delivers events, one per worker at a time.
+
+use std::any::Any;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use super::delivery::{Delivered, Delivery};
+use super::http::Response;
+use super::mask_session_id;
+use super::stats::Outcome;
+use crate::client::WasenderSyncClient;
+use crate::error::WasenderError;
+
+/// One webhook request whose body has been read, waiting for a worker.
+pub(crate) struct Job {
+    pub body: Vec<u8>,
+    /// The `X-Webhook-Signature` value. Never logged.
+    pub signature: Option<String>,
+    pub reply: SyncSender<Reply>,
+}
+
+/// A worker's answer to a [`Job`].
+pub(crate) struct Reply {
+    pub response: Response,
+    pub outcome: Outcome,
+}
+
+/// Turns request bodies into answers: verify, decode, deliver.
+pub(crate) struct Processor {
+    client: WasenderSyncClient,
+    delivery: Arc<dyn Delivery>,
+}
+
+impl Processor {
+    pub fn new(client: WasenderSyncClient, delivery: Arc<dyn Delivery>) -> Self {
+        Self { client, delivery }
+    }
+
+    /// Processes one request, turning a panic anywhere below into a 500.
+    pub fn process(&self, body: &[u8], signature: Option<&str>) -> Reply {
+        match catch_unwind(AssertUnwindSafe(|| self.process_unguarded(body, signature))) {
+            Ok(reply) => reply,
+            Err(payload) => {
+                log::error!(
+                    "webhook handler panicked: {}; answered 500, the listener keeps serving",
+                    panic_message(payload.as_ref())
+                );
+                Reply {
+                    response: Response::error(500, "the webhook handler failed"),
+                    outcome: Outcome::HandlerPanic,
+                }
+            }
+        }
+    }
+
+    fn process_unguarded(&self, body: &[u8], signature: Option<&str>) -> Reply {
+        let started = Instant::now();
+        let event = match self.client.handle_webhook_event(body, signature) {
+            Ok(event) => event,
+            Err(e) => return rejection(&e),
+        };
+        let name = event.event_type().as_str().to_owned();
+        let session = event.session_id().map(mask_session_id);
+        match self.delivery.deliver(event, body) {
+            Delivered::Done => {
+                log::debug!(
+                    "webhook {name} (session {}) handled in {:?}",
+                    session.as_deref().unwrap_or("-"),
+                    started.elapsed()
+                );
+                let name = serde_json::Value::from(name);
+                Reply {
+                    response: Response::json(
+                        200,
+                        format!(r#"{{"status":"success","event":{name}}}"#),
+                    ),
+                    outcome: Outcome::Handled,
+                }
+            }
+            Delivered::Failed(reason) => {
+                log::warn!(
+                    "webhook handler returned an error for {name} (session {}): {reason}; answered 500",
+                    session.as_deref().unwrap_or("-")
+                );
+                Reply {
+                    response: Response::error(500, "the webhook handler failed"),
+                    outcome: Outcome::HandlerError,
+                }
+            }
+        }
+    }
+}
+
+/// The answer to a request that failed verification or decoding.
+fn rejection(error: &WasenderError) -> Reply {
+    let status = error.status_code().unwrap_or(400);
+    let outcome =
+        if error.is_signature_error() || matches!(error, WasenderError::SecretNotConfigured) {
+            Outcome::Signature
+        } else {
+            Outcome::Body
+        };
+    match (status, outcome) {
+        (500, _) => log::error!("webhook refused: {error}"),
+        (_, Outcome::Signature) => log::warn!("webhook rejected ({status}): {error}"),
+        _ => log::debug!("webhook rejected ({status}): {error}"),
+    }
+    // The error texts never contain a secret or the signature, so they are safe to send.
+    Reply {
+        response: Response::error(status, &error.to_string()),
+        outcome,
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-text panic payload)")
+}
+
+/// Starts `count` workers taking jobs from `jobs` until every sender is gone.
+pub(crate) fn spawn_workers(
+    count: usize,
+    jobs: Receiver<Job>,
+    processor: Arc<Processor>,
+) -> io::Result<Vec<JoinHandle<()>>> {
+    let jobs = Arc::new(Mutex::new(jobs));
+    (0..count)
+        .map(|i| {
+            let jobs = Arc::clone(&jobs);
+            let processor = Arc::clone(&processor);
+            thread::Builder::new()
+                .name(format!("wasender-worker-{i}"))
+                .spawn(move || work(&jobs, &processor))
+        })
+        .collect()
+}
+
+fn work(jobs: &Mutex<Receiver<Job>>, processor: &Processor) {
+    loop {
+        // Nothing panics while the lock is held, but a poisoned lock is still usable.
+        let next = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(job) = next else {
+            return;
+        };
+        let reply = processor.process(&job.body, job.signature.as_deref());
+        // The connection may have gone; then nobody needs the answer.
+        let _ = job.reply.send(reply);
+    }
+}

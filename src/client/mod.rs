@@ -22,6 +22,8 @@ mod media;
 #[cfg(feature = "client")]
 mod messages;
 #[cfg(feature = "client")]
+mod response;
+#[cfg(feature = "client")]
 mod retry;
 #[cfg(feature = "client")]
 mod sessions;

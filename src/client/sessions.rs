@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::contacts::Page;
 use super::transport::ApiRequest;
 use super::types::{ActionResult, Extra, Secret};
 use super::WasenderSyncClient;
@@ -200,7 +201,7 @@ impl WasenderSyncClient {
     }
 
     /// Every session of the account (`GET /whatsapp-sessions`, PAT).
-    pub fn get_all_whatsapp_sessions(&self) -> Result<Vec<WhatsAppSession>> {
+    pub fn get_all_whatsapp_sessions(&self) -> Result<Page<WhatsAppSession>> {
         self.execute(ApiRequest::get("/whatsapp-sessions").personal())?
             .data()
     }

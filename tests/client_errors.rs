@@ -1,0 +1,306 @@
+//! Error statuses, retries, network failures and odd bodies, against a real
+//! local HTTP server.
+#![cfg(all(feature = "client", feature = "listener"))]
+
+mod client_support;
+
+use std::time::{Duration, Instant};
+
+use client_support::{fast_retries, rest_fixture, Reply, TestServer};
+use wasenderapi::{RetryPolicy, WasenderError, WasenderSyncClient};
+
+fn sent() -> Reply {
+    Reply::json(200, &rest_fixture("send-message.response.json"))
+}
+
+#[test]
+fn unauthorized_is_an_api_error_with_the_message() {
+    let server = TestServer::always(Reply::json(
+        401,
+        &rest_fixture("error.401.session-api-key-missing.json"),
+    ));
+    let err = server.client().get_status().expect_err("401");
+    match &err {
+        WasenderError::Api {
+            status, message, ..
+        } => {
+            assert_eq!(*status, 401);
+            assert_eq!(message, "API key is required");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(err.status_code(), Some(401));
+    assert_eq!(server.requests().len(), 1, "4xx is not retried");
+}
+
+#[test]
+fn validation_errors_carry_the_field_map() {
+    let server = TestServer::always(Reply::json(
+        422,
+        r#"{"success":false,"message":"The given data was invalid.","errors":{"to":["The to field is required."],"text":["The text must be a string.","Too long."]}}"#,
+    ));
+    match server.client().send_text("", "x") {
+        Err(WasenderError::Api { status, errors, .. }) => {
+            assert_eq!(status, 422);
+            assert_eq!(errors["to"], vec!["The to field is required."]);
+            assert_eq!(errors["text"].len(), 2);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn rate_limited_send_waits_retry_after_then_succeeds() {
+    let server = TestServer::replies(vec![
+        Reply::json(429, r#"{"message":"Slow down","retry_after":1}"#),
+        sent(),
+    ]);
+    let client = server
+        .client()
+        .with_retry_policy(fast_retries().max_wait(Duration::from_secs(2)));
+    let started = Instant::now();
+    let result = client
+        .send_text("+1", "hi")
+        .expect("second attempt succeeds");
+    let waited = started.elapsed();
+    assert_eq!(result.msg_id(), Some(100000));
+    assert!(
+        waited >= Duration::from_millis(950),
+        "waited only {waited:?}"
+    );
+    let rs = server.requests();
+    assert_eq!(rs.len(), 2);
+    assert_eq!(rs[0].body, rs[1].body, "the same message was re-sent");
+}
+
+#[test]
+fn retry_after_header_is_honoured() {
+    let server = TestServer::replies(vec![
+        Reply::json(429, r#"{"message":"Slow down"}"#).header("Retry-After", "1"),
+        Reply::json(200, r#"{"status":"connected"}"#),
+    ]);
+    let client = server
+        .client()
+        .with_retry_policy(fast_retries().max_wait(Duration::from_secs(2)));
+    let started = Instant::now();
+    client.get_status().expect("second attempt succeeds");
+    assert!(started.elapsed() >= Duration::from_millis(950));
+}
+
+#[test]
+fn rate_limit_longer_than_max_wait_fails_at_once_with_retry_after() {
+    let server = TestServer::always(Reply::json(
+        429,
+        &rest_fixture("error.429.trial-rate-limit.json"),
+    ));
+    let started = Instant::now();
+    let err = server.client().send_text("+1", "hi").expect_err("429");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    match err {
+        WasenderError::Api {
+            status,
+            retry_after,
+            message,
+            ..
+        } => {
+            assert_eq!(status, 429);
+            assert_eq!(retry_after, Some(Duration::from_secs(60)));
+            assert!(message.starts_with("You are on a free trial"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn rate_limit_retries_are_bounded() {
+    let server = TestServer::always(Reply::json(429, r#"{"message":"no","retry_after":0}"#));
+    let client = server
+        .client()
+        .with_retry_policy(fast_retries().max_retries(3));
+    assert!(client.get_status().is_err());
+    assert_eq!(server.requests().len(), 4, "1 attempt + 3 retries");
+}
+
+#[test]
+fn server_error_on_get_is_retried() {
+    let server = TestServer::replies(vec![
+        Reply::json(500, r#"{"success":false,"message":"Server Error"}"#),
+        Reply::json(200, r#"{"status":"connected"}"#),
+    ]);
+    let status = server.client().get_status().expect("retried");
+    assert_eq!(status.status.as_deref(), Some("connected"));
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn server_error_on_send_is_not_resent_by_default() {
+    let server = TestServer::replies(vec![Reply::json(502, "{}"), sent()]);
+    let err = server.client().send_text("+1", "hi").expect_err("502");
+    assert_eq!(err.status_code(), Some(502));
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "a send is never repeated blindly"
+    );
+}
+
+#[test]
+fn server_error_on_send_is_resent_when_opted_in() {
+    let server = TestServer::replies(vec![Reply::json(503, "{}"), sent()]);
+    let client = server
+        .client()
+        .with_retry_policy(fast_retries().retry_non_idempotent(true));
+    client.send_text("+1", "hi").expect("retried");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn no_retry_policy_returns_the_first_failure() {
+    let server = TestServer::replies(vec![Reply::json(500, "{}"), Reply::json(200, "{}")]);
+    let client = server.client().with_retry_policy(RetryPolicy::none());
+    assert!(client.get_status().is_err());
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn connection_refused_is_a_network_error() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let client = WasenderSyncClient::new("k")
+        .with_base_url(format!("http://127.0.0.1:{port}/api"))
+        .with_retry_policy(fast_retries());
+    match client.send_text("+1", "hi") {
+        Err(WasenderError::Network(message)) => assert!(!message.is_empty()),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn slow_answers_time_out_and_sends_are_not_repeated() {
+    let server = TestServer::always(sent().delayed(Duration::from_millis(800)));
+    let client = server.client().with_timeout(Duration::from_millis(200));
+    match client.send_text("+1", "hi") {
+        Err(WasenderError::Timeout(_)) => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(server.finish().len(), 1);
+}
+
+#[test]
+fn slow_gets_time_out_and_are_retried() {
+    let server = TestServer::replies(vec![
+        Reply::json(200, r#"{"status":"connected"}"#).delayed(Duration::from_millis(600)),
+        Reply::json(200, r#"{"status":"connected"}"#),
+    ]);
+    let client = server.client().with_timeout(Duration::from_millis(200));
+    client.get_status().expect("the retry is fast");
+    assert_eq!(server.finish().len(), 2);
+}
+
+#[test]
+fn non_json_success_is_a_decode_error_with_a_snippet() {
+    let server = TestServer::always(Reply::raw(200, "text/html", b"<html>maintenance</html>"));
+    match server.client().get_status() {
+        Err(WasenderError::Decode {
+            status, snippet, ..
+        }) => {
+            assert_eq!(status, 200);
+            assert_eq!(snippet, "<html>maintenance</html>");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn non_json_error_is_an_api_error_with_the_reason() {
+    let server = TestServer::always(Reply::raw(404, "text/html", b"<html>Not Found</html>"));
+    match server.client().get_contact_info("1") {
+        Err(WasenderError::Api {
+            status, message, ..
+        }) => {
+            assert_eq!(status, 404);
+            assert_eq!(message, "Not Found");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn no_content_is_an_empty_success() {
+    let server = TestServer::always(Reply::empty(204));
+    let client = server.client().with_personal_access_token("pat");
+    let deleted = client.delete_whatsapp_session(3).expect("204 is success");
+    assert_eq!(deleted.success, None);
+    let blocked = client.block_contact("1").expect("204 is success");
+    assert!(blocked.extra.is_empty());
+    let info = client.get_message_info(1).expect("204 decodes to empty");
+    assert!(info.status().is_none());
+}
+
+#[test]
+fn personal_access_token_calls_fail_before_any_request_without_one() {
+    let server = TestServer::always(Reply::json(200, "{}"));
+    let client = server.client();
+    assert!(matches!(
+        client.get_all_whatsapp_sessions(),
+        Err(WasenderError::MissingPersonalAccessToken)
+    ));
+    assert!(matches!(
+        client.regenerate_api_key(1),
+        Err(WasenderError::MissingPersonalAccessToken)
+    ));
+    assert!(matches!(
+        client
+            .with_personal_access_token("")
+            .get_whatsapp_session_qr_code(1),
+        Err(WasenderError::MissingPersonalAccessToken)
+    ));
+    assert!(server.finish().is_empty(), "nothing was sent");
+}
+
+#[test]
+fn unauthorized_personal_token_is_reported() {
+    let server = TestServer::always(Reply::json(
+        401,
+        &rest_fixture("error.401.personal-access-token.json"),
+    ));
+    let client = server.client().with_personal_access_token("bad");
+    let err = client.get_all_whatsapp_sessions().expect_err("401");
+    assert!(matches!(err, WasenderError::Api { status: 401, .. }));
+    assert!(!err.to_string().contains("bad"));
+}
+
+#[test]
+fn debug_never_shows_credentials() {
+    let client = WasenderSyncClient::new("secret-api-key")
+        .with_personal_access_token("secret-pat")
+        .with_webhook_secret("secret-hook");
+    let debug = format!("{client:?}");
+    for secret in ["secret-api-key", "secret-pat", "secret-hook"] {
+        assert!(!debug.contains(secret), "{debug}");
+    }
+}
+
+#[test]
+fn the_client_is_send_sync_and_clones_share_the_agent() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<WasenderSyncClient>();
+    let server = TestServer::always(Reply::json(200, r#"{"status":"connected"}"#));
+    let client = server.client();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let client = client.clone();
+            std::thread::spawn(move || client.get_status().map(|s| s.status))
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(
+            t.join().expect("thread").expect("status").as_deref(),
+            Some("connected")
+        );
+    }
+    assert_eq!(server.requests().len(), 4);
+}

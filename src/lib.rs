@@ -85,6 +85,8 @@ mod error;
 pub mod event;
 mod handler;
 #[cfg(feature = "listener")]
+pub mod journal;
+#[cfg(feature = "listener")]
 pub mod listener;
 pub mod signature;
 mod webhook;

@@ -1,0 +1,343 @@
+//! A bounded window of recently seen event keys, optionally kept on disk.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::checksum::fnv1a128;
+
+/// The key under which an event is deduplicated: the event name plus the
+/// message `key.id` when there is one, else a hash of the raw body.
+///
+/// The key is a fixed-width FNV-1a 128 hash (written here, so it is the same on
+/// every platform and Rust release and can be persisted), prefixed `id:` or
+/// `body:`. FNV is not collision resistant against a chosen input; that is
+/// acceptable because only a sender holding the webhook secret reaches this.
+///
+/// ```
+/// use wasenderapi::journal::dedupe_key;
+/// let a = dedupe_key("messages.upsert", Some("3EB0X1"), b"{...}");
+/// assert_eq!(a, dedupe_key("messages.upsert", Some("3EB0X1"), b"another body"));
+/// assert_ne!(a, dedupe_key("messages.update", Some("3EB0X1"), b"{...}"));
+/// assert!(dedupe_key("session.status", None, b"{}").starts_with("body:"));
+/// ```
+pub fn dedupe_key(event_name: &str, message_id: Option<&str>, body: &[u8]) -> String {
+    // Length-prefixed fields, so ("ab", "c") and ("a", "bc") hash apart.
+    let mut input =
+        Vec::with_capacity(16 + event_name.len() + message_id.map_or(body.len(), str::len));
+    let (tag, value) = match message_id {
+        Some(id) if !id.is_empty() => ("id", id.as_bytes()),
+        _ => ("body", body),
+    };
+    for field in [tag.as_bytes(), event_name.as_bytes(), value] {
+        input.extend_from_slice(&(field.len() as u64).to_le_bytes());
+        input.extend_from_slice(field);
+    }
+    format!("{tag}:{:032x}", fnv1a128(&input))
+}
+
+/// A bounded set of keys with first-in, first-out eviction: remembers the last
+/// `capacity` keys inserted.
+///
+/// [`DedupeWindow::open`] keeps it in an append-only file (one line per
+/// change, compacted as it grows) so the window survives a restart. Lines are
+/// handed to the operating system as they happen, so they survive the process
+/// being killed; call [`sync`](Self::sync) to also survive a power loss. A
+/// failed write is logged and the window carries on in memory: it is a
+/// best-effort filter on top of at-least-once delivery, never a reason to
+/// refuse an event.
+///
+/// ```
+/// use wasenderapi::journal::DedupeWindow;
+/// let window = DedupeWindow::new(2);
+/// assert!(window.check_and_insert("a"));  // new: handle it
+/// assert!(!window.check_and_insert("a")); // seen: skip it
+/// window.check_and_insert("b");
+/// window.check_and_insert("c");           // evicts "a"
+/// assert!(!window.contains("a"));
+/// ```
+pub struct DedupeWindow {
+    inner: Mutex<Window>,
+}
+
+struct Window {
+    capacity: usize,
+    /// Key -> generation of its live entry in `order`.
+    keys: HashMap<Arc<str>, u64>,
+    /// Insertion order; entries whose generation no longer matches are stale.
+    order: VecDeque<(Arc<str>, u64)>,
+    next_generation: u64,
+    store: Option<Store>,
+}
+
+struct Store {
+    path: PathBuf,
+    file: File,
+    lines: usize,
+}
+
+const INSERT: char = '+';
+const REMOVE: char = '-';
+
+impl DedupeWindow {
+    /// An in-memory window of `capacity` keys (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(Window::new(capacity)),
+        }
+    }
+
+    /// A window kept in the file at `path` (created if missing; by convention
+    /// `dedupe.log` in the journal directory). Damaged lines, such as a last
+    /// line cut short by a crash, are skipped with a warning.
+    pub fn open(path: impl AsRef<Path>, capacity: usize) -> io::Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut window = Window::new(capacity);
+        let text = match fs::read(&path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let mut damaged = 0usize;
+        for line in text.lines() {
+            let mut chars = line.chars();
+            let op = chars.next();
+            match (op, serde_json::from_str::<String>(chars.as_str())) {
+                (Some(INSERT), Ok(key)) => {
+                    window.insert(&key);
+                }
+                (Some(REMOVE), Ok(key)) => {
+                    window.remove(&key);
+                }
+                _ => damaged += 1,
+            }
+        }
+        if damaged > 0 {
+            log::warn!(
+                "dedupe window {}: skipped {damaged} damaged line(s)",
+                path.display()
+            );
+        }
+        window.store = Some(Store::rewrite(path, &window.order, &window.keys)?);
+        Ok(Self {
+            inner: Mutex::new(window),
+        })
+    }
+
+    /// Inserts `key` and returns `true` if it was not in the window (handle the
+    /// event), `false` if it was (a duplicate: skip it).
+    pub fn check_and_insert(&self, key: &str) -> bool {
+        let mut w = self.lock();
+        if w.keys.contains_key(key) {
+            return false;
+        }
+        w.insert(key);
+        w.persist(INSERT, key);
+        true
+    }
+
+    /// Whether `key` is in the window.
+    pub fn contains(&self, key: &str) -> bool {
+        self.lock().keys.contains_key(key)
+    }
+
+    /// Forgets `key` (for instance when the event it stood for could not be
+    /// accepted after all, so a retry by the sender must get through).
+    /// Returns whether it was there.
+    pub fn remove(&self, key: &str) -> bool {
+        let mut w = self.lock();
+        let removed = w.remove(key);
+        if removed {
+            w.persist(REMOVE, key);
+        }
+        removed
+    }
+
+    /// Number of keys in the window.
+    pub fn len(&self) -> usize {
+        self.lock().keys.len()
+    }
+
+    /// Whether the window is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Flushes the backing file to disk (a no-op in memory).
+    pub fn sync(&self) -> io::Result<()> {
+        match &self.lock().store {
+            Some(store) => store.file.sync_data(),
+            None => Ok(()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Window> {
+        // The window is a cache: after a panic elsewhere its content is still usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl std::fmt::Debug for DedupeWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let w = self.lock();
+        f.debug_struct("DedupeWindow")
+            .field("capacity", &w.capacity)
+            .field("len", &w.keys.len())
+            .field("path", &w.store.as_ref().map(|s| &s.path))
+            .finish()
+    }
+}
+
+impl Window {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            keys: HashMap::new(),
+            order: VecDeque::new(),
+            next_generation: 0,
+            store: None,
+        }
+    }
+
+    fn insert(&mut self, key: &str) {
+        if self.keys.contains_key(key) {
+            return;
+        }
+        let key: Arc<str> = Arc::from(key);
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        self.keys.insert(Arc::clone(&key), generation);
+        self.order.push_back((key, generation));
+        while self.keys.len() > self.capacity || self.order.len() > 2 * self.capacity {
+            let Some((old, generation)) = self.order.pop_front() else {
+                break;
+            };
+            if self.keys.get(&old) == Some(&generation) {
+                self.keys.remove(&old);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> bool {
+        self.keys.remove(key).is_some()
+    }
+
+    fn persist(&mut self, op: char, key: &str) {
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        let line = format!("{op}{}\n", serde_json::Value::from(key));
+        let written = store.file.write_all(line.as_bytes());
+        store.lines += 1;
+        let result = written.and_then(|()| {
+            if store.lines > 2 * self.capacity + 64 {
+                let path = store.path.clone();
+                *store = Store::rewrite(path, &self.order, &self.keys)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            log::warn!(
+                "dedupe window {}: cannot persist: {e}",
+                store.path.display()
+            );
+        }
+    }
+}
+
+impl Store {
+    /// Writes the live keys, oldest first, to a fresh file that replaces `path` atomically.
+    fn rewrite(
+        path: PathBuf,
+        order: &VecDeque<(Arc<str>, u64)>,
+        keys: &HashMap<Arc<str>, u64>,
+    ) -> io::Result<Store> {
+        let mut text = String::new();
+        let mut lines = 0;
+        for (key, generation) in order {
+            if keys.get(key) == Some(generation) {
+                text.push(INSERT);
+                text.push_str(&serde_json::Value::from(&**key).to_string());
+                text.push('\n');
+                lines += 1;
+            }
+        }
+        let mut tmp_name = path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        tmp_name.push(".tmp");
+        let tmp = path.with_file_name(tmp_name);
+        {
+            let mut file = File::create(&tmp)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, &path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            super::segment::sync_dir(dir)?;
+        }
+        let file = OpenOptions::new().append(true).open(&path)?;
+        Ok(Store { path, file, lines })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_key_is_evicted_first() {
+        let window = DedupeWindow::new(3);
+        for key in ["a", "b", "c", "d"] {
+            assert!(window.check_and_insert(key));
+        }
+        assert_eq!(window.len(), 3);
+        assert!(!window.contains("a"));
+        assert!(window.contains("b") && window.contains("d"));
+    }
+
+    #[test]
+    fn a_removed_key_is_accepted_again_and_keeps_its_new_place() {
+        let window = DedupeWindow::new(2);
+        window.check_and_insert("a");
+        assert!(window.remove("a"));
+        assert!(!window.remove("a"));
+        window.check_and_insert("b");
+        assert!(window.check_and_insert("a"));
+        window.check_and_insert("c"); // evicts "b", the oldest live key
+        assert!(window.contains("a") && window.contains("c") && !window.contains("b"));
+    }
+
+    #[test]
+    fn stale_entries_do_not_grow_the_queue_without_bound() {
+        let window = DedupeWindow::new(4);
+        for _ in 0..1000 {
+            window.check_and_insert("x");
+            window.remove("x");
+        }
+        assert!(window.lock().order.len() <= 8);
+    }
+
+    #[test]
+    fn dedupe_keys_separate_fields_and_ignore_the_body_when_there_is_an_id() {
+        assert_ne!(
+            dedupe_key("ab", Some("c"), b""),
+            dedupe_key("a", Some("bc"), b"")
+        );
+        assert_ne!(dedupe_key("e", Some("x"), b""), dedupe_key("e", None, b"x"));
+        assert_eq!(
+            dedupe_key("e", Some(""), b"body"),
+            dedupe_key("e", None, b"body")
+        );
+        assert_ne!(
+            dedupe_key("e", None, b"body1"),
+            dedupe_key("e", None, b"body2")
+        );
+        assert_eq!(dedupe_key("e", Some("id"), b"").len(), "id:".len() + 32);
+    }
+}

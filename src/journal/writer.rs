@@ -1,0 +1,404 @@
+//! The journal handle: appends with group commit, done markers, rotation.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+
+use super::record::{self, RecordKind};
+use super::segment::{self, Location, SegmentMeta};
+use super::{JournalOptions, JournalStats, Recovery, Seq};
+
+/// An append-only, checksummed, group-committed journal in one directory.
+///
+/// Every method takes `&self`: share it between threads in an `Arc`. See the
+/// [module docs](super) for the guarantees and the file format.
+pub struct Journal {
+    pub(super) dir: PathBuf,
+    pub(super) options: JournalOptions,
+    pub(super) writer: Mutex<Writer>,
+    commit: Mutex<Commit>,
+    committed: Condvar,
+    failed: AtomicBool,
+    failure: Mutex<Option<(io::ErrorKind, String)>>,
+    pub(super) counters: Counters,
+}
+
+/// State guarded by the write lock.
+pub(super) struct Writer {
+    pub(super) file: Arc<File>,
+    pub(super) active: u64,
+    pub(super) segments: BTreeMap<u64, SegmentMeta>,
+    pub(super) pending: BTreeMap<u64, Location>,
+    pub(super) next_seq: u64,
+    /// Bytes written through this handle: the position a commit must reach.
+    pub(super) written: u64,
+    pub(super) scratch: Vec<u8>,
+}
+
+impl Writer {
+    pub(super) fn active_meta(&mut self) -> &mut SegmentMeta {
+        let active = self.active;
+        self.segments
+            .get_mut(&active)
+            .expect("the active segment always has a SegmentMeta")
+    }
+
+    /// Writes `self.scratch` at the end of the active segment and returns the
+    /// offset it starts at.
+    pub(super) fn write_scratch(&mut self) -> io::Result<u64> {
+        let offset = self.active_meta().size;
+        (&*self.file).write_all(&self.scratch)?;
+        let len = self.scratch.len() as u64;
+        self.active_meta().size += len;
+        self.written += len;
+        Ok(offset)
+    }
+}
+
+/// State guarded by the commit lock.
+struct Commit {
+    /// Every byte up to this write position is on disk.
+    durable: u64,
+    /// A thread is syncing right now.
+    leader: bool,
+    /// Threads waiting for their records to become durable.
+    waiting: usize,
+}
+
+#[derive(Default)]
+pub(super) struct Counters {
+    pub(super) appends: AtomicU64,
+    pub(super) done_marks: AtomicU64,
+    pub(super) commits: AtomicU64,
+    pub(super) syncs: AtomicU64,
+    pub(super) rotations: AtomicU64,
+    pub(super) compactions: AtomicU64,
+    pub(super) segments_deleted: AtomicU64,
+    pub(super) carried_forward: AtomicU64,
+}
+
+pub(super) fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a journal lock leaves no half-applied state that
+    // matters: the files are the truth, and a failed write poisons the journal.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal in `dir`, recovers it, and
+    /// returns it with the events still pending.
+    ///
+    /// Damaged records are skipped and reported in [`Recovery::corruption`];
+    /// only I/O errors (permissions, a full disk) fail the open.
+    pub fn open(dir: impl AsRef<Path>, options: JournalOptions) -> io::Result<(Journal, Recovery)> {
+        super::open::open(dir.as_ref(), options)
+    }
+
+    pub(super) fn from_parts(dir: PathBuf, options: JournalOptions, writer: Writer) -> Journal {
+        let durable = writer.written;
+        Journal {
+            dir,
+            options,
+            writer: Mutex::new(writer),
+            commit: Mutex::new(Commit {
+                durable,
+                leader: false,
+                waiting: 0,
+            }),
+            committed: Condvar::new(),
+            failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The directory this journal lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends an event and returns once it is written and `fsync`ed.
+    ///
+    /// Concurrent calls share one `fsync` (group commit). Fails with
+    /// `InvalidInput` when the payload exceeds
+    /// [`JournalOptions::max_record_size`]; after any I/O error the journal
+    /// refuses further writes (reopen it to recover what is on disk).
+    pub fn append(&self, payload: &[u8]) -> io::Result<Seq> {
+        if payload.len() > self.options.max_record_size as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "payload of {} bytes exceeds max_record_size {}",
+                    payload.len(),
+                    self.options.max_record_size
+                ),
+            ));
+        }
+        let mut w = self.lock_writer()?;
+        let seq = w.next_seq;
+        let len = u32::try_from(payload.len()).expect("max_record_size fits in u32");
+        let offset = self.write_record(&mut w, RecordKind::Event, seq, payload)?;
+        w.next_seq += 1;
+        let active = w.active;
+        let meta = w.active_meta();
+        meta.saw_event(seq);
+        meta.add_live(len);
+        w.pending.insert(
+            seq,
+            Location {
+                segment: active,
+                offset,
+                len,
+            },
+        );
+        bump(&self.counters.appends, 1);
+        let ticket = w.written;
+        if self.options.group_commit {
+            drop(w);
+            self.wait_durable(ticket)?;
+        } else {
+            let synced = w.file.sync_data();
+            bump(&self.counters.syncs, 1);
+            bump(&self.counters.commits, 1);
+            self.check(synced)?;
+            self.advance_durable(ticket);
+        }
+        Ok(Seq(seq))
+    }
+
+    /// Marks an event handled by appending a done marker. Returns `false`
+    /// (and writes nothing) when `seq` is not pending.
+    ///
+    /// The marker is handed to the operating system before this returns, so
+    /// it survives a crash of the process; it reaches the disk with the next
+    /// commit, [`sync`](Self::sync), rotation or drop. Until then a power loss
+    /// can make the event pending again: delivery is at-least-once.
+    pub fn mark_done(&self, seq: Seq) -> io::Result<bool> {
+        let mut w = self.lock_writer()?;
+        let Some(loc) = w.pending.remove(&seq.0) else {
+            return Ok(false);
+        };
+        if let Some(meta) = w.segments.get_mut(&loc.segment) {
+            meta.remove_live(loc.len);
+        }
+        self.write_record(&mut w, RecordKind::Done, seq.0, &[])?;
+        w.active_meta().done_markers.push(seq.0);
+        bump(&self.counters.done_marks, 1);
+        Ok(true)
+    }
+
+    /// Returns once everything written so far, done markers included, is on disk.
+    pub fn sync(&self) -> io::Result<()> {
+        let ticket = self.lock_writer()?.written;
+        self.wait_durable(ticket)
+    }
+
+    /// Runs a compaction now instead of at the next rotation: deletes sealed
+    /// segments with no pending events and copies forward pending events out of
+    /// sparse ones. The active segment is never touched.
+    pub fn compact(&self) -> io::Result<()> {
+        let mut w = self.lock_writer()?;
+        let result = self.compact_locked(&mut w);
+        self.check(result)
+    }
+
+    /// Counters and sizes; cheap enough to poll.
+    pub fn stats(&self) -> JournalStats {
+        let (pending, segments, disk_bytes) = {
+            let w = lock(&self.writer);
+            let disk = w.segments.values().map(|m| m.size).sum();
+            (w.pending.len() as u64, w.segments.len() as u64, disk)
+        };
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        JournalStats {
+            appends: get(&c.appends),
+            done_marks: get(&c.done_marks),
+            commits: get(&c.commits),
+            syncs: get(&c.syncs),
+            rotations: get(&c.rotations),
+            compactions: get(&c.compactions),
+            segments_deleted: get(&c.segments_deleted),
+            carried_forward: get(&c.carried_forward),
+            pending,
+            segments,
+            disk_bytes,
+        }
+    }
+
+    /// Takes the write lock, refusing if an earlier I/O error poisoned the journal.
+    fn lock_writer(&self) -> io::Result<MutexGuard<'_, Writer>> {
+        self.check_failed()?;
+        Ok(lock(&self.writer))
+    }
+
+    fn check_failed(&self) -> io::Result<()> {
+        if !self.failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (kind, message) = lock(&self.failure)
+            .clone()
+            .unwrap_or((io::ErrorKind::Other, String::new()));
+        Err(io::Error::new(
+            kind,
+            format!("journal unusable after an earlier I/O error: {message}"),
+        ))
+    }
+
+    /// Passes `result` through, poisoning the journal if it is an error: after a
+    /// failed write or `fsync` the file's state is unknown, and retrying an
+    /// `fsync` can report success for data the kernel already dropped.
+    pub(super) fn check<T>(&self, result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result {
+            log::error!(
+                "journal {}: {e}; refusing further writes",
+                self.dir.display()
+            );
+            let mut failure = lock(&self.failure);
+            failure.get_or_insert_with(|| (e.kind(), e.to_string()));
+            self.failed.store(true, Ordering::Release);
+            drop(failure);
+            let _guard = lock(&self.commit);
+            self.committed.notify_all();
+        }
+        result
+    }
+
+    /// Rotates if the active segment is full, then writes one record.
+    fn write_record(
+        &self,
+        w: &mut Writer,
+        kind: RecordKind,
+        seq: u64,
+        payload: &[u8],
+    ) -> io::Result<u64> {
+        if w.active_meta().size >= self.options.segment_size {
+            let rotated = self.rotate(w);
+            self.check(rotated)?;
+        }
+        w.scratch.clear();
+        record::encode(&mut w.scratch, kind, seq, payload);
+        let written = w.write_scratch();
+        self.check(written)
+    }
+
+    /// Seals the active segment (after syncing it) and starts a new one.
+    fn rotate(&self, w: &mut Writer) -> io::Result<()> {
+        w.file.sync_data()?;
+        bump(&self.counters.syncs, 1);
+        self.advance_durable(w.written);
+        let id = w.next_seq.max(w.active + 1);
+        let path = self.dir.join(segment::segment_name(id));
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&path)?;
+        segment::sync_dir(&self.dir)?;
+        w.file = Arc::new(file);
+        w.active = id;
+        w.segments.insert(id, SegmentMeta::new(path));
+        bump(&self.counters.rotations, 1);
+        self.compact_locked(w)
+    }
+
+    /// Records that everything up to `position` is on disk and wakes waiters.
+    pub(super) fn advance_durable(&self, position: u64) {
+        let mut c = lock(&self.commit);
+        if position > c.durable {
+            c.durable = position;
+            self.committed.notify_all();
+        }
+    }
+
+    /// Blocks until the write position `ticket` is on disk, leading a commit
+    /// if no other thread is.
+    fn wait_durable(&self, ticket: u64) -> io::Result<()> {
+        let mut c = lock(&self.commit);
+        c.waiting += 1;
+        let outcome = loop {
+            if c.durable >= ticket {
+                break Ok(());
+            }
+            if let Err(e) = self.check_failed() {
+                break Err(e);
+            }
+            if c.leader {
+                c = self
+                    .committed
+                    .wait(c)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                continue;
+            }
+            c.leader = true;
+            let others_waiting = c.waiting > 1;
+            drop(c);
+            if others_waiting && !self.options.commit_delay.is_zero() {
+                thread::sleep(self.options.commit_delay);
+            }
+            // Earlier segments were synced when they were sealed, so syncing
+            // the active file covers every byte up to `target`.
+            let (target, file) = {
+                let w = lock(&self.writer);
+                (w.written, Arc::clone(&w.file))
+            };
+            let synced = file.sync_data();
+            bump(&self.counters.syncs, 1);
+            bump(&self.counters.commits, 1);
+            c = lock(&self.commit);
+            c.leader = false;
+            if synced.is_ok() && target > c.durable {
+                c.durable = target;
+            }
+            self.committed.notify_all();
+            if let Err(e) = synced {
+                drop(c);
+                let failed = self.check(Err(e));
+                c = lock(&self.commit);
+                break failed;
+            }
+        };
+        c.waiting -= 1;
+        outcome
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if self.failed.load(Ordering::Acquire) {
+            return;
+        }
+        if let Err(e) = self.sync() {
+            log::warn!("journal {}: final sync failed: {e}", self.dir.display());
+        }
+    }
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("dir", &self.dir)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn journal_is_send_and_sync() {
+        assert_send_sync::<Journal>();
+    }
+}

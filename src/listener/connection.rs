@@ -112,6 +112,10 @@ impl Connection<'_> {
             deadline,
         ) {
             Ok(head) => head,
+            Err(ReadError::TooLarge) => {
+                let response = Response::error(431, "request head is too large");
+                return self.answer(&response, Outcome::Malformed, false, false, true);
+            }
             Err(e) => return self.refuse_unreadable(e),
         };
         let keep_alive = head.keep_alive() && !self.stopping();
@@ -172,7 +176,11 @@ impl Connection<'_> {
             }
         }
         match self.replies.1.recv() {
-            Ok(reply) => self.answer(&reply.response, reply.outcome, false, keep_alive, false),
+            // Shutdown may have begun while the handler ran: then this is the last answer.
+            Ok(reply) => {
+                let keep_alive = keep_alive && !self.stopping();
+                self.answer(&reply.response, reply.outcome, false, keep_alive, false)
+            }
             // Workers always answer; only a listener being torn down drops a job.
             Err(_) => self.answer(&saturated(), Outcome::Saturated, false, false, false),
         }

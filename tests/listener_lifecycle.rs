@@ -1,0 +1,187 @@
+//! Binding, port 0, shutdown (also while busy), drop, join.
+#![cfg(feature = "listener")]
+
+#[path = "listener_support.rs"]
+mod support;
+
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::*;
+use wasenderapi::{WasenderError, WebhookListener};
+
+#[test]
+fn port_zero_binds_a_free_port() {
+    let (a, _) = start();
+    let (b, _) = start();
+    assert_ne!(a.local_addr().port(), 0);
+    assert_ne!(a.local_addr().port(), b.local_addr().port());
+    assert_eq!(
+        Conn::open(a.local_addr())
+            .post_signed(&event("A", "x"))
+            .status,
+        200
+    );
+    a.shutdown();
+    b.shutdown();
+}
+
+#[test]
+fn bind_failure_is_an_io_error_not_a_panic() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let result = builder(recorder).bind(taken.local_addr().unwrap()).spawn();
+    assert!(matches!(result, Err(WasenderError::Io(_))), "{result:?}");
+}
+
+#[test]
+fn unresolvable_address_is_an_io_error() {
+    let recorder = Arc::new(Recorder::default());
+    let result = builder(recorder).bind("not an address").spawn();
+    assert!(matches!(result, Err(WasenderError::Io(_))), "{result:?}");
+}
+
+#[test]
+fn invalid_settings_are_refused() {
+    let recorder = Arc::new(Recorder::default());
+    for built in [
+        builder(Arc::clone(&recorder)).workers(0).spawn(),
+        builder(Arc::clone(&recorder)).path("webhook").spawn(),
+        builder(Arc::clone(&recorder)).max_body_bytes(0).spawn(),
+        builder(Arc::clone(&recorder)).queue_capacity(0).spawn(),
+        builder(Arc::clone(&recorder))
+            .read_timeout(Duration::ZERO)
+            .spawn(),
+    ] {
+        assert!(
+            matches!(built, Err(WasenderError::InvalidArgument(_))),
+            "{built:?}"
+        );
+    }
+}
+
+#[test]
+fn an_existing_tcp_listener_can_be_used() {
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let listener = builder(recorder).listener(socket).spawn().unwrap();
+    assert_eq!(listener.local_addr(), addr);
+    assert_eq!(Conn::open(addr).post_signed(&event("L", "x")).status, 200);
+    listener.shutdown();
+}
+
+#[test]
+fn custom_path_is_served_and_the_default_is_not() {
+    let recorder = Arc::new(Recorder::default());
+    let listener = builder(recorder).path("/hooks/wasender").spawn().unwrap();
+    let mut conn = Conn::open(listener.local_addr());
+    let body = event("C", "x");
+    assert_eq!(
+        conn.post("/hooks/wasender", &body, Some(&signature(&body)))
+            .status,
+        200
+    );
+    assert_eq!(
+        conn.post("/webhook", &body, Some(&signature(&body))).status,
+        404
+    );
+    listener.shutdown();
+}
+
+#[test]
+fn shutdown_stops_accepting() {
+    let (listener, _) = start();
+    let addr = listener.local_addr();
+    let stats = listener.shutdown();
+    assert_eq!(stats.in_flight, 0);
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err());
+}
+
+#[test]
+fn drop_shuts_down() {
+    let (listener, _) = start();
+    let addr = listener.local_addr();
+    drop(listener);
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err());
+}
+
+#[test]
+fn shutdown_while_busy_lets_in_flight_requests_finish() {
+    let (recorder, started) = Recorder::gated();
+    let listener = builder(Arc::clone(&recorder)).spawn().unwrap();
+    let addr = listener.local_addr();
+    let client = std::thread::spawn(move || Conn::open(addr).post_signed(&event("BUSY", "block")));
+    started
+        .recv_timeout(Duration::from_secs(5))
+        .expect("handler started");
+    let releaser = {
+        let recorder = Arc::clone(&recorder);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            recorder.release(1);
+        })
+    };
+    let t = Instant::now();
+    let stats = listener.shutdown();
+    // shutdown waited for the handler, and the client got its answer.
+    assert!(t.elapsed() >= Duration::from_millis(80));
+    let reply = client.join().unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("connection"), Some("close"));
+    assert_eq!(
+        (stats.handled, stats.in_flight, stats.open_connections),
+        (1, 0, 0)
+    );
+    assert_eq!(recorder.count("BUSY"), 1);
+    releaser.join().unwrap();
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err());
+}
+
+#[test]
+fn idle_connections_do_not_delay_shutdown() {
+    let recorder = Arc::new(Recorder::default());
+    let listener = builder(recorder)
+        .read_timeout(Duration::from_secs(30))
+        .spawn()
+        .unwrap();
+    let mut idle = Conn::open(listener.local_addr());
+    assert_eq!(idle.post_signed(&event("IDLE", "x")).status, 200);
+    let _half_open = Conn::open(listener.local_addr());
+    let t = Instant::now();
+    listener.shutdown();
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "shutdown took {:?}",
+        t.elapsed()
+    );
+    assert!(idle.is_closed_within(Duration::from_secs(1)));
+}
+
+#[test]
+fn join_returns_after_a_shutdown_handle_is_used() {
+    let (listener, _) = start();
+    let addr = listener.local_addr();
+    let handle = listener.shutdown_handle();
+    let runner = std::thread::spawn(move || listener.join());
+    assert_eq!(Conn::open(addr).post_signed(&event("J", "x")).status, 200);
+    handle.shutdown();
+    handle.shutdown(); // idempotent
+    let stats = runner.join().unwrap();
+    assert_eq!(stats.handled, 1);
+}
+
+#[test]
+fn listener_on_the_wildcard_address_shuts_down() {
+    let recorder = Arc::new(Recorder::default());
+    let listener = WebhookListener::builder_shared(client(), recorder)
+        .bind("0.0.0.0:0")
+        .spawn()
+        .unwrap();
+    let port = listener.local_addr().port();
+    let t = Instant::now();
+    listener.shutdown();
+    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+}

@@ -61,11 +61,15 @@ pub const DEFAULT_BASE_URL: &str = "https://www.wasenderapi.com/api";
 /// `Arc` or clone it); clones share one `ureq` agent and so one connection
 /// pool. Its `Debug` output never shows a key or secret.
 ///
-/// REST calls are blocking. Defaults: base URL [`DEFAULT_BASE_URL`], 30 s per
-/// call, 10 s to connect, user agent [`USER_AGENT`](crate::client::USER_AGENT),
-/// and [`RetryPolicy::default`](crate::RetryPolicy) (429s waited out up to
-/// 10 s; network errors and 5xx retried only for requests safe to repeat).
-///
+#[cfg_attr(
+    feature = "client",
+    doc = "REST calls are blocking. Defaults: base URL [`DEFAULT_BASE_URL`], 30 s per
+call, 10 s to connect, user agent [`USER_AGENT`], and [`RetryPolicy::default`]
+(429s waited out up to 10 s; network errors and 5xx retried only for requests
+that are safe to repeat, never a send).
+
+"
+)]
 /// ```
 /// use wasenderapi::WasenderSyncClient;
 /// let client = WasenderSyncClient::new("api-key").with_webhook_secret("secret");

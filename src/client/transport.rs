@@ -237,7 +237,15 @@ fn transport_error(error: ureq::Error) -> (WasenderError, Failure) {
                 ureq::Timeout::Resolve | ureq::Timeout::Connect => Failure::NotSent,
                 _ => Failure::Ambiguous,
             };
-            (WasenderError::Timeout(format!("{which:?}")), failure)
+            let what = match which {
+                ureq::Timeout::Global | ureq::Timeout::PerCall => {
+                    "the call took longer than the configured timeout".to_owned()
+                }
+                ureq::Timeout::Connect => "connecting took longer than the connect timeout".into(),
+                ureq::Timeout::Resolve => "resolving the host name took too long".into(),
+                other => format!("{other:?} timeout"),
+            };
+            (WasenderError::Timeout(what), failure)
         }
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => {
             (WasenderError::Network(error.to_string()), Failure::NotSent)

@@ -180,8 +180,8 @@ fn connection_refused_is_a_network_error() {
 
 #[test]
 fn slow_answers_time_out_and_sends_are_not_repeated() {
-    let server = TestServer::always(sent().delayed(Duration::from_millis(800)));
-    let client = server.client().with_timeout(Duration::from_millis(200));
+    let server = TestServer::always(sent().delayed(Duration::from_millis(1200)));
+    let client = server.client().with_timeout(Duration::from_millis(300));
     match client.send_text("+1", "hi") {
         Err(WasenderError::Timeout(_)) => {}
         other => panic!("unexpected {other:?}"),
@@ -192,10 +192,10 @@ fn slow_answers_time_out_and_sends_are_not_repeated() {
 #[test]
 fn slow_gets_time_out_and_are_retried() {
     let server = TestServer::replies(vec![
-        Reply::json(200, r#"{"status":"connected"}"#).delayed(Duration::from_millis(600)),
+        Reply::json(200, r#"{"status":"connected"}"#).delayed(Duration::from_millis(1500)),
         Reply::json(200, r#"{"status":"connected"}"#),
     ]);
-    let client = server.client().with_timeout(Duration::from_millis(200));
+    let client = server.client().with_timeout(Duration::from_millis(500));
     client.get_status().expect("the retry is fast");
     assert_eq!(server.finish().len(), 2);
 }

@@ -10,14 +10,6 @@ use std::time::Duration;
 use support::*;
 use wasenderapi::{WasenderSyncClient, WebhookListener};
 
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
 #[test]
 fn verified_event_is_handled_and_answered_200_with_its_name() {
     let (listener, recorder) = start();

@@ -73,7 +73,7 @@
 //! # Features
 //!
 //! - `client` (default): the blocking REST client over `ureq`.
-//! - `listener` (default): the bundled `tiny_http` webhook listener.
+//! - `listener` (default): the bundled webhook listener and the durable journal.
 //!
 //! Without either, the crate is the webhook core: verification, events, handler.
 #![deny(missing_docs)]

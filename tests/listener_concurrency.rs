@@ -1,7 +1,7 @@
 //! Many clients at once: every event handled exactly once, and the counters agree.
 #![cfg(feature = "listener")]
 
-#[path = "listener_support.rs"]
+#[path = "listener_support/mod.rs"]
 mod support;
 
 use std::sync::Arc;

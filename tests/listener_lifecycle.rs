@@ -1,7 +1,7 @@
 //! Binding, port 0, shutdown (also while busy), drop, join.
 #![cfg(feature = "listener")]
 
-#[path = "listener_support.rs"]
+#[path = "listener_support/mod.rs"]
 mod support;
 
 use std::net::{TcpListener, TcpStream};

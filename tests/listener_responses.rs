@@ -1,7 +1,7 @@
 //! Every row of the listener's response table, over real loopback HTTP.
 #![cfg(feature = "listener")]
 
-#[path = "listener_support.rs"]
+#[path = "listener_support/mod.rs"]
 mod support;
 
 use std::sync::Arc;

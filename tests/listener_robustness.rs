@@ -1,7 +1,7 @@
 //! Slow and stalled clients, handler panics: none of them hold up anyone else.
 #![cfg(feature = "listener")]
 
-#[path = "listener_support.rs"]
+#[path = "listener_support/mod.rs"]
 mod support;
 
 use std::sync::Arc;

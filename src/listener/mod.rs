@@ -94,3 +94,6 @@ pub fn mask_session_id(id: &str) -> String {
     let prefix: String = id.chars().take(4).collect();
     format!("{prefix}…")
 }
+
+#[doc(hidden)]
+pub mod fuzzing;

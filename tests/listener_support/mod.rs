@@ -1,8 +1,7 @@
 //! Shared helpers for the `listener_*` tests: a recording handler, signed
 //! events, and a tiny raw HTTP/1.1 client over `TcpStream`.
 //!
-//! Included by the other `listener_*.rs` files with `#[path]`; compiled on its
-//! own it holds no tests.
+//! Included by the other `listener_*.rs` files with `#[path]`.
 #![allow(dead_code)]
 #![cfg(feature = "listener")]
 

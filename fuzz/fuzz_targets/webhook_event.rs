@@ -1,0 +1,45 @@
+//! Fuzzes `handle_webhook_event`: no input may panic, and every accepted event
+//! must serialise back to exactly the JSON that was received.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use wasenderapi::{SignatureScheme, WasenderSyncClient};
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fuzz_target!(|data: &[u8]| {
+    // The first byte chooses the signature case; the rest is the body.
+    let (choice, body) = match data.split_first() {
+        Some((c, rest)) => (*c, rest),
+        None => (0, data),
+    };
+    let shared = WasenderSyncClient::new("k").with_webhook_secret(SECRET);
+    let header = match choice % 4 {
+        0 => Some(SECRET.to_owned()),
+        1 => None,
+        2 => Some(String::from_utf8_lossy(&body[..body.len().min(40)]).into_owned()),
+        _ => Some(wasenderapi::sign_webhook(SignatureScheme::HmacSha256, SECRET, body)),
+    };
+    let client = if choice % 4 == 3 {
+        shared.with_signature_scheme(SignatureScheme::HmacSha256)
+    } else {
+        shared
+    };
+    match client.handle_webhook_event(body, header.as_deref()) {
+        Ok(event) => {
+            let received: serde_json::Value =
+                serde_json::from_slice(body).expect("an accepted body is JSON");
+            let written = serde_json::to_value(&event).expect("events serialise");
+            assert_eq!(written, received, "lossless round trip");
+            for m in event.messages() {
+                let _ = (m.id(), m.text(), m.sender_phone(), m.media(), m.timestamp());
+            }
+            let _ = (event.timestamp(), event.session_id(), event.event_type().as_str());
+        }
+        Err(err) => {
+            let status = err.status_code().expect("webhook errors map to a status");
+            assert!(status == 400 || status == 401, "{status}");
+            assert!(!err.to_string().contains(SECRET), "secret leaked");
+        }
+    }
+});

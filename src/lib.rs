@@ -70,6 +70,56 @@
 //! and with no secret configured nothing is accepted. [`sign_webhook`] builds
 //! a valid header for your own tests.
 //!
+//! # The listener (feature `listener`)
+//!
+//! [`WebhookListener`] serves `POST /webhook` (and `GET /healthz`) on its own
+//! threads, verifies, decodes and dispatches each event to your handler, and
+//! answers WasenderAPI with the right status (200, 401, 400, 413, 500, 503, …).
+//! It bounds everything a hostile or broken client could exhaust: connections,
+//! header and body sizes, read and request time, queue depth. A handler panic
+//! is caught and answered 500. See the [`listener`] module for the full table,
+//! and for the queued and durable delivery modes.
+//!
+//! ```no_run
+//! use wasenderapi::{MessagesData, WasenderSyncClient, WebhookEvent, WebhookHandler, WebhookListener};
+//!
+//! struct Bot;
+//! impl WebhookHandler for Bot {
+//!     type Error = String;
+//!     fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> Result<(), String> {
+//!         println!("{} message(s)", event.data().map_or(0, |d| d.messages().len()));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let client = WasenderSyncClient::new("api-key").with_webhook_secret("webhook-secret");
+//! let listener = WebhookListener::builder(client, Bot).bind("0.0.0.0:3000").spawn()?;
+//! listener.join(); // or keep working and call listener.shutdown() later
+//! # Ok::<(), wasenderapi::WasenderError>(())
+//! ```
+//!
+//! # Answering through the REST API (feature `client`)
+//!
+//! The same [`WasenderSyncClient`] speaks the REST API over `ureq`, blocking,
+//! with bounded retries (a 429 is waited out; a message is never re-sent after
+//! an ambiguous failure unless you opt in):
+//!
+//! ```no_run
+//! # #[cfg(feature = "client")] {
+//! use wasenderapi::{WasenderSyncClient, WebhookMessage};
+//!
+//! fn answer(client: &WasenderSyncClient, message: &WebhookMessage) -> wasenderapi::Result<()> {
+//!     if message.media().is_some() {
+//!         let bytes = client.download_media(message)?; // decrypted file
+//!         client.reply_text(message, &format!("Got your file ({} bytes)", bytes.len()))?;
+//!     } else if let Some(text) = message.text() {
+//!         client.reply_text(message, &format!("You said: {text}"))?;
+//!     }
+//!     Ok(())
+//! }
+//! # }
+//! ```
+//!
 //! # Features
 //!
 //! - `client` (default): the blocking REST client over `ureq`.

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-use crate::event::wire::{accept_member, wire_object, Field, Lenient};
+use crate::event::wire::{wire_object, Lenient};
 use crate::event::NumberOrString;
 
 /// The rate-limit headers of a response (`X-RateLimit-Limit`,
@@ -113,16 +113,7 @@ impl Lenient for Secret {
     }
 }
 
-impl Field for Secret {
-    fn accept_field<'de, A: serde::de::MapAccess<'de>>(
-        slot: &mut Option<Self>,
-        extra: &mut serde_json::Map<String, serde_json::Value>,
-        key: std::borrow::Cow<'de, str>,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        accept_member(slot, extra, key, map)
-    }
-}
+crate::event::wire::by_value_field!(Secret);
 
 /// A JSON object of extra request members, merged into a request body
 /// (for fields the API gained after this crate was written).

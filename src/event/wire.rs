@@ -210,19 +210,21 @@ pub trait Field: Sized {
 
 macro_rules! by_value_field {
     ($($ty:ty),* $(,)?) => {$(
-        impl Field for $ty {
-            fn accept_field<'de, A: MapAccess<'de>>(
+        impl $crate::event::wire::Field for $ty {
+            fn accept_field<'de, A: serde::de::MapAccess<'de>>(
                 slot: &mut Option<Self>,
-                extra: &mut Map<String, Value>,
-                key: Cow<'de, str>,
+                extra: &mut serde_json::Map<String, serde_json::Value>,
+                key: std::borrow::Cow<'de, str>,
                 map: &mut A,
             ) -> Result<(), A::Error> {
-                accept_member(slot, extra, key, map)
+                $crate::event::wire::accept_member(slot, extra, key, map)
             }
         }
     )*};
 }
 by_value_field!(String, bool, NumberOrString, Value);
+#[cfg(feature = "client")]
+pub(crate) use by_value_field;
 
 impl<T: Lenient + Serialize> Field for Vec<T> {
     fn accept_field<'de, A: MapAccess<'de>>(
@@ -483,24 +485,6 @@ impl Lenient for Value {
     }
     fn from_seq<'de, A: SeqAccess<'de>>(seq: A) -> Result<Result<Self, Value>, A::Error> {
         Value::deserialize(SeqAccessDeserializer::new(seq)).map(Ok)
-    }
-}
-
-impl<T: Lenient> Lenient for Box<T> {
-    fn from_string(s: String) -> Result<Self, String> {
-        T::from_string(s).map(Box::new)
-    }
-    fn from_bool(b: bool) -> Option<Self> {
-        T::from_bool(b).map(Box::new)
-    }
-    fn from_number(n: &Number) -> Option<Self> {
-        T::from_number(n).map(Box::new)
-    }
-    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Value>, A::Error> {
-        Ok(T::from_map(map)?.map(Box::new))
-    }
-    fn from_seq<'de, A: SeqAccess<'de>>(seq: A) -> Result<Result<Self, Value>, A::Error> {
-        Ok(T::from_seq(seq)?.map(Box::new))
     }
 }
 

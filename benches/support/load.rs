@@ -86,7 +86,12 @@ impl Round {
 
 /// Sends `requests` (cycled) over `connections` keep-alive connections; every
 /// answer must be 200.
-pub fn run(addr: SocketAddr, requests: &Arc<Vec<Vec<u8>>>, connections: usize, limit: Limit) -> Round {
+pub fn run(
+    addr: SocketAddr,
+    requests: &Arc<Vec<Vec<u8>>>,
+    connections: usize,
+    limit: Limit,
+) -> Round {
     let started = Instant::now();
     let clients: Vec<_> = (0..connections)
         .map(|c| {
@@ -99,7 +104,10 @@ pub fn run(addr: SocketAddr, requests: &Arc<Vec<Vec<u8>>>, connections: usize, l
                 let mut latency = Histogram::new();
                 let (stop, quota) = match limit {
                     Limit::Time(t) => (Some(Instant::now() + t), u64::MAX),
-                    Limit::Count(n) => (None, n / connections as u64 + u64::from((c as u64) < n % connections as u64)),
+                    Limit::Count(n) => (
+                        None,
+                        n / connections as u64 + u64::from((c as u64) < n % connections as u64),
+                    ),
                 };
                 let mut sent = 0u64;
                 while sent < quota && stop.map_or(true, |stop| Instant::now() < stop) {
@@ -175,7 +183,10 @@ pub fn fixture_bodies() -> Vec<Vec<u8>> {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort();
-    paths.iter().map(|p| std::fs::read(p).expect("a fixture")).collect()
+    paths
+        .iter()
+        .map(|p| std::fs::read(p).expect("a fixture"))
+        .collect()
 }
 
 /// This process's resident memory in KiB (Linux), if known.

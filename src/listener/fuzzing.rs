@@ -32,7 +32,12 @@ pub fn serve_bytes(client: &WasenderSyncClient, input: &[u8]) -> (Vec<u16>, Vec<
             Err(err) => {
                 if let Some(status) = refusal(&err) {
                     statuses.push(status);
-                    let _ = write_response(&mut out, &Response::error(status, "bad request"), false, false);
+                    let _ = write_response(
+                        &mut out,
+                        &Response::error(status, "bad request"),
+                        false,
+                        false,
+                    );
                 }
                 break;
             }
@@ -48,17 +53,30 @@ pub fn serve_bytes(client: &WasenderSyncClient, input: &[u8]) -> (Vec<u16>, Vec<
                     .and_then(|framing| read_body(&mut reader, framing, FUZZ_MAX_BODY, deadline));
                 match body {
                     Ok(body) => {
-                        assert!(body.len() <= FUZZ_MAX_BODY, "a body beyond the limit was buffered");
+                        assert!(
+                            body.len() <= FUZZ_MAX_BODY,
+                            "a body beyond the limit was buffered"
+                        );
                         let signature = head.header("x-webhook-signature");
                         match client.handle_webhook_event(&body, signature) {
-                            Ok(event) => Response::json(200, format!("{{\"event\":{:?}}}", event.event_type().as_str())),
-                            Err(err) => Response::error(err.status_code().unwrap_or(500), "rejected"),
+                            Ok(event) => Response::json(
+                                200,
+                                format!("{{\"event\":{:?}}}", event.event_type().as_str()),
+                            ),
+                            Err(err) => {
+                                Response::error(err.status_code().unwrap_or(500), "rejected")
+                            }
                         }
                     }
                     Err(err) => {
                         let status = refusal(&err).unwrap_or(400);
                         statuses.push(status);
-                        let _ = write_response(&mut out, &Response::error(status, "bad request"), false, false);
+                        let _ = write_response(
+                            &mut out,
+                            &Response::error(status, "bad request"),
+                            false,
+                            false,
+                        );
                         break;
                     }
                 }

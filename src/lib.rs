@@ -153,5 +153,8 @@ pub use error::{Result, WasenderError};
 pub use event::*;
 pub use handler::{dispatch, WebhookHandler};
 #[cfg(feature = "listener")]
-pub use listener::{ListenerStats, ShutdownHandle, WebhookListener, WebhookListenerBuilder};
+pub use listener::{
+    DeliveryMode, HandlerRetryPolicy, ListenerStats, ShutdownHandle, WebhookListener,
+    WebhookListenerBuilder,
+};
 pub use signature::{sign_webhook, SignatureScheme, WebhookVerifier, SIGNATURE_HEADER};

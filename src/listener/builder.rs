@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use super::delivery::{Delivery, InlineDelivery};
 use super::limits::{default_queue_capacity, Limits};
+use super::mode::{DeliveryMode, HandlerRetryPolicy, DEFAULT_DRAIN_TIMEOUT};
+use super::queued::{DeadLetterHook, QueuedConfig, QueuedDelivery};
 use super::server::{Shared, WebhookListener};
-use super::stats::ListenerStats;
+use super::stats::{Counters, ListenerStats};
 use super::workers::{spawn_workers, Processor};
 use crate::client::WasenderSyncClient;
 use crate::error::{Result, WasenderError};
 use crate::handler::WebhookHandler;
+use crate::journal::{DeadLetter, DedupeWindow};
 
 /// The address bound when [`bind`](WebhookListenerBuilder::bind) is not called.
 pub const DEFAULT_BIND: &str = "0.0.0.0:3000";
@@ -32,7 +35,12 @@ pub struct WebhookListenerBuilder<H> {
     workers: usize,
     limits: Limits,
     queue_capacity: Option<usize>,
-    delivery: Option<Arc<dyn Delivery>>,
+    mode: DeliveryMode,
+    handler_threads: Option<usize>,
+    retry: HandlerRetryPolicy,
+    on_dead_letter: Option<DeadLetterHook>,
+    dedupe: Option<usize>,
+    drain_timeout: Duration,
 }
 
 enum Bind {
@@ -47,6 +55,11 @@ impl<H> std::fmt::Debug for WebhookListenerBuilder<H> {
             .field("path", &self.path)
             .field("workers", &self.workers)
             .field("limits", &self.limits)
+            .field("mode", &self.mode)
+            .field("handler_threads", &self.handler_threads)
+            .field("retry", &self.retry)
+            .field("dedupe", &self.dedupe)
+            .field("drain_timeout", &self.drain_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -75,7 +88,12 @@ impl WebhookListener {
             workers,
             limits: Limits::for_workers(workers),
             queue_capacity: None,
-            delivery: None,
+            mode: DeliveryMode::Inline,
+            handler_threads: None,
+            retry: HandlerRetryPolicy::default(),
+            on_dead_letter: None,
+            dedupe: None,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
     }
 }
@@ -103,7 +121,10 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         self
     }
 
-    /// Threads running the handler, in parallel (default: the available parallelism).
+    /// Worker threads, in parallel (default: the available parallelism). In
+    /// inline mode they verify, decode and run the handler; in the queued
+    /// modes they verify, decode and store, and
+    /// [`handler_threads`](Self::handler_threads) run the handler.
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
         self
@@ -156,18 +177,73 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         self
     }
 
-    /// Replaces inline delivery (the extension point for other delivery modes).
-    #[allow(dead_code)]
-    pub(crate) fn delivery(mut self, delivery: Arc<dyn Delivery>) -> Self {
-        self.delivery = Some(delivery);
+    /// When events are answered and what is kept of them (default
+    /// [`DeliveryMode::Inline`]). See the [module docs](super#delivery-modes).
+    pub fn delivery_mode(mut self, mode: DeliveryMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Threads running the handler in the queued modes (default: as many as
+    /// [`workers`](Self::workers)). No effect in inline mode.
+    pub fn handler_threads(mut self, threads: usize) -> Self {
+        self.handler_threads = Some(threads);
+        self
+    }
+
+    /// How a failing handler is retried in the queued modes (default: 5
+    /// attempts, 100 ms doubling up to 30 s). Inline mode does not retry: it
+    /// answers 500 and the sender may.
+    pub fn handler_retries(mut self, policy: HandlerRetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Called with each event the handler failed on every attempt (queued
+    /// modes), on the handler thread, after the event is written to
+    /// `dead-letters.jsonl` in the journal directory (durable mode). In the
+    /// in-memory queued mode there is no file: the event is logged
+    /// (`log::error!`) and handed to this hook only. A panic in the hook is
+    /// caught and logged.
+    pub fn on_dead_letter(mut self, hook: impl Fn(&DeadLetter) + Send + Sync + 'static) -> Self {
+        self.on_dead_letter = Some(Arc::new(hook));
+        self
+    }
+
+    /// Suppresses events already seen among the last `window_capacity`
+    /// (off by default): same event name and first message `key.id`, or the
+    /// same body when there is no message id
+    /// ([`dedupe_key`](crate::journal::dedupe_key)). A duplicate is answered
+    /// 200 (`"duplicate":true`) and not handled again. In durable mode the
+    /// window is kept in `dedupe.log` in the journal directory and survives
+    /// restarts; otherwise it is in memory. An event the handler failed on
+    /// (inline) or that could not be queued is forgotten again, so the
+    /// sender's retry gets through.
+    pub fn dedupe(mut self, window_capacity: usize) -> Self {
+        self.dedupe = Some(window_capacity);
+        self
+    }
+
+    /// How long shutdown waits for the queue to drain in the queued modes
+    /// (default 30 s). Events not handled by then stay in the journal
+    /// (durable) or are dropped and counted in [`ListenerStats::dropped`]
+    /// (in memory). Events waiting to retry are given up at once in durable
+    /// mode (they are safe in the journal), at the deadline otherwise.
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
         self
     }
 
     /// Binds and starts the listener on its own threads, returning at once.
     ///
+    /// In durable mode the journal is opened (and recovered) first, and the
+    /// events it still holds are handed to the handler threads before any
+    /// new one.
+    ///
     /// Errors: [`WasenderError::Io`] when the address cannot be resolved or
-    /// bound (in use, no permission); [`WasenderError::InvalidArgument`] for
-    /// a zero worker count, limit or timeout, or a path not starting with `/`.
+    /// bound (in use, no permission), or the journal cannot be opened;
+    /// [`WasenderError::InvalidArgument`] for a zero worker count, limit,
+    /// capacity or timeout, or a path not starting with `/`.
     pub fn spawn(self) -> Result<WebhookListener> {
         self.validate()?;
         let listener = match self.bind {
@@ -182,16 +258,48 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         limits.queue_capacity = self
             .queue_capacity
             .unwrap_or_else(|| default_queue_capacity(self.workers));
+        let counters = Arc::new(Counters::default());
+        let delivery: Arc<dyn Delivery> = match &self.mode {
+            DeliveryMode::Inline => Arc::new(InlineDelivery::new(
+                self.handler,
+                self.dedupe.map(DedupeWindow::new),
+            )),
+            DeliveryMode::Queued { capacity } | DeliveryMode::Durable { capacity, .. } => {
+                let journal_dir = match &self.mode {
+                    DeliveryMode::Durable { dir, .. } => Some(dir.clone()),
+                    _ => None,
+                };
+                let config = QueuedConfig {
+                    capacity: *capacity,
+                    journal_dir,
+                    max_record_size: limits.max_body_bytes,
+                    handler_threads: self.handler_threads.unwrap_or(self.workers),
+                    retry: self.retry,
+                    dedupe_capacity: self.dedupe,
+                    on_dead_letter: self.on_dead_letter,
+                    drain_timeout: self.drain_timeout,
+                };
+                Arc::new(QueuedDelivery::start(
+                    self.handler,
+                    config,
+                    Arc::clone(&counters),
+                )?)
+            }
+        };
         let (jobs_tx, jobs_rx) = mpsc::sync_channel(limits.queue_capacity);
-        let delivery = self
-            .delivery
-            .unwrap_or_else(|| Arc::new(InlineDelivery::new(self.handler)));
-        let processor = Arc::new(Processor::new(self.client, delivery));
+        let processor = Arc::new(Processor::new(self.client, Arc::clone(&delivery)));
         let workers = spawn_workers(self.workers, jobs_rx, processor)?;
-        let shared = Arc::new(Shared::new(limits, self.path, jobs_tx));
-        let running = WebhookListener::start(listener, Arc::clone(&shared), workers)?;
+        let shared = Arc::new(Shared::new(counters, limits, self.path, jobs_tx));
+        let running = WebhookListener::start(listener, Arc::clone(&shared), workers, delivery)?;
+        let mode = match &self.mode {
+            DeliveryMode::Inline => "inline".to_owned(),
+            DeliveryMode::Queued { capacity } => format!("queued (capacity {capacity})"),
+            DeliveryMode::Durable { dir, capacity } => {
+                format!("durable (journal {}, capacity {capacity})", dir.display())
+            }
+        };
         log::info!(
-            "webhook listener on http://{local_addr}{} with {} workers",
+            "webhook listener on http://{local_addr}{} with {} workers, {mode} delivery",
             shared.path,
             self.workers
         );
@@ -223,6 +331,15 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         }
         if self.queue_capacity == Some(0) {
             return invalid("queue_capacity must be at least 1");
+        }
+        if self.mode.capacity() == Some(0) {
+            return invalid("the delivery mode's capacity must be at least 1");
+        }
+        if self.handler_threads == Some(0) {
+            return invalid("handler_threads must be at least 1");
+        }
+        if self.dedupe == Some(0) {
+            return invalid("the dedupe window must hold at least 1 key");
         }
         if limits.max_body_bytes == 0 || limits.max_head_bytes == 0 || limits.max_connections == 0 {
             return invalid(

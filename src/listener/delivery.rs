@@ -1,23 +1,33 @@
 //! The seam between "a verified, parsed event" and "what happens to it".
 //!
-//! Today events are delivered inline: the handler runs on a worker thread and
-//! its result decides the HTTP answer. A queued (durable) mode can implement
-//! [`Delivery`] to record the event and acknowledge at once, dispatching later;
-//! the listener does not change.
+//! [`InlineDelivery`] runs the handler on the worker and its result decides
+//! the HTTP answer; [`QueuedDelivery`](super::queued::QueuedDelivery) records
+//! the event (in memory, or in the journal) and acknowledges at once.
 
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::event::WasenderWebhookEvent;
 use crate::handler::{dispatch, WebhookHandler};
+use crate::journal::{dedupe_key, DedupeWindow};
 
 /// What became of one delivered event.
 #[derive(Debug)]
 pub(crate) enum Delivered {
-    /// Accepted: answer 200.
+    /// Handled inline: answer 200.
     Done,
-    /// The handler (or the store) refused it: answer 500 so the sender retries.
+    /// Accepted onto the queue (and the journal): answer 200.
+    Queued,
+    /// Seen before (dedupe): answer 200 without handling it again.
+    Duplicate,
+    /// The handler refused it: answer 500 so the sender may retry.
     /// The text is for the log only, never for the client.
     Failed(String),
+    /// The queue is full: answer 503 with `Retry-After`.
+    Busy,
+    /// The journal could not store it: answer 503 with `Retry-After`.
+    /// The text is for the log only.
+    Unavailable(String),
 }
 
 /// Delivers verified events. Called from worker threads, concurrently; a panic
@@ -25,24 +35,53 @@ pub(crate) enum Delivered {
 pub(crate) trait Delivery: Send + Sync {
     /// Delivers `event`, whose raw, verified body was `body`.
     fn deliver(&self, event: WasenderWebhookEvent, body: &[u8]) -> Delivered;
+
+    /// Called once at shutdown, after every worker has stopped: finish or
+    /// put away whatever is still pending.
+    fn finish(&self) {}
+}
+
+/// The dedupe key of a verified event: its name plus its first message id, or a body hash.
+pub(crate) fn key_of(event: &WasenderWebhookEvent, body: &[u8]) -> String {
+    let id = event.messages().iter().find_map(|m| m.id());
+    dedupe_key(event.event_name(), id, body)
 }
 
 /// Runs the handler now, on the calling worker thread.
 pub(crate) struct InlineDelivery<H> {
     handler: Arc<H>,
+    dedupe: Option<DedupeWindow>,
 }
 
 impl<H> InlineDelivery<H> {
-    pub fn new(handler: Arc<H>) -> Self {
-        Self { handler }
+    pub fn new(handler: Arc<H>, dedupe: Option<DedupeWindow>) -> Self {
+        Self { handler, dedupe }
     }
 }
 
 impl<H: WebhookHandler> Delivery for InlineDelivery<H> {
-    fn deliver(&self, event: WasenderWebhookEvent, _body: &[u8]) -> Delivered {
-        match dispatch(&*self.handler, &event) {
-            Ok(()) => Delivered::Done,
-            Err(e) => Delivered::Failed(e.to_string()),
+    fn deliver(&self, event: WasenderWebhookEvent, body: &[u8]) -> Delivered {
+        let Some(dedupe) = &self.dedupe else {
+            return match dispatch(&*self.handler, &event) {
+                Ok(()) => Delivered::Done,
+                Err(e) => Delivered::Failed(e.to_string()),
+            };
+        };
+        let key = key_of(&event, body);
+        if !dedupe.check_and_insert(&key) {
+            return Delivered::Duplicate;
+        }
+        // A failure forgets the key, so that the sender's retry gets through.
+        match catch_unwind(AssertUnwindSafe(|| dispatch(&*self.handler, &event))) {
+            Ok(Ok(())) => Delivered::Done,
+            Ok(Err(e)) => {
+                dedupe.remove(&key);
+                Delivered::Failed(e.to_string())
+            }
+            Err(panic) => {
+                dedupe.remove(&key);
+                resume_unwind(panic)
+            }
         }
     }
 }

@@ -65,15 +65,21 @@ mod connection;
 mod delivery;
 mod http;
 mod limits;
+mod mode;
+mod queued;
 mod routing;
 mod server;
 mod stats;
 mod workers;
 
+pub use crate::journal::DeadLetter;
 pub use builder::{WebhookListenerBuilder, DEFAULT_BIND, DEFAULT_PATH};
 pub use limits::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEAD_BYTES, DEFAULT_READ_TIMEOUT,
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
+};
+pub use mode::{
+    DeliveryMode, HandlerRetryPolicy, DEFAULT_DELIVERY_CAPACITY, DEFAULT_DRAIN_TIMEOUT,
 };
 pub use routing::HEALTH_PATH;
 pub use server::{ShutdownHandle, WebhookListener};

@@ -11,6 +11,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::connection;
+use super::delivery::Delivery;
 use super::limits::Limits;
 use super::stats::{Counters, ListenerStats, Outcome};
 use super::workers::Job;
@@ -22,7 +23,7 @@ const ACCEPT_STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// State shared by every thread of one listener.
 pub(crate) struct Shared {
-    pub counters: Counters,
+    pub counters: Arc<Counters>,
     pub limits: Limits,
     pub path: String,
     pub stopping: AtomicBool,
@@ -43,9 +44,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(limits: Limits, path: String, jobs: SyncSender<Job>) -> Self {
+    pub fn new(
+        counters: Arc<Counters>,
+        limits: Limits,
+        path: String,
+        jobs: SyncSender<Job>,
+    ) -> Self {
         Self {
-            counters: Counters::default(),
+            counters,
             limits,
             path,
             stopping: AtomicBool::new(false),
@@ -66,10 +72,18 @@ pub struct WebhookListener {
     threads: Option<Threads>,
 }
 
-#[derive(Debug)]
 struct Threads {
     acceptor: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
+    delivery: Arc<dyn Delivery>,
+}
+
+impl std::fmt::Debug for Threads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Threads")
+            .field("workers", &self.workers.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -126,6 +140,7 @@ impl WebhookListener {
         listener: TcpListener,
         shared: Arc<Shared>,
         workers: Vec<JoinHandle<()>>,
+        delivery: Arc<dyn Delivery>,
     ) -> std::io::Result<Self> {
         let local_addr = listener.local_addr()?;
         let acceptor = {
@@ -137,7 +152,11 @@ impl WebhookListener {
         Ok(Self {
             local_addr,
             shared,
-            threads: Some(Threads { acceptor, workers }),
+            threads: Some(Threads {
+                acceptor,
+                workers,
+                delivery,
+            }),
         })
     }
 
@@ -162,6 +181,11 @@ impl WebhookListener {
     /// Stops accepting connections, lets requests in flight finish (their
     /// handlers complete and their answers are sent), closes idle
     /// connections, joins every thread, and returns the final counters.
+    ///
+    /// In the queued [delivery modes](super::DeliveryMode) it then drains the
+    /// queue for up to the [`drain_timeout`](super::WebhookListenerBuilder::drain_timeout):
+    /// what is not handled by then stays in the journal (durable) or is
+    /// dropped, logged and counted in [`ListenerStats::dropped`] (in memory).
     pub fn shutdown(mut self) -> ListenerStats {
         self.stop_and_wait();
         self.stats()
@@ -172,7 +196,7 @@ impl WebhookListener {
     pub fn join(mut self) -> ListenerStats {
         if let Some(threads) = self.threads.take() {
             let _ = threads.acceptor.join();
-            drain(&self.shared, threads.workers);
+            drain(&self.shared, threads.workers, &*threads.delivery);
         }
         self.stats()
     }
@@ -193,7 +217,7 @@ impl WebhookListener {
                 "the accept thread did not stop in time; leaving it to exit on its next connection"
             );
         }
-        drain(&self.shared, threads.workers);
+        drain(&self.shared, threads.workers, &*threads.delivery);
     }
 }
 
@@ -204,8 +228,9 @@ impl Drop for WebhookListener {
 }
 
 /// After the accept thread is gone: end every connection (idle ones at once,
-/// busy ones after their answer), then let the workers run dry and join them.
-fn drain(shared: &Shared, workers: Vec<JoinHandle<()>>) {
+/// busy ones after their answer), then let the workers run dry and join them,
+/// then let the delivery finish what it queued.
+fn drain(shared: &Shared, workers: Vec<JoinHandle<()>>, delivery: &dyn Delivery) {
     shared.stopping.store(true, Ordering::Release);
     drop(lock(&shared.jobs).take());
     let open: Vec<OpenConnection> = lock(&shared.connections).drain().map(|(_, c)| c).collect();
@@ -221,6 +246,7 @@ fn drain(shared: &Shared, workers: Vec<JoinHandle<()>>) {
     for worker in workers {
         let _ = worker.join();
     }
+    delivery.finish();
     log::info!("webhook listener stopped");
 }
 

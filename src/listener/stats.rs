@@ -5,10 +5,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// A snapshot of a listener's counters, from [`WebhookListener::stats`](super::WebhookListener::stats).
 ///
 /// Every request read off the wire counts once in `received`, then once in
-/// exactly one outcome: `handled`, `health_checks`, a `rejected_*` counter,
-/// `timed_out`, `aborted`, `handler_errors` or `handler_panics` — unless it is still
-/// `in_flight`. Connections turned away before a request was read (too many
-/// open connections) count in `rejected_saturated` only.
+/// exactly one outcome: `handled`, `queued`, `deduplicated`, `health_checks`,
+/// a `rejected_*` counter, `timed_out`, `aborted`, `handler_errors` or
+/// `handler_panics` — unless it is still `in_flight`. Connections turned away
+/// before a request was read (too many open connections) count in
+/// `rejected_saturated` only.
+///
+/// In the queued [delivery modes](super::DeliveryMode) an accepted event's
+/// request outcome is `queued`; the handler runs later, and `handled`,
+/// `handler_errors` and `handler_panics` then count handler attempts (replayed
+/// events included), not requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ListenerStats {
@@ -43,6 +49,28 @@ pub struct ListenerStats {
     pub handler_panics: u64,
     /// Requests read and not yet answered.
     pub in_flight: u64,
+    /// Queued modes: events accepted onto the queue (and the journal) and answered 200.
+    pub queued: u64,
+    /// Events answered 200 without being handled again because the dedupe
+    /// window had seen them.
+    pub deduplicated: u64,
+    /// Events refused with 503 because the journal could not store them.
+    pub rejected_unavailable: u64,
+    /// Queued modes: events accepted (or replayed) and not yet finished —
+    /// waiting for a handler thread, being handled, or waiting to retry.
+    pub queue_depth: u64,
+    /// Queued modes: handler attempts after a failure (the first attempt not counted).
+    pub retried: u64,
+    /// Queued modes: events given up on after every attempt failed.
+    pub dead_lettered: u64,
+    /// Durable mode: events found undone in the journal at start and handed to the handler again.
+    pub recovered: u64,
+    /// In-memory queued mode: events accepted but not handled when shutdown
+    /// gave up (drain deadline passed, or abandoned while waiting to retry).
+    /// In durable mode such events stay in the journal instead and are not counted here.
+    pub dropped: u64,
+    /// Durable mode: journal, dead-letter or dedupe-file writes that failed.
+    pub journal_errors: u64,
     /// Connections open now.
     pub open_connections: u64,
 }
@@ -57,6 +85,7 @@ impl ListenerStats {
             + self.rejected_path
             + self.rejected_saturated
             + self.rejected_malformed
+            + self.rejected_unavailable
     }
 }
 
@@ -76,6 +105,22 @@ pub(crate) enum Outcome {
     Aborted,
     HandlerError,
     HandlerPanic,
+    Queued,
+    Duplicate,
+    Unavailable,
+}
+
+/// Things that happen to queued events, off the request path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    Handled,
+    HandlerError,
+    HandlerPanic,
+    Retried,
+    DeadLettered,
+    Recovered,
+    Dropped,
+    JournalError,
 }
 
 /// The live counters, shared by every thread of one listener.
@@ -97,6 +142,15 @@ pub(crate) struct Counters {
     handler_panics: AtomicU64,
     in_flight: AtomicU64,
     open_connections: AtomicU64,
+    queued: AtomicU64,
+    deduplicated: AtomicU64,
+    unavailable: AtomicU64,
+    queue_depth: AtomicU64,
+    retried: AtomicU64,
+    dead_lettered: AtomicU64,
+    recovered: AtomicU64,
+    dropped: AtomicU64,
+    journal_errors: AtomicU64,
 }
 
 impl Counters {
@@ -128,8 +182,36 @@ impl Counters {
             Outcome::Aborted => &self.aborted,
             Outcome::HandlerError => &self.handler_errors,
             Outcome::HandlerPanic => &self.handler_panics,
+            Outcome::Queued => &self.queued,
+            Outcome::Duplicate => &self.deduplicated,
+            Outcome::Unavailable => &self.unavailable,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts `n` of something that happened to queued events.
+    pub fn count(&self, event: Event, n: u64) {
+        let counter = match event {
+            Event::Handled => &self.handled,
+            Event::HandlerError => &self.handler_errors,
+            Event::HandlerPanic => &self.handler_panics,
+            Event::Retried => &self.retried,
+            Event::DeadLettered => &self.dead_lettered,
+            Event::Recovered => &self.recovered,
+            Event::Dropped => &self.dropped,
+            Event::JournalError => &self.journal_errors,
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Events entered the delivery queue.
+    pub fn queue_grew(&self, n: u64) {
+        self.queue_depth.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Events left the delivery queue (finished, dead-lettered, dropped or left in the journal).
+    pub fn queue_shrank(&self, n: u64) {
+        self.queue_depth.fetch_sub(n, Ordering::Relaxed);
     }
 
     /// A connection was opened.
@@ -162,6 +244,15 @@ impl Counters {
             handler_panics: get(&self.handler_panics),
             in_flight: get(&self.in_flight),
             open_connections: get(&self.open_connections),
+            queued: get(&self.queued),
+            deduplicated: get(&self.deduplicated),
+            rejected_unavailable: get(&self.unavailable),
+            queue_depth: get(&self.queue_depth),
+            retried: get(&self.retried),
+            dead_lettered: get(&self.dead_lettered),
+            recovered: get(&self.recovered),
+            dropped: get(&self.dropped),
+            journal_errors: get(&self.journal_errors),
         }
     }
 }

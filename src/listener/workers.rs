@@ -65,34 +65,71 @@ impl Processor {
         };
         let name = event.event_type().as_str().to_owned();
         let session = event.session_id().map(mask_session_id);
+        let session = session.as_deref().unwrap_or("-");
         match self.delivery.deliver(event, body) {
             Delivered::Done => {
                 log::debug!(
-                    "webhook {name} (session {}) handled in {:?}",
-                    session.as_deref().unwrap_or("-"),
+                    "webhook {name} (session {session}) handled in {:?}",
                     started.elapsed()
                 );
-                let name = serde_json::Value::from(name);
-                Reply {
-                    response: Response::json(
-                        200,
-                        format!(r#"{{"status":"success","event":{name}}}"#),
-                    ),
-                    outcome: Outcome::Handled,
-                }
+                success(&name, false, Outcome::Handled)
+            }
+            Delivered::Queued => {
+                log::debug!(
+                    "webhook {name} (session {session}) queued in {:?}",
+                    started.elapsed()
+                );
+                success(&name, false, Outcome::Queued)
+            }
+            Delivered::Duplicate => {
+                log::debug!("webhook {name} (session {session}) seen before; answered 200");
+                success(&name, true, Outcome::Duplicate)
             }
             Delivered::Failed(reason) => {
                 log::warn!(
-                    "webhook handler returned an error for {name} (session {}): {reason}; answered 500",
-                    session.as_deref().unwrap_or("-")
+                    "webhook handler returned an error for {name} (session {session}): {reason}; answered 500"
                 );
                 Reply {
                     response: Response::error(500, "the webhook handler failed"),
                     outcome: Outcome::HandlerError,
                 }
             }
+            Delivered::Busy => {
+                log::warn!("delivery queue full; {name} answered 503");
+                Reply {
+                    response: retry_later(503, "the delivery queue is full; retry later"),
+                    outcome: Outcome::Saturated,
+                }
+            }
+            Delivered::Unavailable(reason) => {
+                log::error!("could not store {name}: {reason}; answered 503");
+                Reply {
+                    response: retry_later(503, "the event could not be stored; retry later"),
+                    outcome: Outcome::Unavailable,
+                }
+            }
         }
     }
+}
+
+/// A 200 answer for event `name`.
+fn success(name: &str, duplicate: bool, outcome: Outcome) -> Reply {
+    let name = serde_json::Value::from(name);
+    let body = if duplicate {
+        format!(r#"{{"status":"success","event":{name},"duplicate":true}}"#)
+    } else {
+        format!(r#"{{"status":"success","event":{name}}}"#)
+    };
+    Reply {
+        response: Response::json(200, body),
+        outcome,
+    }
+}
+
+fn retry_later(status: u16, message: &str) -> Response {
+    let mut response = Response::error(status, message);
+    response.retry_after_secs = Some(1);
+    response
 }
 
 /// The answer to a request that failed verification or decoding.
@@ -116,7 +153,7 @@ fn rejection(error: &WasenderError) -> Reply {
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
     payload
         .downcast_ref::<&str>()
         .copied()

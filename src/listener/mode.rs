@@ -1,0 +1,167 @@
+//! [`DeliveryMode`] and [`HandlerRetryPolicy`]: how a verified event reaches the handler.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Events waiting for the handler in the queued modes, when not set with
+/// [`DeliveryMode::with_capacity`].
+pub const DEFAULT_DELIVERY_CAPACITY: usize = 1024;
+
+/// How long shutdown waits for the queue to drain in the queued modes, when
+/// not set with [`drain_timeout`](super::WebhookListenerBuilder::drain_timeout).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// When the listener answers a verified event, and what it keeps of it.
+/// Set with [`delivery_mode`](super::WebhookListenerBuilder::delivery_mode);
+/// see the [module docs](super#delivery-modes) for what each mode promises.
+///
+/// ```
+/// use wasenderapi::listener::DeliveryMode;
+/// let inline = DeliveryMode::default();                       // the handler runs before the answer
+/// let queued = DeliveryMode::queued(4096);                    // fast 200, in memory
+/// let durable = DeliveryMode::durable("/var/lib/bot/journal") // fast 200, fsynced first
+///     .with_capacity(4096);
+/// # let _ = (inline, queued, durable);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeliveryMode {
+    /// The handler runs on a worker before the answer: 200 once it returned
+    /// `Ok`, 500 when it failed or panicked (the sender may retry). No retries
+    /// here. The default.
+    #[default]
+    Inline,
+    /// Verified and parsed, put on a bounded in-memory queue and answered 200
+    /// at once; handler threads take it from there, with retries. A full queue
+    /// answers 503 with `Retry-After`. Events on the queue are lost if the
+    /// process dies. Made by [`DeliveryMode::queued`].
+    #[non_exhaustive]
+    Queued {
+        /// The most events waiting for (or being handled by) a handler thread.
+        capacity: usize,
+    },
+    /// Like [`Queued`](Self::Queued), but each event is appended to a journal
+    /// in `dir` and `fsync`ed before the 200, and events not yet handled are
+    /// handed to the handler again, in order, when the listener starts. Made
+    /// by [`DeliveryMode::durable`].
+    #[non_exhaustive]
+    Durable {
+        /// The journal directory (created if missing). Also holds
+        /// `dead-letters.jsonl` and, with dedupe, `dedupe.log`. One listener
+        /// per directory, never shared.
+        dir: PathBuf,
+        /// The most events waiting for (or being handled by) a handler thread.
+        capacity: usize,
+    },
+}
+
+impl DeliveryMode {
+    /// Queued in memory, at most `capacity` events waiting or being handled.
+    /// Memory is bounded by `capacity` times the body limit.
+    pub fn queued(capacity: usize) -> Self {
+        Self::Queued { capacity }
+    }
+
+    /// Queued with a durable journal in `dir`, with the default capacity
+    /// ([`DEFAULT_DELIVERY_CAPACITY`]).
+    pub fn durable(dir: impl Into<PathBuf>) -> Self {
+        Self::Durable {
+            dir: dir.into(),
+            capacity: DEFAULT_DELIVERY_CAPACITY,
+        }
+    }
+
+    /// The same mode with another queue capacity (no effect on `Inline`).
+    pub fn with_capacity(self, capacity: usize) -> Self {
+        match self {
+            Self::Inline => Self::Inline,
+            Self::Queued { .. } => Self::Queued { capacity },
+            Self::Durable { dir, .. } => Self::Durable { dir, capacity },
+        }
+    }
+
+    /// `true` for the modes that answer before the handler runs.
+    pub fn is_queued(&self) -> bool {
+        !matches!(self, Self::Inline)
+    }
+
+    pub(crate) fn capacity(&self) -> Option<usize> {
+        match self {
+            Self::Inline => None,
+            Self::Queued { capacity } | Self::Durable { capacity, .. } => Some(*capacity),
+        }
+    }
+}
+
+/// How often, and how patiently, a failing handler is retried in the queued
+/// modes (inline mode never retries: the sender may). Exponential backoff:
+/// the wait after attempt `n` is `initial_backoff × 2^(n-1)`, at most
+/// `max_backoff`. After `max_attempts` failures the event is dead-lettered.
+///
+/// The default is 5 attempts, 100 ms doubling up to 30 s.
+///
+/// ```
+/// use std::time::Duration;
+/// use wasenderapi::listener::HandlerRetryPolicy;
+/// let policy = HandlerRetryPolicy::default()
+///     .max_attempts(3)
+///     .initial_backoff(Duration::from_millis(10))
+///     .max_backoff(Duration::from_millis(15));
+/// assert_eq!(policy.backoff(1), Duration::from_millis(10));
+/// assert_eq!(policy.backoff(2), Duration::from_millis(15));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerRetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl Default for HandlerRetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+impl HandlerRetryPolicy {
+    /// One attempt, no retry: a failure is dead-lettered at once.
+    pub fn no_retries() -> Self {
+        Self::default().max_attempts(1)
+    }
+
+    /// Attempts in all, the first included (at least 1; default 5).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The wait after the first failure (default 100 ms).
+    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
+    }
+
+    /// The longest wait between attempts (default 30 s).
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
+    }
+
+    /// The configured number of attempts.
+    pub fn attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The wait after failed attempt number `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(31);
+        self.initial_backoff
+            .checked_mul(1u32 << doublings)
+            .unwrap_or(self.max_backoff)
+            .min(self.max_backoff)
+    }
+}

@@ -1,0 +1,300 @@
+//! Crash tests: a child process (this test binary, in "child mode") runs the
+//! listener in durable mode while the parent streams signed events to it over
+//! loopback and SIGKILLs it at random moments, several rounds in a row.
+//!
+//! What is checked, exactly:
+//! - **at-least-once**: every event that was answered 200 is handled (its id
+//!   is in the child's output file) once the last incarnation has caught up;
+//! - **with dedupe**: the parent also re-sends every acknowledged event, and
+//!   re-sends a batch of old ones after each restart; an event is handled more
+//!   than once only when a kill caught it between its handler returning and
+//!   its done marker being written, so the number of events handled twice is
+//!   at most `kills × handler threads`.
+#![cfg(feature = "listener")]
+
+#[path = "delivery_support/mod.rs"]
+mod delivery;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use delivery::*;
+use wasenderapi::{
+    DeliveryMode, MessagesData, WasenderSyncClient, WebhookEvent, WebhookHandler, WebhookListener,
+};
+
+const ENV_JOURNAL: &str = "WASENDER_FAULT_CHILD_JOURNAL";
+const ENV_OUT: &str = "WASENDER_FAULT_CHILD_OUT";
+const ENV_PORT: &str = "WASENDER_FAULT_CHILD_PORT";
+const ENV_DEDUPE: &str = "WASENDER_FAULT_CHILD_DEDUPE";
+const CHILD_HANDLER_THREADS: usize = 2;
+
+/// The child's handler: appends each handled message id to the output file
+/// (one `write` of `id\n` on an `O_APPEND` file) before returning `Ok`.
+struct AppendIds(Mutex<File>);
+
+impl WebhookHandler for AppendIds {
+    type Error = std::io::Error;
+
+    fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> std::io::Result<()> {
+        for m in event.data().iter().flat_map(|d| d.messages()) {
+            let line = format!("{}\n", m.id().unwrap_or("?"));
+            let mut file = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            file.write_all(line.as_bytes())?;
+            file.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Child mode: returns at once unless started by a parent test below.
+#[test]
+fn child_main() {
+    let (Some(journal), Some(out), Some(port_file)) = (
+        std::env::var_os(ENV_JOURNAL),
+        std::env::var_os(ENV_OUT),
+        std::env::var_os(ENV_PORT),
+    ) else {
+        return;
+    };
+    let output = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)
+        .expect("child output file");
+    let client = WasenderSyncClient::new("test-api-key").with_webhook_secret(SECRET);
+    let mut builder = WebhookListener::builder(client, AppendIds(Mutex::new(output)))
+        .bind("127.0.0.1:0")
+        .workers(4)
+        .handler_threads(CHILD_HANDLER_THREADS)
+        .delivery_mode(DeliveryMode::durable(PathBuf::from(journal)).with_capacity(4096));
+    if std::env::var_os(ENV_DEDUPE).is_some() {
+        builder = builder.dedupe(100_000);
+    }
+    let listener = builder.spawn().expect("child listener starts");
+    let port_file = PathBuf::from(port_file);
+    let staging = port_file.with_extension("tmp");
+    std::fs::write(&staging, listener.local_addr().to_string()).expect("write port");
+    std::fs::rename(&staging, &port_file).expect("publish port");
+    // Runs until the parent kills it.
+    loop {
+        thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// A cheap pseudo-random sequence (xorshift), seeded from the clock.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        Self(nanos | 1)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+struct Scenario {
+    dir: TempDir,
+    dedupe: bool,
+}
+
+impl Scenario {
+    fn spawn_child(&self) -> (Child, SocketAddr) {
+        let port_file = self.dir.join("port");
+        let _ = std::fs::remove_file(&port_file);
+        let exe = std::env::current_exe().expect("test binary path");
+        let mut command = Command::new(exe);
+        command
+            .args(["--exact", "child_main", "--nocapture", "--test-threads=1"])
+            .env(ENV_JOURNAL, self.dir.join("journal"))
+            .env(ENV_OUT, self.dir.join("handled.txt"))
+            .env(ENV_PORT, &port_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.dedupe {
+            command.env(ENV_DEDUPE, "1");
+        }
+        let mut child = command.spawn().expect("spawn the child");
+        let started = Instant::now();
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&port_file) {
+                if let Ok(addr) = text.trim().parse() {
+                    return (child, addr);
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the child exited early: {status}");
+            }
+            if started.elapsed() > Duration::from_secs(15) {
+                let _ = child.kill();
+                panic!("the child did not start listening");
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn handled(&self) -> HashMap<String, u32> {
+        let text = std::fs::read_to_string(self.dir.join("handled.txt")).unwrap_or_default();
+        let mut counts = HashMap::new();
+        // A line without its newline was cut by the kill before the handler returned.
+        for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+            *counts.entry(line.trim_end().to_owned()).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+/// Streams events from `senders` threads until `stop` is set or the child dies;
+/// returns the ids answered 200. With `resend`, each acknowledged event is sent
+/// again at once (a duplicate the listener must suppress).
+fn stream(
+    addr: SocketAddr,
+    round: usize,
+    senders: usize,
+    resend: bool,
+    stop: &Arc<AtomicBool>,
+) -> Vec<thread::JoinHandle<Vec<String>>> {
+    (0..senders)
+        .map(|t| {
+            let stop = Arc::clone(stop);
+            thread::spawn(move || {
+                let mut acked = Vec::new();
+                let Ok(mut conn) = RawConn::open(addr) else {
+                    return acked;
+                };
+                for n in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let id = format!("r{round}-t{t}-{n}");
+                    let body = event(&id, "x");
+                    match conn.post_signed(&body) {
+                        Ok(answer) if answer.status == 200 => acked.push(id),
+                        Ok(_) => continue,
+                        Err(_) => break,
+                    }
+                    if resend && conn.post_signed(&body).is_err() {
+                        break;
+                    }
+                }
+                acked
+            })
+        })
+        .collect()
+}
+
+fn resend_old(addr: SocketAddr, ids: &[String]) {
+    let Ok(mut conn) = RawConn::open(addr) else {
+        return;
+    };
+    for id in ids {
+        let answer = conn.post_signed(&event(id, "x")).expect("an answer");
+        assert_eq!(answer.status, 200);
+        assert!(
+            answer.body.contains(r#""duplicate":true"#),
+            "{id} was acknowledged before, so it is a duplicate: {answer:?}"
+        );
+    }
+}
+
+fn run(dedupe: bool, rounds: usize) {
+    let scenario = Scenario {
+        dir: TempDir::new(if dedupe { "kill-dedupe" } else { "kill" }),
+        dedupe,
+    };
+    let mut rng = Rng::new();
+    let mut acked: Vec<String> = Vec::new();
+    for round in 0..rounds {
+        let (mut child, addr) = scenario.spawn_child();
+        if dedupe && !acked.is_empty() {
+            let start = acked.len().saturating_sub(20);
+            resend_old(addr, &acked[start..]);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let senders = stream(addr, round, 2, dedupe, &stop);
+        thread::sleep(Duration::from_millis(60 + rng.below(300)));
+        child.kill().expect("SIGKILL the child");
+        let _ = child.wait();
+        stop.store(true, Ordering::Relaxed);
+        for sender in senders {
+            acked.extend(sender.join().expect("sender thread"));
+        }
+    }
+    assert!(
+        acked.len() >= 20 * rounds,
+        "too few events got through: {}",
+        acked.len()
+    );
+
+    // A last incarnation catches up on what the journal still holds.
+    let (mut child, addr) = scenario.spawn_child();
+    let caught_up = wait_until(Duration::from_secs(15), || {
+        let handled = scenario.handled();
+        acked.iter().all(|id| handled.contains_key(id))
+    });
+    if dedupe {
+        let start = acked.len().saturating_sub(50);
+        resend_old(addr, &acked[start..]);
+    }
+    child.kill().expect("SIGKILL the child");
+    let _ = child.wait();
+
+    let handled = scenario.handled();
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|id| !handled.contains_key(*id))
+        .collect();
+    assert!(
+        caught_up && missing.is_empty(),
+        "{} of {} acknowledged events never handled, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let acked_set: HashSet<&String> = acked.iter().collect();
+    let twice: Vec<(&String, &u32)> = handled.iter().filter(|(_, n)| **n > 1).collect();
+    eprintln!(
+        "kill test (dedupe {dedupe}): {rounds} kills, {} acknowledged, {} handled, {} handled more than once",
+        acked_set.len(),
+        handled.len(),
+        twice.len()
+    );
+    if dedupe {
+        // Kills = rounds, plus the final one (which only ever hits idle handlers, but counts).
+        let bound = (rounds + 1) * CHILD_HANDLER_THREADS;
+        assert!(
+            twice.len() <= bound,
+            "{} events handled more than once (at most {bound} allowed: those caught by a kill \
+             between handler and done marker): {:?}",
+            twice.len(),
+            &twice[..twice.len().min(10)]
+        );
+    }
+}
+
+#[test]
+fn sigkill_never_loses_an_acknowledged_event() {
+    run(false, 4);
+}
+
+#[test]
+fn sigkill_with_dedupe_handles_each_event_once_outside_the_crash_window() {
+    run(true, 4);
+}

@@ -1,0 +1,462 @@
+//! Delivery modes over loopback: inline vs queued answers, a full queue,
+//! draining at shutdown, the journal's replay (also after a torn write),
+//! retries, dead letters, and dedupe (also across a restart).
+#![cfg(feature = "listener")]
+
+#[path = "delivery_support/mod.rs"]
+mod delivery;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use delivery::*;
+use wasenderapi::journal::{DeadLetter, DeadLetters, Journal, JournalOptions};
+use wasenderapi::{
+    DeliveryMode, HandlerRetryPolicy, WasenderError, WasenderSyncClient, WebhookListener,
+    WebhookListenerBuilder,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn builder(probe: &Arc<Probe>) -> WebhookListenerBuilder<Probe> {
+    let client = WasenderSyncClient::new("test-api-key").with_webhook_secret(SECRET);
+    WebhookListener::builder_shared(client, Arc::clone(probe))
+        .bind("127.0.0.1:0")
+        .workers(2)
+        .read_timeout(Duration::from_millis(300))
+        .request_timeout(Duration::from_secs(2))
+        .handler_retries(
+            HandlerRetryPolicy::default()
+                .max_attempts(3)
+                .initial_backoff(Duration::from_millis(5))
+                .max_backoff(Duration::from_millis(20)),
+        )
+}
+
+fn queued(probe: &Arc<Probe>, capacity: usize) -> WebhookListenerBuilder<Probe> {
+    builder(probe).delivery_mode(DeliveryMode::queued(capacity))
+}
+
+fn durable(probe: &Arc<Probe>, dir: &TempDir) -> WebhookListenerBuilder<Probe> {
+    builder(probe).delivery_mode(DeliveryMode::durable(dir.path()).with_capacity(256))
+}
+
+#[test]
+fn queued_mode_answers_before_the_handler_runs() {
+    let probe = Arc::new(Probe::default());
+    let listener = queued(&probe, 16).handler_threads(1).spawn().unwrap();
+    let addr = listener.local_addr();
+    let answer = post(addr, &event("Q1", "block"));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(answer.body.contains("messages.received"), "{answer:?}");
+    assert!(
+        probe.handled().is_empty(),
+        "answered before the handler ran"
+    );
+    assert_eq!(listener.stats().queued, 1);
+    probe.open_gate();
+    assert!(wait_until(WAIT, || probe.count("Q1") == 1));
+    assert!(wait_until(WAIT, || listener.stats().queue_depth == 0));
+    let stats = listener.shutdown();
+    assert_eq!((stats.queued, stats.handled, stats.received), (1, 1, 1));
+}
+
+#[test]
+fn inline_mode_is_unchanged_and_answers_500_without_retrying() {
+    let probe = Arc::new(Probe::default());
+    let listener = builder(&probe).spawn().unwrap();
+    let addr = listener.local_addr();
+    assert_eq!(post(addr, &event("I1", "x")).status, 200);
+    assert_eq!(probe.count("I1"), 1, "handled before the answer");
+    assert_eq!(post(addr, &event("I2", "fail")).status, 500);
+    assert_eq!(probe.attempts("I2"), 1);
+    let stats = listener.shutdown();
+    assert_eq!(
+        (stats.handled, stats.handler_errors, stats.queued),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+fn a_full_queue_answers_503_and_recovers_when_drained() {
+    let probe = Arc::new(Probe::default());
+    let listener = queued(&probe, 2).handler_threads(1).spawn().unwrap();
+    let addr = listener.local_addr();
+    assert_eq!(post(addr, &event("F1", "block")).status, 200);
+    assert_eq!(post(addr, &event("F2", "x")).status, 200);
+    let full = post(addr, &event("F3", "x"));
+    assert_eq!(full.status, 503, "{full:?}");
+    assert_eq!(full.retry_after.as_deref(), Some("1"));
+    assert_eq!(listener.stats().rejected_saturated, 1);
+    probe.open_gate();
+    assert!(wait_until(WAIT, || listener.stats().queue_depth == 0));
+    assert_eq!(
+        post(addr, &event("F3", "x")).status,
+        200,
+        "the sender's retry"
+    );
+    assert!(wait_until(WAIT, || probe.count("F3") == 1));
+    let stats = listener.shutdown();
+    assert_eq!(probe.handled().len(), 3);
+    assert_eq!((stats.queued, stats.handled, stats.dropped), (3, 3, 0));
+}
+
+#[test]
+fn shutdown_drains_the_memory_queue() {
+    let probe = Arc::new(Probe::default());
+    let listener = queued(&probe, 64).handler_threads(1).spawn().unwrap();
+    let addr = listener.local_addr();
+    let mut conn = RawConn::open(addr).unwrap();
+    for i in 0..20 {
+        let answer = conn.post_signed(&event(&format!("D{i}"), "slow1")).unwrap();
+        assert_eq!(answer.status, 200);
+    }
+    let stats = listener.shutdown();
+    assert_eq!(
+        probe.handled().len(),
+        20,
+        "every queued event handled before shutdown returned"
+    );
+    assert_eq!(
+        (stats.handled, stats.dropped, stats.queue_depth),
+        (20, 0, 0)
+    );
+}
+
+#[test]
+fn the_drain_deadline_drops_and_counts_what_is_left_in_memory() {
+    let probe = Arc::new(Probe::default());
+    let listener = queued(&probe, 64)
+        .handler_threads(1)
+        .drain_timeout(Duration::from_millis(150))
+        .spawn()
+        .unwrap();
+    let mut conn = RawConn::open(listener.local_addr()).unwrap();
+    for i in 0..10 {
+        assert_eq!(
+            conn.post_signed(&event(&format!("M{i}"), "slow10"))
+                .unwrap()
+                .status,
+            200
+        );
+    }
+    let started = Instant::now();
+    let stats = listener.shutdown();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(stats.dropped >= 5, "{stats:?}");
+    assert_eq!(stats.handled + stats.dropped, 10, "{stats:?}");
+    assert_eq!(stats.queue_depth, 0);
+}
+
+#[test]
+fn durable_shutdown_leaves_the_rest_in_the_journal_and_a_restart_replays_it() {
+    let dir = TempDir::new("leave");
+    let first = Arc::new(Probe::default());
+    let listener = durable(&first, &dir)
+        .handler_threads(1)
+        .drain_timeout(Duration::from_millis(100))
+        .spawn()
+        .unwrap();
+    let mut conn = RawConn::open(listener.local_addr()).unwrap();
+    let ids: Vec<String> = (0..10).map(|i| format!("J{i}")).collect();
+    for id in &ids {
+        assert_eq!(conn.post_signed(&event(id, "slow10")).unwrap().status, 200);
+    }
+    let stats = listener.shutdown();
+    let done_first = first.handled();
+    assert!(done_first.len() < 10, "the deadline left some: {stats:?}");
+    assert_eq!(stats.dropped, 0, "nothing is dropped in durable mode");
+
+    let second = Arc::new(Probe::default());
+    let listener = durable(&second, &dir).spawn().unwrap();
+    assert_eq!(listener.stats().recovered, 10 - done_first.len() as u64);
+    assert!(wait_until(WAIT, || first.handled().len()
+        + second.handled().len()
+        == 10));
+    let stats = listener.shutdown();
+    let mut all = done_first;
+    all.extend(second.handled());
+    all.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(
+        all, expected,
+        "each event handled exactly once across the restart"
+    );
+    assert_eq!(stats.queued, 0);
+
+    // Everything is done now: a third start replays nothing.
+    let third = Arc::new(Probe::default());
+    let listener = durable(&third, &dir).spawn().unwrap();
+    assert_eq!(listener.stats().recovered, 0);
+    listener.shutdown();
+}
+
+#[test]
+fn a_journal_torn_mid_record_replays_every_intact_event_in_order() {
+    let dir = TempDir::new("torn");
+    {
+        let (journal, _) = Journal::open(dir.path(), JournalOptions::default()).unwrap();
+        for i in 0..6 {
+            journal.append(&event(&format!("T{i}"), "x")).unwrap();
+        }
+    }
+    let segment = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .max()
+        .expect("a segment");
+    let len = std::fs::metadata(&segment).unwrap().len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap();
+    file.set_len(len - 7).unwrap(); // cuts the last record in half
+    drop(file);
+
+    let probe = Arc::new(Probe::default());
+    let listener = durable(&probe, &dir).handler_threads(1).spawn().unwrap();
+    assert_eq!(listener.stats().recovered, 5);
+    assert!(wait_until(WAIT, || probe.handled().len() == 5));
+    assert_eq!(
+        probe.handled(),
+        ["T0", "T1", "T2", "T3", "T4"],
+        "replayed in order"
+    );
+    // The journal goes on accepting after the damaged tail was cut off.
+    assert_eq!(post(listener.local_addr(), &event("T9", "x")).status, 200);
+    assert!(wait_until(WAIT, || probe.count("T9") == 1));
+    listener.shutdown();
+}
+
+#[test]
+fn failures_are_retried_with_backoff_then_dead_lettered_to_the_hook() {
+    let probe = Arc::new(Probe::default());
+    let letters: Arc<Mutex<Vec<DeadLetter>>> = Arc::default();
+    let sink = Arc::clone(&letters);
+    let listener = queued(&probe, 16)
+        .on_dead_letter(move |letter| sink.lock().unwrap().push(letter.clone()))
+        .spawn()
+        .unwrap();
+    let addr = listener.local_addr();
+    let recovers = event("R1", "fail2");
+    let fails = event("R2", "fail");
+    let panics = event("R3", "panic");
+    for body in [&recovers, &fails, &panics] {
+        assert_eq!(
+            post(addr, body).status,
+            200,
+            "queued: answered before the handler"
+        );
+    }
+    assert!(wait_until(WAIT, || letters.lock().unwrap().len() == 2));
+    assert!(wait_until(WAIT, || probe.count("R1") == 1));
+    let stats = listener.shutdown();
+    assert_eq!(probe.attempts("R1"), 3, "failed twice, then succeeded");
+    assert_eq!(probe.attempts("R2"), 3);
+    assert_eq!(
+        probe.attempts("R3"),
+        3,
+        "a panic counts as a failure and is retried"
+    );
+    let letters = letters.lock().unwrap();
+    let failed = letters
+        .iter()
+        .find(|l| l.payload == fails)
+        .expect("R2 dead-lettered");
+    assert_eq!(failed.attempts, 3);
+    assert!(failed.error.contains("always fails"), "{failed:?}");
+    let panicked = letters
+        .iter()
+        .find(|l| l.payload == panics)
+        .expect("R3 dead-lettered");
+    assert!(panicked.error.contains("panic"), "{panicked:?}");
+    assert_eq!(stats.dead_lettered, 2);
+    assert_eq!(stats.retried, 6);
+    assert_eq!(
+        (stats.handled, stats.handler_errors, stats.handler_panics),
+        (1, 5, 3)
+    );
+}
+
+#[test]
+fn durable_dead_letters_go_to_the_file_and_are_not_replayed() {
+    let dir = TempDir::new("dead");
+    let probe = Arc::new(Probe::default());
+    let hooked = Arc::new(Mutex::new(0));
+    let count = Arc::clone(&hooked);
+    let listener = durable(&probe, &dir)
+        .on_dead_letter(move |_| *count.lock().unwrap() += 1)
+        .spawn()
+        .unwrap();
+    let body = event("DL1", "fail");
+    assert_eq!(post(listener.local_addr(), &body).status, 200);
+    assert!(wait_until(WAIT, || *hooked.lock().unwrap() == 1));
+    listener.shutdown();
+    let letters = DeadLetters::read(dir.join("dead-letters.jsonl")).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (letters[0].payload.as_slice(), letters[0].attempts),
+        (body.as_slice(), 3)
+    );
+
+    let again = Arc::new(Probe::default());
+    let listener = durable(&again, &dir).spawn().unwrap();
+    assert_eq!(listener.stats().recovered, 0, "a dead letter is done with");
+    listener.shutdown();
+    assert_eq!(again.attempts("DL1"), 0);
+}
+
+#[test]
+fn shutdown_interrupts_a_retry_backoff() {
+    let long_backoff = HandlerRetryPolicy::default()
+        .max_attempts(5)
+        .initial_backoff(Duration::from_secs(20));
+    // Durable: given up at once, left in the journal, retried at the next start.
+    let dir = TempDir::new("backoff");
+    let probe = Arc::new(Probe::default());
+    probe.failing.store(true, Ordering::SeqCst);
+    let listener = durable(&probe, &dir)
+        .handler_retries(long_backoff.clone())
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        post(listener.local_addr(), &event("B1", "flaky")).status,
+        200
+    );
+    assert!(wait_until(WAIT, || probe.attempts("B1") == 1));
+    let started = Instant::now();
+    let stats = listener.shutdown();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!((stats.dropped, stats.queue_depth), (0, 0));
+    let again = Arc::new(Probe::default());
+    let listener = durable(&again, &dir).spawn().unwrap();
+    assert!(
+        wait_until(WAIT, || again.count("B1") == 1),
+        "replayed and handled"
+    );
+    listener.shutdown();
+
+    // In memory: given up at the drain deadline, counted as dropped.
+    let probe = Arc::new(Probe::default());
+    probe.failing.store(true, Ordering::SeqCst);
+    let listener = queued(&probe, 8)
+        .handler_retries(long_backoff)
+        .drain_timeout(Duration::from_millis(200))
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        post(listener.local_addr(), &event("B2", "flaky")).status,
+        200
+    );
+    assert!(wait_until(WAIT, || probe.attempts("B2") == 1));
+    let started = Instant::now();
+    let stats = listener.shutdown();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!((stats.dropped, stats.queue_depth), (1, 0));
+}
+
+#[test]
+fn dedupe_suppresses_repeats_in_every_mode() {
+    let dir = TempDir::new("dedupe-modes");
+    for mode in [
+        DeliveryMode::Inline,
+        DeliveryMode::queued(16),
+        DeliveryMode::durable(dir.path()),
+    ] {
+        let probe = Arc::new(Probe::default());
+        let listener = builder(&probe)
+            .delivery_mode(mode.clone())
+            .dedupe(100)
+            .spawn()
+            .unwrap();
+        let addr = listener.local_addr();
+        assert_eq!(post(addr, &event("U1", "x")).status, 200);
+        let again = post(addr, &event("U1", "another body, same message id"));
+        assert_eq!(again.status, 200, "{mode:?}");
+        assert!(again.body.contains(r#""duplicate":true"#), "{again:?}");
+        assert!(wait_until(WAIT, || probe.count("U1") == 1));
+        let stats = listener.shutdown();
+        assert_eq!(probe.count("U1"), 1, "{mode:?}");
+        assert_eq!(stats.deduplicated, 1, "{mode:?}");
+    }
+}
+
+#[test]
+fn inline_dedupe_lets_the_retry_of_a_failed_event_through() {
+    let probe = Arc::new(Probe::default());
+    let listener = builder(&probe).dedupe(100).spawn().unwrap();
+    let addr = listener.local_addr();
+    assert_eq!(post(addr, &event("X1", "fail1")).status, 500);
+    assert_eq!(
+        post(addr, &event("X1", "fail1")).status,
+        200,
+        "not a duplicate"
+    );
+    assert_eq!(probe.count("X1"), 1);
+    assert_eq!(listener.shutdown().deduplicated, 0);
+}
+
+#[test]
+fn durable_dedupe_survives_a_restart() {
+    let dir = TempDir::new("dedupe-restart");
+    let probe = Arc::new(Probe::default());
+    let listener = durable(&probe, &dir).dedupe(1000).spawn().unwrap();
+    assert_eq!(post(listener.local_addr(), &event("S1", "x")).status, 200);
+    assert!(wait_until(WAIT, || probe.count("S1") == 1));
+    listener.shutdown();
+
+    let probe = Arc::new(Probe::default());
+    let listener = durable(&probe, &dir).dedupe(1000).spawn().unwrap();
+    let again = post(listener.local_addr(), &event("S1", "x"));
+    assert!(again.body.contains(r#""duplicate":true"#), "{again:?}");
+    assert_eq!(post(listener.local_addr(), &event("S2", "x")).status, 200);
+    assert!(wait_until(WAIT, || probe.count("S2") == 1));
+    let stats = listener.shutdown();
+    assert_eq!(probe.count("S1"), 0);
+    assert_eq!(stats.deduplicated, 1);
+
+    // Control: without dedupe the same event is handled again.
+    let probe = Arc::new(Probe::default());
+    let listener = durable(&probe, &dir).spawn().unwrap();
+    assert_eq!(post(listener.local_addr(), &event("S1", "x")).status, 200);
+    assert!(wait_until(WAIT, || probe.count("S1") == 1));
+    listener.shutdown();
+}
+
+#[test]
+fn invalid_delivery_settings_are_refused() {
+    let probe = Arc::new(Probe::default());
+    let file = TempDir::new("not-a-dir");
+    let not_a_dir = file.join("file");
+    std::fs::write(&not_a_dir, b"x").unwrap();
+    for built in [
+        queued(&probe, 0).spawn(),
+        queued(&probe, 4).handler_threads(0).spawn(),
+        builder(&probe).dedupe(0).spawn(),
+    ] {
+        assert!(
+            matches!(built, Err(WasenderError::InvalidArgument(_))),
+            "{built:?}"
+        );
+    }
+    let built = builder(&probe)
+        .delivery_mode(DeliveryMode::durable(&not_a_dir))
+        .spawn();
+    assert!(matches!(built, Err(WasenderError::Io(_))), "{built:?}");
+}

@@ -37,14 +37,19 @@ const ENV_PORT: &str = "WASENDER_FAULT_CHILD_PORT";
 const ENV_DEDUPE: &str = "WASENDER_FAULT_CHILD_DEDUPE";
 const CHILD_HANDLER_THREADS: usize = 2;
 
-/// The child's handler: appends each handled message id to the output file
-/// (one `write` of `id\n` on an `O_APPEND` file) before returning `Ok`.
+/// The child's handler: takes a little time (so that a backlog builds up and
+/// kills find events pending in the journal), then appends the message id to
+/// the output file (one `write` of `id\n` on an `O_APPEND` file) and returns `Ok`.
 struct AppendIds(Mutex<File>);
+
+/// How long the child's handler works on each event.
+const CHILD_HANDLER_TIME: Duration = Duration::from_millis(2);
 
 impl WebhookHandler for AppendIds {
     type Error = std::io::Error;
 
     fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> std::io::Result<()> {
+        thread::sleep(CHILD_HANDLER_TIME);
         for m in event.data().iter().flat_map(|d| d.messages()) {
             let line = format!("{}\n", m.id().unwrap_or("?"));
             let mut file = self.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -82,7 +87,8 @@ fn child_main() {
     let listener = builder.spawn().expect("child listener starts");
     let port_file = PathBuf::from(port_file);
     let staging = port_file.with_extension("tmp");
-    std::fs::write(&staging, listener.local_addr().to_string()).expect("write port");
+    let published = format!("{} {}", listener.local_addr(), listener.stats().recovered);
+    std::fs::write(&staging, published).expect("write port");
     std::fs::rename(&staging, &port_file).expect("publish port");
     // Runs until the parent kills it.
     loop {
@@ -115,7 +121,8 @@ struct Scenario {
 }
 
 impl Scenario {
-    fn spawn_child(&self) -> (Child, SocketAddr) {
+    /// Starts a child; returns it, its address, and how many events it replays.
+    fn spawn_child(&self) -> (Child, SocketAddr, u64) {
         let port_file = self.dir.join("port");
         let _ = std::fs::remove_file(&port_file);
         let exe = std::env::current_exe().expect("test binary path");
@@ -135,8 +142,11 @@ impl Scenario {
         let started = Instant::now();
         loop {
             if let Ok(text) = std::fs::read_to_string(&port_file) {
-                if let Ok(addr) = text.trim().parse() {
-                    return (child, addr);
+                let mut fields = text.split_whitespace();
+                let addr = fields.next().and_then(|a| a.parse().ok());
+                let recovered = fields.next().and_then(|r| r.parse().ok());
+                if let (Some(addr), Some(recovered)) = (addr, recovered) {
+                    return (child, addr, recovered);
                 }
             }
             if let Ok(Some(status)) = child.try_wait() {
@@ -221,8 +231,10 @@ fn run(dedupe: bool, rounds: usize) {
     };
     let mut rng = Rng::new();
     let mut acked: Vec<String> = Vec::new();
+    let mut replayed = 0;
     for round in 0..rounds {
-        let (mut child, addr) = scenario.spawn_child();
+        let (mut child, addr, recovered) = scenario.spawn_child();
+        replayed += recovered;
         if dedupe && !acked.is_empty() {
             let start = acked.len().saturating_sub(20);
             resend_old(addr, &acked[start..]);
@@ -244,7 +256,8 @@ fn run(dedupe: bool, rounds: usize) {
     );
 
     // A last incarnation catches up on what the journal still holds.
-    let (mut child, addr) = scenario.spawn_child();
+    let (mut child, addr, recovered) = scenario.spawn_child();
+    replayed += recovered;
     let caught_up = wait_until(Duration::from_secs(15), || {
         let handled = scenario.handled();
         acked.iter().all(|id| handled.contains_key(id))
@@ -271,7 +284,8 @@ fn run(dedupe: bool, rounds: usize) {
     let acked_set: HashSet<&String> = acked.iter().collect();
     let twice: Vec<(&String, &u32)> = handled.iter().filter(|(_, n)| **n > 1).collect();
     eprintln!(
-        "kill test (dedupe {dedupe}): {rounds} kills, {} acknowledged, {} handled, {} handled more than once",
+        "kill test (dedupe {dedupe}): {rounds} kills, {} acknowledged, {replayed} replayed at restarts, \
+         {} handled, {} handled more than once",
         acked_set.len(),
         handled.len(),
         twice.len()

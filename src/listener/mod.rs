@@ -32,15 +32,16 @@
 //!
 //! | status | when |
 //! |---|---|
-//! | 200 `{"status":"success","event":"<name>"}` | a verified event was handled (unknown event names included) |
+//! | 200 `{"status":"success","event":"<name>"}` | a verified event was handled (unknown event names included); in the queued modes: queued (and journaled) |
+//! | 200 `{…,"duplicate":true}` | with [`dedupe`](WebhookListenerBuilder::dedupe): an event seen before, not handled again |
 //! | 200 `{"status":"ok"}` | `GET /healthz` |
 //! | 400 | body empty, not UTF-8, not JSON (or nested too deep), not an event; or not valid HTTP |
 //! | 401 | `X-Webhook-Signature` missing or wrong |
 //! | 404 / 405 (`Allow`) | another path / another method |
 //! | 408 | the request did not arrive within the request timeout |
 //! | 413 | body over [`max_body_bytes`](WebhookListenerBuilder::max_body_bytes) |
-//! | 500 | the handler returned an error or panicked (the sender may retry); or no secret is configured |
-//! | 503 (`Retry-After`) | every worker busy and the queue full, or too many connections |
+//! | 500 | inline mode: the handler returned an error or panicked (the sender may retry); or no secret is configured |
+//! | 503 (`Retry-After`) | every worker busy and the queue full, or too many connections; queued modes: the delivery queue is full, or the journal cannot write |
 //!
 //! Bodies are JSON `{"status":"error","message":…}` with a short text that
 //! never holds an internal detail, a secret or the signature.
@@ -55,7 +56,75 @@
 //! [`workers`](WebhookListenerBuilder::workers), which verify, decode and run the
 //! handler (a panic is caught and answered 500). So a slow or stalled client
 //! only ever holds its own connection thread, for a bounded time, and never a
-//! worker. When the queue is full the answer is 503.
+//! worker. When the queue is full the answer is 503. In the queued modes the
+//! workers verify, decode and store instead, and separate handler threads run
+//! the handler (see below).
+//!
+//! # Delivery modes
+//!
+//! Chosen with [`delivery_mode`](WebhookListenerBuilder::delivery_mode):
+//!
+//! - [`DeliveryMode::Inline`] (the default): the handler runs on a worker
+//!   before the answer. 200 means it returned `Ok`; an error or a panic
+//!   answers 500 so the sender may retry (WasenderAPI documents no retries,
+//!   so treat a 500 as likely lost). No retries here. A slow handler makes the
+//!   sender wait.
+//! - [`DeliveryMode::queued`]: the worker verifies and parses the event, puts
+//!   it on a bounded in-memory queue and answers 200 at once;
+//!   [`handler_threads`](WebhookListenerBuilder::handler_threads) run the
+//!   handler. A full queue answers 503 with `Retry-After` — the queue never
+//!   grows past its capacity. Events still queued are **lost if the process
+//!   dies**; at shutdown the queue is drained for up to the
+//!   [`drain_timeout`](WebhookListenerBuilder::drain_timeout), and what is left
+//!   then is dropped, logged and counted in [`ListenerStats::dropped`].
+//! - [`DeliveryMode::durable`]: as queued, but the event is appended to a
+//!   [journal](crate::journal) and `fsync`ed before the 200 (concurrent
+//!   requests share one `fsync`: group commit). Once handled it is marked done.
+//!   At start the journal is recovered — a torn or corrupt tail (a crash
+//!   mid-write) is logged and skipped — and the events not marked done are
+//!   handed to the handler again, in order, before any new one (not verified
+//!   again: the secret may have rotated since). What the drain deadline
+//!   leaves stays in the journal for the next start. An I/O error on the
+//!   journal answers 503 from then on (restart to recover). One listener per
+//!   directory; never share it between processes.
+//!
+//! In both queued modes a failing (or panicking) handler is retried with
+//! exponential backoff ([`handler_retries`](WebhookListenerBuilder::handler_retries));
+//! after the last attempt the event is a [`DeadLetter`]: appended to
+//! `dead-letters.jsonl` in the journal directory (durable mode; then marked
+//! done), logged, and handed to the
+//! [`on_dead_letter`](WebhookListenerBuilder::on_dead_letter) hook. In memory
+//! there is no file: log and hook only. A backoff wait ends early at shutdown
+//! (durable: at once, the event stays in the journal; in memory: at the
+//! drain deadline, counted as dropped).
+//!
+//! ## What durable mode guarantees
+//!
+//! - **No acknowledged event is lost when the process dies** (crash, SIGKILL,
+//!   OOM kill): a 200 is sent only after the event is on disk, and it is
+//!   handed to the handler until the handler returns `Ok` or it is
+//!   dead-lettered. *At least once.*
+//! - **Duplicates are bounded.** Without dedupe, an event is handled again
+//!   after a restart only if the process died after its handler returned and
+//!   before its done marker was written (at most one event per handler
+//!   thread per crash), or the sender itself sent it twice. With
+//!   [`dedupe`](WebhookListenerBuilder::dedupe), events the sender repeats
+//!   are suppressed, across restarts too (the window lives in `dedupe.log`);
+//!   what remains is that same crash window: handler side effects and the
+//!   done marker are not one atomic step, so a handler that must never act
+//!   twice should itself be idempotent (key on the message id). A dedupe key
+//!   is recorded only after its event is durable, so a duplicate answer never
+//!   hides an event that could still be lost.
+//! - **Power loss** (the machine, not just the process): acknowledged events
+//!   are still safe (they were `fsync`ed), but done markers and dedupe entries
+//!   reach the disk lazily (with the next group commit, or at shutdown), so
+//!   events handled shortly before the power went may be handled again.
+//!
+//! ## Counters
+//!
+//! [`ListenerStats`] adds, for the queued modes: `queued`, `queue_depth`,
+//! `retried`, `dead_lettered`, `recovered` (replayed at start), `dropped`,
+//! `deduplicated`, `journal_errors` and `rejected_unavailable`.
 //!
 //! Logging goes through the `log` facade. The secret and the signature header
 //! are never logged; session ids are masked ([`mask_session_id`]).

@@ -309,7 +309,10 @@ impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
     }
 }
 
-fn open_store(dir: &Path, max_record_size: usize) -> std::io::Result<(Store, Vec<(Seq, Vec<u8>)>)> {
+/// Events found pending in the journal, oldest first.
+type Pending = Vec<(Seq, Vec<u8>)>;
+
+fn open_store(dir: &Path, max_record_size: usize) -> std::io::Result<(Store, Pending)> {
     let options = JournalOptions::default()
         .max_record_size(u32::try_from(max_record_size).unwrap_or(u32::MAX));
     let (journal, recovery) = Journal::open(dir, options)?;

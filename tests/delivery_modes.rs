@@ -54,7 +54,7 @@ fn queued_mode_answers_before_the_handler_runs() {
         probe.handled().is_empty(),
         "answered before the handler ran"
     );
-    assert_eq!(listener.stats().queued, 1);
+    assert!(wait_until(WAIT, || listener.stats().queued == 1));
     probe.open_gate();
     assert!(wait_until(WAIT, || probe.count("Q1") == 1));
     assert!(wait_until(WAIT, || listener.stats().queue_depth == 0));
@@ -88,7 +88,8 @@ fn a_full_queue_answers_503_and_recovers_when_drained() {
     let full = post(addr, &event("F3", "x"));
     assert_eq!(full.status, 503, "{full:?}");
     assert_eq!(full.retry_after.as_deref(), Some("1"));
-    assert_eq!(listener.stats().rejected_saturated, 1);
+    // Counted once the answer is written: poll.
+    assert!(wait_until(WAIT, || listener.stats().rejected_saturated == 1));
     probe.open_gate();
     assert!(wait_until(WAIT, || listener.stats().queue_depth == 0));
     assert_eq!(
@@ -133,7 +134,7 @@ fn the_drain_deadline_drops_and_counts_what_is_left_in_memory() {
         .spawn()
         .unwrap();
     let mut conn = RawConn::open(listener.local_addr()).unwrap();
-    for i in 0..10 {
+    for i in 0..20 {
         assert_eq!(
             conn.post_signed(&event(&format!("M{i}"), "slow10"))
                 .unwrap()
@@ -149,7 +150,7 @@ fn the_drain_deadline_drops_and_counts_what_is_left_in_memory() {
         started.elapsed()
     );
     assert!(stats.dropped >= 5, "{stats:?}");
-    assert_eq!(stats.handled + stats.dropped, 10, "{stats:?}");
+    assert_eq!(stats.handled + stats.dropped, 20, "{stats:?}");
     assert_eq!(stats.queue_depth, 0);
 }
 

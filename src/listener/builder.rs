@@ -203,7 +203,8 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// modes), on the handler thread, after the event is written to
     /// `dead-letters.jsonl` in the journal directory (durable mode). In the
     /// in-memory queued mode there is no file: the event is logged
-    /// (`log::error!`) and handed to this hook only. A panic in the hook is
+    /// (`log::error!`) and handed to this hook only, and the letter's `seq`
+    /// numbers events in arrival order since start. A panic in the hook is
     /// caught and logged.
     pub fn on_dead_letter(mut self, hook: impl Fn(&DeadLetter) + Send + Sync + 'static) -> Self {
         self.on_dead_letter = Some(Arc::new(hook));

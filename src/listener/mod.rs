@@ -83,7 +83,9 @@
 //!   At start the journal is recovered — a torn or corrupt tail (a crash
 //!   mid-write) is logged and skipped — and the events not marked done are
 //!   handed to the handler again, in order, before any new one (not verified
-//!   again: the secret may have rotated since). What the drain deadline
+//!   again: the secret may have rotated since). Handler threads take events
+//!   in order but run them side by side: use `handler_threads(1)` when the
+//!   handler needs them strictly one after the other. What the drain deadline
 //!   leaves stays in the journal for the next start. An I/O error on the
 //!   journal answers 503 from then on (restart to recover). One listener per
 //!   directory; never share it between processes.

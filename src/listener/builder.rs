@@ -289,8 +289,14 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         };
         let (jobs_tx, jobs_rx) = mpsc::sync_channel(limits.queue_capacity);
         let processor = Arc::new(Processor::new(self.client, Arc::clone(&delivery)));
-        let workers = spawn_workers(self.workers, jobs_rx, processor)?;
-        let shared = Arc::new(Shared::new(counters, limits, self.path, jobs_tx));
+        // Queued modes store on the connection thread: no worker hand-off.
+        let (worker_count, direct) = if self.mode.is_queued() {
+            (0, Some(Arc::clone(&processor)))
+        } else {
+            (self.workers, None)
+        };
+        let workers = spawn_workers(worker_count, jobs_rx, processor)?;
+        let shared = Arc::new(Shared::new(counters, limits, self.path, jobs_tx, direct));
         let running = WebhookListener::start(listener, Arc::clone(&shared), workers, delivery)?;
         let mode = match &self.mode {
             DeliveryMode::Inline => "inline".to_owned(),

@@ -160,6 +160,11 @@ impl Connection<'_> {
             Ok(body) => body,
             Err(e) => return self.refuse_unreadable(e),
         };
+        if let Some(processor) = &self.shared.direct {
+            let reply = processor.process(&body, head.header(SIGNATURE_HEADER));
+            let keep_alive = keep_alive && !self.stopping();
+            return self.answer(&reply.response, reply.outcome, false, keep_alive, false);
+        }
         let job = Job {
             body,
             signature: head.header(SIGNATURE_HEADER).map(str::to_owned),

@@ -22,11 +22,7 @@ pub fn serve_bytes(client: &WasenderSyncClient, input: &[u8]) -> (Vec<u16>, Vec<
     let mut reader = BufReader::with_capacity(1024, Cursor::new(input));
     let mut out = Vec::new();
     let mut statuses = Vec::new();
-    loop {
-        let deadline = match wait_for_request(&mut reader, Duration::from_secs(5)) {
-            Ok(deadline) => deadline,
-            Err(_) => break,
-        };
+    while let Ok(deadline) = wait_for_request(&mut reader, Duration::from_secs(5)) {
         let head = match read_head(&mut reader, FUZZ_MAX_HEAD, deadline) {
             Ok(head) => head,
             Err(err) => {

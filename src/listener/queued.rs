@@ -94,7 +94,10 @@ impl State {
 
 struct Queue {
     state: Mutex<State>,
+    /// Phase changes and progress towards idle (the drain and retry waits).
     changed: Condvar,
+    /// An item was queued: wakes one waiting handler thread (not all of them).
+    available: Condvar,
 }
 
 /// A promised queue slot; given back when dropped unused.
@@ -109,16 +112,26 @@ impl Slot<'_> {
         s.reserved -= 1;
         s.items.push_back(item);
         self.used = true;
+        let running = s.phase == Phase::Running;
         drop(s);
-        self.queue.changed.notify_all();
+        if running {
+            self.queue.available.notify_one();
+        } else {
+            self.queue.wake_all();
+        }
     }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         if !self.used {
-            lock(&self.queue.state).reserved -= 1;
-            self.queue.changed.notify_all();
+            let mut s = lock(&self.queue.state);
+            s.reserved -= 1;
+            let running = s.phase == Phase::Running;
+            drop(s);
+            if !running {
+                self.queue.wake_all();
+            }
         }
     }
 }
@@ -135,6 +148,7 @@ impl Queue {
                 phase: Phase::Running,
             }),
             changed: Condvar::new(),
+            available: Condvar::new(),
         }
     }
 
@@ -166,14 +180,29 @@ impl Queue {
             if s.phase == Phase::Draining && s.reserved == 0 {
                 return None;
             }
-            s = self.changed.wait(s).unwrap_or_else(PoisonError::into_inner);
+            s = self
+                .available
+                .wait(s)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 
     /// A handler thread finished an event.
     fn finished(&self) {
-        lock(&self.state).busy -= 1;
+        let mut s = lock(&self.state);
+        s.busy -= 1;
+        let running = s.phase == Phase::Running;
+        drop(s);
+        if !running {
+            // Only the drain waits for the queue to become idle.
+            self.changed.notify_all();
+        }
+    }
+
+    /// Wakes every waiter: after a phase change, or progress while draining.
+    fn wake_all(&self) {
         self.changed.notify_all();
+        self.available.notify_all();
     }
 
     /// Sleeps `delay` before a retry. Returns `false` when woken early because
@@ -302,7 +331,7 @@ impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
 
     fn stop_now(&self) {
         lock(&self.core.queue.state).phase = Phase::Stopped;
-        self.core.queue.changed.notify_all();
+        self.core.queue.wake_all();
         for thread in lock(&self.threads).drain(..) {
             let _ = thread.join();
         }
@@ -346,7 +375,7 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
         let deadline = Instant::now().checked_add(self.drain_timeout);
         let mut s = lock(&queue.state);
         s.phase = Phase::Draining;
-        queue.changed.notify_all();
+        queue.wake_all();
         let waiting = s.backlog.len() + s.items.len() + s.busy;
         if waiting > 0 {
             log::info!("draining {waiting} queued event(s) before stopping");
@@ -373,7 +402,7 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
             .collect();
         let busy = s.busy;
         drop(s);
-        queue.changed.notify_all();
+        queue.wake_all();
         if !left.is_empty() {
             let n = left.len() as u64;
             core.counters.queue_shrank(n);
@@ -425,7 +454,7 @@ impl<H> Drop for QueuedDelivery<H> {
         // Normally `finish` ran already; this only stops threads of a listener
         // that failed to start.
         lock(&self.core.queue.state).phase = Phase::Stopped;
-        self.core.queue.changed.notify_all();
+        self.core.queue.wake_all();
     }
 }
 

@@ -14,7 +14,7 @@ use super::connection;
 use super::delivery::Delivery;
 use super::limits::Limits;
 use super::stats::{Counters, ListenerStats, Outcome};
-use super::workers::Job;
+use super::workers::{Job, Processor};
 
 /// Stack size of connection threads: they parse HTTP, never run user code.
 const CONNECTION_STACK: usize = 256 * 1024;
@@ -29,6 +29,10 @@ pub(crate) struct Shared {
     pub stopping: AtomicBool,
     /// The way into the worker queue; taken away at shutdown.
     jobs: Mutex<Option<SyncSender<Job>>>,
+    /// In queued modes, requests are verified and stored by their own
+    /// connection thread with this processor (no hand-off to a worker: storing
+    /// is quick, and the handler runs later on the handler threads).
+    pub direct: Option<Arc<Processor>>,
     /// Open connections: a handle on each socket (to stop reading at shutdown) and its thread.
     connections: Mutex<HashMap<u64, OpenConnection>>,
 }
@@ -49,6 +53,7 @@ impl Shared {
         limits: Limits,
         path: String,
         jobs: SyncSender<Job>,
+        direct: Option<Arc<Processor>>,
     ) -> Self {
         Self {
             counters,
@@ -56,6 +61,7 @@ impl Shared {
             path,
             stopping: AtomicBool::new(false),
             jobs: Mutex::new(Some(jobs)),
+            direct,
             connections: Mutex::new(HashMap::new()),
         }
     }

@@ -4,7 +4,11 @@
 //!
 //! Run: `cargo bench --bench soak`. `SOAK_EVENTS` (default 1,000,000) and
 //! `RATIO_EVENTS` (default 100,000) change the counts; `SOAK_CONNECTIONS`
-//! (default 8) the number of keep-alive client connections.
+//! (default 8) and `RATIO_CONNECTIONS` (default 32) the number of keep-alive
+//! client connections. `SOAK_MODE` (`inline`, `queued` or `durable`) picks
+//! the delivery mode of the soak. Group commit shares one fsync among the appends that
+//! are in flight together, so the durable mode's ratio grows with concurrent
+//! senders; run the ratio at several values to see the curve.
 
 #[path = "support/load.rs"]
 mod load;
@@ -84,17 +88,27 @@ fn mib(kib: Option<u64>) -> String {
     kib.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
 }
 
-fn soak(requests: &Arc<Vec<Vec<u8>>>, connections: usize, total: u64) {
+fn soak(requests: &Arc<Vec<Vec<u8>>>, connections: usize, total: u64, mode_name: &str) {
     let counter = Arc::new(Counter::default());
+    let journal = temp_dir("soak-journal");
+    let mode = match mode_name {
+        "queued" => DeliveryMode::queued(4096),
+        "durable" => DeliveryMode::durable(&journal),
+        _ => DeliveryMode::Inline,
+    };
     let listener = WebhookListener::builder_shared(client(), Arc::clone(&counter))
         .bind("127.0.0.1:0")
         .workers(WORKERS)
+        .handler_threads(HANDLER_THREADS)
+        .delivery_mode(mode)
         .spawn()
         .expect("start the listener");
-    let addr = listener.local_addr();
-    load::run(addr, requests, connections, Limit::Count(20_000)); // warm-up
+    let pool = load::Pool::connect(listener.local_addr(), requests, connections);
+    pool.run(20_000); // warm-up
     let rss_start = load::rss_kib();
-    println!("soak: {total} events over {connections} keep-alive connections, inline delivery");
+    println!(
+        "soak: {total} events over {connections} keep-alive connections, {mode_name} delivery"
+    );
     println!("  memory after warm-up: {}", mib(rss_start));
     let batch = 100_000.min(total);
     let mut sent = 0;
@@ -102,7 +116,7 @@ fn soak(requests: &Arc<Vec<Vec<u8>>>, connections: usize, total: u64) {
     let started = Instant::now();
     while sent < total {
         let n = batch.min(total - sent);
-        let round = load::run(addr, requests, connections, Limit::Count(n));
+        let round = pool.run(n);
         sent += round.requests;
         all.merge(&round.latency);
         println!(
@@ -114,7 +128,9 @@ fn soak(requests: &Arc<Vec<Vec<u8>>>, connections: usize, total: u64) {
     }
     let elapsed = started.elapsed();
     let rss_end = load::rss_kib();
+    drop(pool);
     let stats = listener.shutdown();
+    let _ = std::fs::remove_dir_all(&journal);
     println!(
         "  total: {} events in {:.1} s = {:.0} events/s, p50 {} µs, p99 {} µs, p99.9 {} µs",
         sent,
@@ -222,6 +238,17 @@ fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
     let connections = env_count("SOAK_CONNECTIONS", 8) as usize;
     let requests = requests();
-    soak(&requests, connections, env_count("SOAK_EVENTS", 1_000_000));
-    ratio(&requests, connections, env_count("RATIO_EVENTS", 100_000));
+    let mode = std::env::var("SOAK_MODE").unwrap_or_else(|_| "inline".to_owned());
+    soak(
+        &requests,
+        connections,
+        env_count("SOAK_EVENTS", 1_000_000),
+        &mode,
+    );
+    let ratio_connections = env_count("RATIO_CONNECTIONS", 32) as usize;
+    ratio(
+        &requests,
+        ratio_connections,
+        env_count("RATIO_EVENTS", 100_000),
+    );
 }

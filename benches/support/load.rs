@@ -4,30 +4,51 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Latency histogram with 1 µs buckets up to 100 ms (slower requests share the last bucket).
+/// Latency histogram: 1 µs buckets below 1 ms, 10 µs below 10 ms, 100 µs
+/// below 100 ms (slower requests share the last bucket). Small (22 KiB), so
+/// a long run's memory is not the load generator's.
 #[derive(Clone)]
 pub struct Histogram {
     buckets: Vec<u64>,
     count: u64,
 }
 
-const BUCKETS: usize = 100_000;
+const BUCKETS: usize = 1000 + 900 + 900 + 1;
+
+fn bucket(micros: u64) -> usize {
+    let index = match micros {
+        0..=999 => micros,
+        1_000..=9_999 => 1000 + (micros - 1_000) / 10,
+        10_000..=99_999 => 1900 + (micros - 10_000) / 100,
+        _ => 2800,
+    };
+    index as usize
+}
+
+fn bucket_floor_micros(index: usize) -> u64 {
+    let index = index as u64;
+    match index {
+        0..=999 => index,
+        1000..=1899 => 1_000 + (index - 1000) * 10,
+        _ => 10_000 + (index - 1900) * 100,
+    }
+}
 
 impl Histogram {
     pub fn new() -> Self {
         Self {
-            buckets: vec![0; BUCKETS + 1],
+            buckets: vec![0; BUCKETS],
             count: 0,
         }
     }
 
     pub fn record(&mut self, latency: Duration) {
-        let micros = usize::try_from(latency.as_micros()).unwrap_or(usize::MAX);
-        self.buckets[micros.min(BUCKETS)] += 1;
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.buckets[bucket(micros)] += 1;
         self.count += 1;
     }
 
@@ -38,17 +59,17 @@ impl Histogram {
         self.count += other.count;
     }
 
-    /// The latency at quantile `q` (0.0–1.0), to the microsecond.
+    /// The latency at quantile `q` (0.0–1.0), to the bucket's lower bound.
     pub fn quantile(&self, q: f64) -> Duration {
         let target = ((self.count as f64) * q).ceil().max(1.0) as u64;
         let mut seen = 0;
-        for (micros, n) in self.buckets.iter().enumerate() {
+        for (index, n) in self.buckets.iter().enumerate() {
             seen += n;
             if seen >= target {
-                return Duration::from_micros(micros as u64);
+                return Duration::from_micros(bucket_floor_micros(index));
             }
         }
-        Duration::from_micros(BUCKETS as u64)
+        Duration::from_micros(bucket_floor_micros(BUCKETS - 1))
     }
 }
 
@@ -131,6 +152,84 @@ pub fn run(
         requests: latency.count,
         elapsed: started.elapsed(),
         latency,
+    }
+}
+
+/// Long-lived keep-alive connections, each driven by its own long-lived
+/// thread: rounds reuse them, so a soak creates no threads or connections
+/// after the start (nothing that could make memory grow but the server).
+pub struct Pool {
+    commands: Vec<mpsc::Sender<u64>>,
+    results: mpsc::Receiver<Histogram>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Pool {
+    pub fn connect(addr: SocketAddr, requests: &Arc<Vec<Vec<u8>>>, connections: usize) -> Self {
+        let (result_tx, results) = mpsc::channel();
+        let mut commands = Vec::new();
+        let mut threads = Vec::new();
+        for c in 0..connections {
+            let (command_tx, command_rx) = mpsc::channel::<u64>();
+            let requests = Arc::clone(requests);
+            let result_tx = result_tx.clone();
+            threads.push(thread::spawn(move || {
+                let stream = TcpStream::connect(addr).expect("connect to the server under test");
+                stream.set_nodelay(true).expect("set TCP_NODELAY");
+                let mut writer = stream.try_clone().expect("clone the stream");
+                let mut reader = BufReader::new(stream);
+                let mut next = c;
+                while let Ok(count) = command_rx.recv() {
+                    let mut latency = Histogram::new();
+                    for _ in 0..count {
+                        let request = &requests[next % requests.len()];
+                        next += 1;
+                        let t = Instant::now();
+                        writer.write_all(request).expect("write a request");
+                        let status = read_response(&mut reader);
+                        latency.record(t.elapsed());
+                        assert_eq!(status, 200, "the server under test refused a request");
+                    }
+                    if result_tx.send(latency).is_err() {
+                        return;
+                    }
+                }
+            }));
+            commands.push(command_tx);
+        }
+        Self {
+            commands,
+            results,
+            threads,
+        }
+    }
+
+    /// Sends `count` requests, split across the connections.
+    pub fn run(&self, count: u64) -> Round {
+        let started = Instant::now();
+        let n = self.commands.len() as u64;
+        for (i, command) in self.commands.iter().enumerate() {
+            let share = count / n + u64::from((i as u64) < count % n);
+            command.send(share).expect("a load thread is running");
+        }
+        let mut latency = Histogram::new();
+        for _ in 0..self.commands.len() {
+            latency.merge(&self.results.recv().expect("a load thread answered"));
+        }
+        Round {
+            requests: latency.count,
+            elapsed: started.elapsed(),
+            latency,
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.commands.clear();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
     }
 }
 

@@ -122,9 +122,10 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     }
 
     /// Worker threads, in parallel (default: the available parallelism). In
-    /// inline mode they verify, decode and run the handler; in the queued
-    /// modes they verify, decode and store, and
-    /// [`handler_threads`](Self::handler_threads) run the handler.
+    /// inline mode they verify, decode and run the handler. The queued modes
+    /// need no workers: each connection thread verifies, decodes and stores its
+    /// own requests, and [`handler_threads`](Self::handler_threads) (default:
+    /// this number) run the handler.
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
         self

@@ -56,9 +56,10 @@
 //! [`workers`](WebhookListenerBuilder::workers), which verify, decode and run the
 //! handler (a panic is caught and answered 500). So a slow or stalled client
 //! only ever holds its own connection thread, for a bounded time, and never a
-//! worker. When the queue is full the answer is 503. In the queued modes the
-//! workers verify, decode and store instead, and separate handler threads run
-//! the handler (see below).
+//! worker. When the queue is full the answer is 503. In the queued modes there
+//! is no hand-off: the connection thread itself verifies, decodes and stores the
+//! event (quick, and bounded by the connection cap), and separate handler
+//! threads run the handler (see below).
 //!
 //! # Delivery modes
 //!
@@ -69,7 +70,7 @@
 //!   answers 500 so the sender may retry (WasenderAPI documents no retries,
 //!   so treat a 500 as likely lost). No retries here. A slow handler makes the
 //!   sender wait.
-//! - [`DeliveryMode::queued`]: the worker verifies and parses the event, puts
+//! - [`DeliveryMode::queued`]: the connection thread verifies and parses the event, puts
 //!   it on a bounded in-memory queue and answers 200 at once;
 //!   [`handler_threads`](WebhookListenerBuilder::handler_threads) run the
 //!   handler. A full queue answers 503 with `Retry-After` — the queue never

@@ -1,5 +1,5 @@
-//! The queued delivery modes: a bounded queue between the workers (which
-//! verify, parse, optionally journal, and answer) and the handler threads
+//! The queued delivery modes: a bounded queue between the connection threads
+//! (which verify, parse, optionally journal, and answer) and the handler threads
 //! (which run the handler with retries, then mark the event done or
 //! dead-letter it).
 //!

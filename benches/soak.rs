@@ -84,6 +84,17 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The listener under test, counting into `counter`.
+fn start(counter: &Arc<Counter>, mode: DeliveryMode) -> WebhookListener {
+    WebhookListener::builder_shared(client(), Arc::clone(counter))
+        .bind("127.0.0.1:0")
+        .workers(WORKERS)
+        .handler_threads(HANDLER_THREADS)
+        .delivery_mode(mode)
+        .spawn()
+        .expect("start the listener")
+}
+
 fn mib(kib: Option<u64>) -> String {
     kib.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
 }
@@ -96,13 +107,7 @@ fn soak(requests: &Arc<Vec<Vec<u8>>>, connections: usize, total: u64, mode_name:
         "durable" => DeliveryMode::durable(&journal),
         _ => DeliveryMode::Inline,
     };
-    let listener = WebhookListener::builder_shared(client(), Arc::clone(&counter))
-        .bind("127.0.0.1:0")
-        .workers(WORKERS)
-        .handler_threads(HANDLER_THREADS)
-        .delivery_mode(mode)
-        .spawn()
-        .expect("start the listener");
+    let listener = start(&counter, mode);
     let pool = load::Pool::connect(listener.local_addr(), requests, connections);
     pool.run(20_000); // warm-up
     let rss_start = load::rss_kib();
@@ -169,13 +174,7 @@ fn mode_round(
     name: &str,
 ) -> load::Round {
     let counter = Arc::new(Counter::default());
-    let listener = WebhookListener::builder_shared(client(), Arc::clone(&counter))
-        .bind("127.0.0.1:0")
-        .workers(WORKERS)
-        .handler_threads(HANDLER_THREADS)
-        .delivery_mode(mode)
-        .spawn()
-        .expect("start the listener");
+    let listener = start(&counter, mode);
     let round = load::run(
         listener.local_addr(),
         requests,

@@ -209,44 +209,30 @@ pub trait Field: Sized {
 }
 
 macro_rules! by_value_field {
-    ($($ty:ty),* $(,)?) => {$(
-        impl $crate::event::wire::Field for $ty {
-            fn accept_field<'de, A: serde::de::MapAccess<'de>>(
-                slot: &mut Option<Self>,
-                extra: &mut serde_json::Map<String, serde_json::Value>,
-                key: std::borrow::Cow<'de, str>,
-                map: &mut A,
-            ) -> Result<(), A::Error> {
-                $crate::event::wire::accept_member(slot, extra, key, map)
-            }
+    ($(impl<$($g:ident: $bound:path),+> $ty:ty),* $(,)?) => {$(
+        impl<$($g: $bound + serde::Serialize),+> $crate::event::wire::Field for $ty {
+            $crate::event::wire::by_value_field!(@body);
         }
     )*};
+    ($($ty:ty),* $(,)?) => {$(
+        impl $crate::event::wire::Field for $ty {
+            $crate::event::wire::by_value_field!(@body);
+        }
+    )*};
+    (@body) => {
+        fn accept_field<'de, A: serde::de::MapAccess<'de>>(
+            slot: &mut Option<Self>,
+            extra: &mut serde_json::Map<String, serde_json::Value>,
+            key: std::borrow::Cow<'de, str>,
+            map: &mut A,
+        ) -> Result<(), A::Error> {
+            $crate::event::wire::accept_member(slot, extra, key, map)
+        }
+    };
 }
 by_value_field!(String, bool, NumberOrString, Value);
-#[cfg(feature = "client")]
+by_value_field!(impl<T: Lenient> Vec<T>, impl<T: Lenient> OneOrMany<T>);
 pub(crate) use by_value_field;
-
-impl<T: Lenient + Serialize> Field for Vec<T> {
-    fn accept_field<'de, A: MapAccess<'de>>(
-        slot: &mut Option<Self>,
-        extra: &mut Map<String, Value>,
-        key: Cow<'de, str>,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        accept_member(slot, extra, key, map)
-    }
-}
-
-impl<T: Lenient + Serialize> Field for OneOrMany<T> {
-    fn accept_field<'de, A: MapAccess<'de>>(
-        slot: &mut Option<Self>,
-        extra: &mut Map<String, Value>,
-        key: Cow<'de, str>,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        accept_member(slot, extra, key, map)
-    }
-}
 
 impl<T: WireObject> Field for Box<T> {
     fn accept_field<'de, A: MapAccess<'de>>(

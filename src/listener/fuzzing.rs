@@ -23,62 +23,45 @@ pub fn serve_bytes(client: &WasenderSyncClient, input: &[u8]) -> (Vec<u16>, Vec<
     let mut out = Vec::new();
     let mut statuses = Vec::new();
     while let Ok(deadline) = wait_for_request(&mut reader, Duration::from_secs(5)) {
-        let head = match read_head(&mut reader, FUZZ_MAX_HEAD, deadline) {
-            Ok(head) => head,
+        // `Err` carries the error that ends the connection (None: nothing to answer).
+        let answer = read_head(&mut reader, FUZZ_MAX_HEAD, deadline).and_then(|head| {
+            let route = route(&head.method, head.path(), "/webhook");
+            let response = match fixed_answer(route) {
+                Some((response, _)) => response,
+                None => {
+                    debug_assert_eq!(route, Route::Webhook);
+                    let body = head.framing().and_then(|framing| {
+                        read_body(&mut reader, framing, FUZZ_MAX_BODY, deadline)
+                    })?;
+                    assert!(
+                        body.len() <= FUZZ_MAX_BODY,
+                        "a body beyond the limit was buffered"
+                    );
+                    let signature = head.header("x-webhook-signature");
+                    match client.handle_webhook_event(&body, signature) {
+                        Ok(event) => Response::json(
+                            200,
+                            format!("{{\"event\":{:?}}}", event.event_type().as_str()),
+                        ),
+                        Err(err) => Response::error(err.status_code().unwrap_or(500), "rejected"),
+                    }
+                }
+            };
+            Ok((head, response))
+        });
+        let (head, response) = match answer {
+            Ok(answer) => answer,
             Err(err) => {
                 if let Some(status) = refusal(&err) {
                     statuses.push(status);
-                    let _ = write_response(
-                        &mut out,
-                        &Response::error(status, "bad request"),
-                        false,
-                        false,
-                    );
+                    let refused = Response::error(status, "bad request");
+                    let _ = write_response(&mut out, &refused, false, false);
                 }
                 break;
             }
         };
-        let keep_alive = head.keep_alive();
-        let route = route(&head.method, head.path(), "/webhook");
-        let response = match fixed_answer(route) {
-            Some((response, _)) => response,
-            None => {
-                debug_assert_eq!(route, Route::Webhook);
-                let body = head
-                    .framing()
-                    .and_then(|framing| read_body(&mut reader, framing, FUZZ_MAX_BODY, deadline));
-                match body {
-                    Ok(body) => {
-                        assert!(
-                            body.len() <= FUZZ_MAX_BODY,
-                            "a body beyond the limit was buffered"
-                        );
-                        let signature = head.header("x-webhook-signature");
-                        match client.handle_webhook_event(&body, signature) {
-                            Ok(event) => Response::json(
-                                200,
-                                format!("{{\"event\":{:?}}}", event.event_type().as_str()),
-                            ),
-                            Err(err) => {
-                                Response::error(err.status_code().unwrap_or(500), "rejected")
-                            }
-                        }
-                    }
-                    Err(err) => {
-                        let status = refusal(&err).unwrap_or(400);
-                        statuses.push(status);
-                        let _ = write_response(
-                            &mut out,
-                            &Response::error(status, "bad request"),
-                            false,
-                            false,
-                        );
-                        break;
-                    }
-                }
-            }
-        };
         statuses.push(response.status);
+        let keep_alive = head.keep_alive();
         let _ = write_response(&mut out, &response, head.method == "HEAD", keep_alive);
         if !keep_alive {
             break;

@@ -199,6 +199,14 @@ impl Queue {
         }
     }
 
+    /// Waits on `changed` for at most `left`.
+    fn wait_changed<'a>(&self, s: MutexGuard<'a, State>, left: Duration) -> MutexGuard<'a, State> {
+        self.changed
+            .wait_timeout(s, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+    }
+
     /// Wakes every waiter: after a phase change, or progress while draining.
     fn wake_all(&self) {
         self.changed.notify_all();
@@ -220,18 +228,22 @@ impl Queue {
             if abandon(s.phase) {
                 return false;
             }
-            let now = Instant::now();
-            let left = match until {
-                Some(until) if until > now => until - now,
-                Some(_) => return true,
-                None => Duration::from_secs(3600),
+            let Some(left) = time_left(until) else {
+                return true;
             };
-            s = self
-                .changed
-                .wait_timeout(s, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            s = self.wait_changed(s, left);
         }
+    }
+}
+
+/// Time until `deadline` (`None` once it passed); no deadline (an
+/// unrepresentable one) waits in hour-long steps.
+fn time_left(deadline: Option<Instant>) -> Option<Duration> {
+    match deadline {
+        Some(deadline) => deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero()),
+        None => Some(Duration::from_secs(3600)),
     }
 }
 
@@ -381,17 +393,10 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
             log::info!("draining {waiting} queued event(s) before stopping");
         }
         while !s.idle() {
-            let now = Instant::now();
-            let left = match deadline {
-                Some(deadline) if deadline > now => deadline - now,
-                Some(_) => break,
-                None => Duration::from_secs(3600),
+            let Some(left) = time_left(deadline) else {
+                break;
             };
-            s = queue
-                .changed
-                .wait_timeout(s, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            s = queue.wait_changed(s, left);
         }
         s.phase = Phase::Stopped;
         let state = &mut *s;

@@ -68,21 +68,10 @@ impl Journal {
         }
         if !w.scratch.is_empty() {
             let base = w.write_scratch()?;
-            let active = w.active;
             for (seq, at, len) in copies {
                 let len =
                     u32::try_from(len).expect("a payload read back from a record fits in u32");
-                let meta = w.active_meta();
-                meta.saw_event(seq);
-                meta.add_live(len);
-                w.pending.insert(
-                    seq,
-                    Location {
-                        segment: active,
-                        offset: base + at,
-                        len,
-                    },
-                );
+                w.track_event(seq, base + at, len);
             }
             w.active_meta().done_markers.extend_from_slice(&markers);
             w.file.sync_data()?;

@@ -47,6 +47,23 @@ impl Writer {
             .expect("the active segment always has a SegmentMeta")
     }
 
+    /// Records that event `seq` (payload of `len` bytes) now lives at `offset`
+    /// in the active segment and is pending.
+    pub(super) fn track_event(&mut self, seq: u64, offset: u64, len: u32) {
+        let segment = self.active;
+        let meta = self.active_meta();
+        meta.saw_event(seq);
+        meta.add_live(len);
+        self.pending.insert(
+            seq,
+            Location {
+                segment,
+                offset,
+                len,
+            },
+        );
+    }
+
     /// Writes `self.scratch` at the end of the active segment and returns the
     /// offset it starts at.
     pub(super) fn write_scratch(&mut self) -> io::Result<u64> {
@@ -148,18 +165,7 @@ impl Journal {
         let len = u32::try_from(payload.len()).expect("max_record_size fits in u32");
         let offset = self.write_record(&mut w, RecordKind::Event, seq, payload)?;
         w.next_seq += 1;
-        let active = w.active;
-        let meta = w.active_meta();
-        meta.saw_event(seq);
-        meta.add_live(len);
-        w.pending.insert(
-            seq,
-            Location {
-                segment: active,
-                offset,
-                len,
-            },
-        );
+        w.track_event(seq, offset, len);
         bump(&self.counters.appends, 1);
         let ticket = w.written;
         if self.options.group_commit {

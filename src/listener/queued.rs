@@ -491,13 +491,7 @@ impl<H: WebhookHandler + 'static> Core<H> {
             return Delivered::Busy;
         };
         let seq = Seq(self.next_seq.fetch_add(1, Ordering::Relaxed));
-        self.counters.queue_grew(1);
-        slot.push(Item {
-            seq,
-            body: body.to_vec(),
-            event: Some(event),
-        });
-        Delivered::Queued
+        self.enqueue(slot, seq, event, body)
     }
 
     fn accept_durable(
@@ -533,6 +527,17 @@ impl<H: WebhookHandler + 'static> Core<H> {
                 return Delivered::Duplicate;
             }
         }
+        self.enqueue(slot, seq, event, body)
+    }
+
+    /// Puts an accepted event in its reserved slot: the request is answered 200.
+    fn enqueue(
+        &self,
+        slot: Slot<'_>,
+        seq: Seq,
+        event: WasenderWebhookEvent,
+        body: &[u8],
+    ) -> Delivered {
         self.counters.queue_grew(1);
         slot.push(Item {
             seq,

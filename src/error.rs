@@ -23,7 +23,7 @@ pub enum WasenderError {
     InvalidSignature,
 
     /// No webhook secret is configured, so no event can be verified (and none is accepted).
-    #[error("no webhook secret configured: call with_webhook_secret() on the client before handling events")]
+    #[error("no webhook secret configured: add one to the WebhookVerifier (WebhookVerifier::with_secret, or with_webhook_secret on the client) before handling events")]
     SecretNotConfigured,
 
     /// The request body was empty.
@@ -97,9 +97,47 @@ pub enum WasenderError {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    /// An I/O error outside HTTP (binding the listener, the journal).
+    /// An I/O error outside HTTP that no more specific variant describes.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+
+    /// The listener could not listen on `addr` (in use, not allowed, not resolvable).
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        /// The address as given to the builder.
+        addr: String,
+        /// Why the operating system refused.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Reading or writing the journal failed.
+    #[error("journal error at {}: {source}", path.display())]
+    Journal {
+        /// The journal file or directory concerned.
+        path: std::path::PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A journal file was written by another format or version; it is left untouched.
+    #[error("journal file {} is not in a format this version understands ({reason}); it was left untouched", path.display())]
+    JournalFormat {
+        /// The file concerned.
+        path: std::path::PathBuf,
+        /// What was found (magic or version).
+        reason: String,
+    },
+
+    /// Another process holds the journal directory.
+    #[error("journal directory {} is locked by another process{}", path.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    JournalLocked {
+        /// The journal directory.
+        path: std::path::PathBuf,
+        /// The holder's process id, when it could be read.
+        pid: Option<u32>,
+    },
 }
 
 impl WasenderError {
@@ -123,7 +161,11 @@ impl WasenderError {
             | Self::Timeout(_)
             | Self::MissingPersonalAccessToken
             | Self::InvalidArgument(_)
-            | Self::Io(_) => None,
+            | Self::Io(_)
+            | Self::Bind { .. }
+            | Self::Journal { .. }
+            | Self::JournalFormat { .. }
+            | Self::JournalLocked { .. } => None,
         }
     }
 

@@ -139,6 +139,7 @@ pub mod journal;
 #[cfg(feature = "listener")]
 pub mod listener;
 pub mod signature;
+mod sync;
 mod webhook;
 
 pub use client::WasenderSyncClient;

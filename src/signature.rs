@@ -64,6 +64,44 @@ impl WebhookVerifier {
         }
     }
 
+    /// A verifier for WasenderAPI's default scheme ([`SignatureScheme::SharedSecret`])
+    /// accepting `secret`: the common case in one call.
+    ///
+    /// ```
+    /// use wasenderapi::WebhookVerifier;
+    /// let verifier = WebhookVerifier::with_secret("webhook-secret");
+    /// let event = verifier.handle_webhook_event(
+    ///     br#"{"event":"session.status","data":{"status":"connected"}}"#,
+    ///     Some("webhook-secret"),
+    /// )?;
+    /// assert_eq!(event.event_type().as_str(), "session.status");
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
+    pub fn with_secret(secret: impl AsRef<[u8]>) -> Self {
+        let mut verifier = Self::new(SignatureScheme::SharedSecret);
+        verifier.add_secret(secret);
+        verifier
+    }
+
+    /// Verifies a webhook request and decodes its body into a typed event.
+    ///
+    /// `body` is the raw request body, exactly as received; `signature` is the
+    /// `X-Webhook-Signature` header value (`None` if absent). The signature is
+    /// checked in constant time against every configured secret *before* the
+    /// body is parsed; then the body is decoded in one pass.
+    ///
+    /// Errors map to HTTP statuses through [`WasenderError::status_code`]:
+    /// 401 for a missing or wrong signature, 400 for a body that is empty, not
+    /// UTF-8, not JSON, or not an event object, 500 when no secret is configured.
+    pub fn handle_webhook_event(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<crate::event::WasenderWebhookEvent, WasenderError> {
+        self.verify(body, signature)?;
+        crate::event::parse_event(body)
+    }
+
     /// Adds an accepted secret. Surrounding whitespace is removed (header values are
     /// trimmed too); blank secrets are ignored: they would accept an empty header.
     pub fn add_secret(&mut self, secret: impl AsRef<[u8]>) {

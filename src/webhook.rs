@@ -2,7 +2,8 @@
 
 use crate::client::WasenderSyncClient;
 use crate::error::WasenderError;
-use crate::event::{parse_event, WasenderWebhookEvent};
+use crate::event::WasenderWebhookEvent;
+use crate::signature::WebhookVerifier;
 
 impl WasenderSyncClient {
     /// Verifies a webhook request and decodes its body into a typed event.
@@ -20,8 +21,7 @@ impl WasenderSyncClient {
         body: &[u8],
         signature: Option<&str>,
     ) -> Result<WasenderWebhookEvent, WasenderError> {
-        self.verify_webhook_signature(body, signature)?;
-        parse_event(body)
+        self.webhook.handle_webhook_event(body, signature)
     }
 
     /// Only verifies the signature of a webhook request.
@@ -31,5 +31,19 @@ impl WasenderSyncClient {
         signature: Option<&str>,
     ) -> Result<(), WasenderError> {
         self.webhook.verify(body, signature)
+    }
+}
+
+impl From<WasenderSyncClient> for WebhookVerifier {
+    /// The client's webhook verifier (its secrets and scheme).
+    fn from(client: WasenderSyncClient) -> Self {
+        client.webhook
+    }
+}
+
+impl From<&WasenderSyncClient> for WebhookVerifier {
+    /// A copy of the client's webhook verifier (its secrets and scheme).
+    fn from(client: &WasenderSyncClient) -> Self {
+        client.webhook.clone()
     }
 }

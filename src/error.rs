@@ -5,39 +5,58 @@ use std::time::Duration;
 
 /// Everything that can go wrong in this crate.
 ///
-/// Each variant says *when* it happens. [`WasenderError::status_code`] maps the
-/// webhook-side variants to the HTTP status a receiver should answer with, and
-/// the REST-side variants to the status the API answered (if any). No variant
-/// ever carries a webhook secret, an API key or a signature header value.
+/// Each variant says *when* it happens and carries the input it is about: a
+/// REST error names the call (`POST /send-message`), a listener error its
+/// address, a journal error its path. Where an underlying error exists
+/// (`ureq`, `serde_json`, `std::io`), [`source()`](std::error::Error::source)
+/// returns it. [`WasenderError::status_code`] maps the webhook-side variants
+/// to the HTTP status a receiver should answer with, and the REST-side
+/// variants to the status the API answered (if any). No variant ever carries
+/// a webhook secret, an API key, an access token or a signature header value.
+///
+/// ```
+/// use wasenderapi::{WasenderError, WebhookVerifier};
+/// let verifier = WebhookVerifier::with_secret("webhook-secret");
+/// let err = verifier
+///     .handle_webhook_event(br#"{"event":"session.status"}"#, Some("wrong"))
+///     .unwrap_err();
+/// assert!(matches!(err, WasenderError::InvalidSignature));
+/// assert_eq!(err.status_code(), Some(401));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WasenderError {
-    /// The request carried no signature header, or an empty one.
+    /// A webhook request carried no signature header, or a blank one
+    /// (`WebhookVerifier::verify`, `handle_webhook_event`, the listener).
     #[error("missing webhook signature: the X-Webhook-Signature header is absent or empty")]
     MissingSignature,
 
-    /// A signature header was present but matched none of the configured secrets.
+    /// A webhook request's signature header matched none of the configured
+    /// secrets (or is longer than any valid signature).
     #[error(
         "invalid webhook signature: the X-Webhook-Signature header matches no configured secret"
     )]
     InvalidSignature,
 
-    /// No webhook secret is configured, so no event can be verified (and none is accepted).
+    /// A webhook was to be verified but no webhook secret is configured, so
+    /// none can be verified and none is accepted. Returned when handling an
+    /// event, and by the listener builder's `spawn`.
     #[error("no webhook secret configured: add one to the WebhookVerifier (WebhookVerifier::with_secret, or with_webhook_secret on the client) before handling events")]
     SecretNotConfigured,
 
-    /// The request body was empty.
+    /// A verified webhook request had an empty body.
     #[error("empty request body: a webhook event is a JSON object")]
     EmptyBody,
 
-    /// The request body is not valid UTF-8.
+    /// A verified webhook request's body is not valid UTF-8.
     #[error("request body is not valid UTF-8 (first invalid byte at offset {valid_up_to})")]
     BodyNotUtf8 {
         /// Length of the longest valid UTF-8 prefix.
         valid_up_to: usize,
     },
 
-    /// The request body is not well-formed JSON (or nests deeper than 128 levels).
+    /// A verified webhook request's body is not well-formed JSON (or nests
+    /// deeper than 128 levels).
     #[error("request body is not valid JSON at line {line}, column {column}: {message}")]
     InvalidJson {
         /// 1-based line of the error.
@@ -48,16 +67,20 @@ pub enum WasenderError {
         message: String,
     },
 
-    /// The body is JSON but not a webhook event object (not an object, or no string `event` field).
+    /// A verified webhook request's body is JSON but not a webhook event
+    /// (not an object, or no string `event` field).
     #[error("request body is JSON but not a webhook event: {reason}")]
     NotAnEvent {
         /// What is missing or wrong.
         reason: String,
     },
 
-    /// The REST API answered with an error status (4xx/5xx).
-    #[error("WasenderAPI error {status}: {message}")]
+    /// The REST API answered a call with an error status (4xx/5xx), after
+    /// any retries the client's `RetryPolicy` allowed.
+    #[error("WasenderAPI answered {status} to {endpoint}: {message}")]
     Api {
+        /// The call, as method and path relative to the base URL (`POST /send-message`).
+        endpoint: String,
         /// HTTP status of the response.
         status: u16,
         /// The `message` of the error body, or a generic text for the status.
@@ -68,40 +91,106 @@ pub enum WasenderError {
         retry_after: Option<Duration>,
     },
 
-    /// The REST call could not be completed at the network level (DNS, connect, TLS, reset).
-    #[error("network error talking to WasenderAPI: {0}")]
-    Network(String),
-
-    /// The REST call timed out.
-    #[error("request to WasenderAPI timed out: {0}")]
-    Timeout(String),
-
-    /// The API answered, but its body could not be decoded as the expected JSON.
-    #[error("could not decode WasenderAPI response (status {status}): {reason}; body starts with {snippet:?}")]
-    Decode {
-        /// HTTP status of the response.
-        status: u16,
-        /// Why decoding failed.
-        reason: String,
-        /// The first bytes of the body, for diagnosis.
-        snippet: String,
+    /// A REST call or media download failed at the network level (DNS, connect,
+    /// TLS, connection reset, malformed answer), after any retries the client's
+    /// `RetryPolicy` allowed. [`source()`](std::error::Error::source) is the
+    /// HTTP library's error (a `ureq::Error`).
+    #[error("network error on {endpoint}: {source}")]
+    Network {
+        /// The call (`POST /send-message`), or `GET` and the media URL without its query.
+        endpoint: String,
+        /// The underlying transport error (a `ureq::Error`).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
-    /// The call needs a Personal Access Token and none was configured; no request was sent.
-    #[error(
-        "this call needs a Personal Access Token: configure it with with_personal_access_token()"
-    )]
-    MissingPersonalAccessToken,
+    /// A REST call or media download did not finish within its time limit
+    /// (connect timeout, per-call timeout, or download timeout), after any
+    /// retries the client's `RetryPolicy` allowed.
+    /// [`source()`](std::error::Error::source) is the HTTP library's error (a `ureq::Error`).
+    #[error("{endpoint} timed out: {reason}")]
+    Timeout {
+        /// The call (`POST /send-message`), or `GET` and the media URL without its query.
+        endpoint: String,
+        /// Which limit was exceeded, with its configured value when known.
+        reason: String,
+        /// The underlying transport error (a `ureq::Error`).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 
-    /// An argument given to the crate was unusable (for example a message without a key id).
+    /// The API answered a call with a success status, but the body is not JSON,
+    /// or not of the shape the call expects (or lacks a member it needs, such
+    /// as the `publicUrl` of `/decrypt-media`).
+    #[error("could not decode the answer to {endpoint} (status {status}): {reason}{}; body starts with {snippet:?}", source.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    Decode {
+        /// The call, as method and path relative to the base URL (`GET /status`).
+        endpoint: String,
+        /// HTTP status of the response.
+        status: u16,
+        /// What was expected and not found.
+        reason: String,
+        /// The first 200 characters of the body, for diagnosis.
+        snippet: String,
+        /// The JSON error (with its line and column), when decoding failed in `serde_json`.
+        #[source]
+        source: Option<serde_json::Error>,
+    },
+
+    /// A media download is larger than the client's limit
+    /// (`WasenderSyncClient::with_max_download_size`, default 100 MiB). The
+    /// download stops when the file declares a larger `Content-Length`, or as
+    /// soon as it passes the limit; the bytes read are dropped.
+    #[error("the media at {url} is larger than the download limit of {limit} bytes{}; raise the limit with with_max_download_size", declared.map(|d| format!(" (it declares {d} bytes)")).unwrap_or_default())]
+    MediaTooLarge {
+        /// The media URL without its query.
+        url: String,
+        /// The configured limit, in bytes.
+        limit: u64,
+        /// The size the server declared (`Content-Length`), when it declared one.
+        declared: Option<u64>,
+    },
+
+    /// A call needs the account's Personal Access Token (the `/whatsapp-sessions`
+    /// endpoints) and none was configured; no request was sent.
+    #[error(
+        "{endpoint} needs a Personal Access Token: configure it with with_personal_access_token()"
+    )]
+    MissingPersonalAccessToken {
+        /// The call that needs it (`GET /whatsapp-sessions`).
+        endpoint: String,
+    },
+
+    /// An argument given to the crate was unusable, so nothing was done (for
+    /// example a message without a key id, an upload without a content type,
+    /// or a listener option of zero). The text names the argument.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    /// An I/O error outside HTTP that no more specific variant describes.
+    /// A REST request could not be built from its inputs, so nothing was sent:
+    /// the base URL or a media URL is not a valid URI, a content type or
+    /// credential holds characters an HTTP header cannot carry, or a body
+    /// cannot be encoded as JSON. [`source()`](std::error::Error::source) is
+    /// the error that refused it. Never shows a credential.
+    #[error("could not build the request {endpoint}: {reason}: {source}")]
+    InvalidRequest {
+        /// The call (`POST /send-message`), or `GET` and the media URL without its query.
+        endpoint: String,
+        /// Which input was refused.
+        reason: String,
+        /// The error that refused it.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
+    /// A local I/O error that no more specific variant (such as
+    /// [`WasenderError::Bind`] or [`WasenderError::Journal`]) describes.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 
-    /// The listener could not listen on `addr` (in use, not allowed, not resolvable).
+    /// The webhook listener could not listen on `addr`: the port is in use,
+    /// binding it is not allowed, or the address does not resolve. Returned by
+    /// the listener builder's `spawn`; no listener was started.
     #[error("could not listen on {addr}: {source}")]
     Bind {
         /// The address as given to the builder.
@@ -111,7 +200,9 @@ pub enum WasenderError {
         source: std::io::Error,
     },
 
-    /// Reading or writing the journal failed.
+    /// Creating, reading, writing or syncing a file or directory of the
+    /// durable journal failed (permissions, disk full, a file removed under
+    /// the journal).
     #[error("journal error at {}: {source}", path.display())]
     Journal {
         /// The journal file or directory concerned.
@@ -121,16 +212,21 @@ pub enum WasenderError {
         source: std::io::Error,
     },
 
-    /// A journal file was written by another format or version; it is left untouched.
+    /// A journal file starts with a magic number or format version this
+    /// version of the crate does not know (written by another program or a
+    /// newer release). The journal refuses to open and leaves the file
+    /// untouched, so no pending event is lost.
     #[error("journal file {} is not in a format this version understands ({reason}); it was left untouched", path.display())]
     JournalFormat {
         /// The file concerned.
         path: std::path::PathBuf,
-        /// What was found (magic or version).
+        /// What was found instead (the magic or version read).
         reason: String,
     },
 
-    /// Another process holds the journal directory.
+    /// Opening a journal found its directory locked by another process, whose
+    /// writes would interleave with ours; the journal refuses to open. Stop
+    /// the other process, or give each listener its own directory.
     #[error("journal directory {} is locked by another process{}", path.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     JournalLocked {
         /// The journal directory.
@@ -146,8 +242,10 @@ impl WasenderError {
     /// For webhook errors, the status a receiver should answer with:
     /// 401 for a missing or invalid signature, 400 for a body that is not an
     /// event, 500 when no secret is configured (a server-side mistake).
-    /// For REST errors, the status the API answered with. `None` when no HTTP
-    /// status applies (network failures, timeouts, local I/O, bad arguments).
+    /// For REST errors, the status the API answered with ([`WasenderError::Api`],
+    /// [`WasenderError::Decode`]). `None` when no HTTP status applies (network
+    /// failures, timeouts, oversized downloads, local I/O, bad arguments,
+    /// listener and journal errors).
     pub fn status_code(&self) -> Option<u16> {
         match self {
             Self::MissingSignature | Self::InvalidSignature => Some(401),
@@ -157,10 +255,12 @@ impl WasenderError {
             | Self::NotAnEvent { .. } => Some(400),
             Self::SecretNotConfigured => Some(500),
             Self::Api { status, .. } | Self::Decode { status, .. } => Some(*status),
-            Self::Network(_)
-            | Self::Timeout(_)
-            | Self::MissingPersonalAccessToken
+            Self::Network { .. }
+            | Self::Timeout { .. }
+            | Self::MediaTooLarge { .. }
+            | Self::MissingPersonalAccessToken { .. }
             | Self::InvalidArgument(_)
+            | Self::InvalidRequest { .. }
             | Self::Io(_)
             | Self::Bind { .. }
             | Self::Journal { .. }

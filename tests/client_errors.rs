@@ -4,6 +4,7 @@
 
 mod client_support;
 
+use std::error::Error as _;
 use std::time::{Duration, Instant};
 
 use client_support::{fast_retries, rest_fixture, Reply, TestServer};
@@ -22,14 +23,22 @@ fn unauthorized_is_an_api_error_with_the_message() {
     let err = server.client().get_status().expect_err("401");
     match &err {
         WasenderError::Api {
-            status, message, ..
+            endpoint,
+            status,
+            message,
+            ..
         } => {
+            assert_eq!(endpoint, "GET /status");
             assert_eq!(*status, 401);
             assert_eq!(message, "API key is required");
         }
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(err.status_code(), Some(401));
+    assert_eq!(
+        err.to_string(),
+        "WasenderAPI answered 401 to GET /status: API key is required"
+    );
     assert_eq!(server.requests().len(), 1, "4xx is not retried");
 }
 
@@ -163,30 +172,79 @@ fn no_retry_policy_returns_the_first_failure() {
     assert_eq!(server.requests().len(), 1);
 }
 
-#[test]
-fn connection_refused_is_a_network_error() {
+/// A base URL on a local port nobody listens on.
+fn refused_base_url() -> String {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("addr").port()
     };
-    let client = WasenderSyncClient::new("k")
-        .with_base_url(format!("http://127.0.0.1:{port}/api"))
+    format!("http://127.0.0.1:{port}/api")
+}
+
+#[test]
+fn connection_refused_is_a_network_error_naming_the_call() {
+    let client = WasenderSyncClient::new("secret-api-key")
+        .with_base_url(refused_base_url())
         .with_retry_policy(fast_retries());
-    match client.send_text("+1", "hi") {
-        Err(WasenderError::Network(message)) => assert!(!message.is_empty()),
+    let err = client.send_text("+1", "hi").expect_err("refused");
+    match &err {
+        WasenderError::Network { endpoint, .. } => assert_eq!(endpoint, "POST /send-message"),
         other => panic!("unexpected {other:?}"),
     }
+    let text = err.to_string();
+    assert!(
+        text.starts_with("network error on POST /send-message: "),
+        "{text}"
+    );
+    assert!(!text.contains("secret-api-key"), "{text}");
+    assert_eq!(err.status_code(), None);
+}
+
+#[test]
+fn network_errors_keep_the_ureq_error_as_source() {
+    let client = WasenderSyncClient::new("k")
+        .with_base_url(refused_base_url())
+        .with_retry_policy(RetryPolicy::none());
+    let err = client.get_status().expect_err("refused");
+    assert!(matches!(err, WasenderError::Network { .. }), "{err:?}");
+    let source = err.source().expect("a network error has a source");
+    assert!(
+        source.downcast_ref::<ureq::Error>().is_some(),
+        "source is not a ureq::Error: {source:?}"
+    );
 }
 
 #[test]
 fn slow_answers_time_out_and_sends_are_not_repeated() {
     let server = TestServer::always(sent().delayed(Duration::from_millis(1200)));
     let client = server.client().with_timeout(Duration::from_millis(300));
-    match client.send_text("+1", "hi") {
-        Err(WasenderError::Timeout(_)) => {}
+    let err = client.send_text("+1", "hi").expect_err("too slow");
+    match &err {
+        WasenderError::Timeout {
+            endpoint, reason, ..
+        } => {
+            assert_eq!(endpoint, "POST /send-message");
+            assert!(reason.contains("300ms"), "names the limit: {reason}");
+        }
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(server.finish().len(), 1);
+}
+
+#[test]
+fn timeouts_keep_the_ureq_timeout_as_source() {
+    let server = TestServer::always(sent().delayed(Duration::from_millis(1200)));
+    let client = server
+        .client()
+        .with_timeout(Duration::from_millis(300))
+        .with_retry_policy(RetryPolicy::none());
+    let err = client.get_status().expect_err("too slow");
+    let source = err.source().expect("a timeout has a source");
+    match source.downcast_ref::<ureq::Error>() {
+        Some(ureq::Error::Timeout(_)) => {}
+        other => panic!("source is not a ureq timeout: {other:?} ({err:?})"),
+    }
+    drop(server.finish());
 }
 
 #[test]
@@ -203,15 +261,39 @@ fn slow_gets_time_out_and_are_retried() {
 #[test]
 fn non_json_success_is_a_decode_error_with_a_snippet() {
     let server = TestServer::always(Reply::raw(200, "text/html", b"<html>maintenance</html>"));
-    match server.client().get_status() {
-        Err(WasenderError::Decode {
-            status, snippet, ..
-        }) => {
-            assert_eq!(status, 200);
+    let err = server.client().get_status().expect_err("not JSON");
+    match &err {
+        WasenderError::Decode {
+            endpoint,
+            status,
+            snippet,
+            ..
+        } => {
+            assert_eq!(endpoint, "GET /status");
+            assert_eq!(*status, 200);
             assert_eq!(snippet, "<html>maintenance</html>");
         }
         other => panic!("unexpected {other:?}"),
     }
+    let source = err.source().expect("the JSON error is kept");
+    let json = source
+        .downcast_ref::<serde_json::Error>()
+        .expect("a serde_json error");
+    assert_eq!((json.line(), json.column()), (1, 1));
+}
+
+#[test]
+fn success_of_the_wrong_shape_is_a_decode_error_with_the_json_error() {
+    let server = TestServer::always(Reply::json(200, r#"{"data":"connected"}"#));
+    let err = server
+        .client()
+        .get_status()
+        .expect_err("status is not a string");
+    assert!(
+        matches!(&err, WasenderError::Decode { endpoint, .. } if endpoint == "GET /status"),
+        "{err:?}"
+    );
+    assert!(err.source().is_some_and(|s| s.is::<serde_json::Error>()));
 }
 
 #[test]
@@ -246,17 +328,18 @@ fn personal_access_token_calls_fail_before_any_request_without_one() {
     let client = server.client();
     assert!(matches!(
         client.get_all_whatsapp_sessions(),
-        Err(WasenderError::MissingPersonalAccessToken)
+        Err(WasenderError::MissingPersonalAccessToken { endpoint }) if endpoint == "GET /whatsapp-sessions"
     ));
     assert!(matches!(
         client.regenerate_api_key(1),
-        Err(WasenderError::MissingPersonalAccessToken)
+        Err(WasenderError::MissingPersonalAccessToken { endpoint })
+            if endpoint == "POST /whatsapp-sessions/1/regenerate-api-key"
     ));
     assert!(matches!(
         client
             .with_personal_access_token("")
             .get_whatsapp_session_qr_code(1),
-        Err(WasenderError::MissingPersonalAccessToken)
+        Err(WasenderError::MissingPersonalAccessToken { .. })
     ));
     assert!(server.finish().is_empty(), "nothing was sent");
 }
@@ -303,4 +386,48 @@ fn the_client_is_send_sync_and_clones_share_the_agent() {
         );
     }
     assert_eq!(server.requests().len(), 4);
+}
+
+#[test]
+fn an_invalid_base_url_is_an_invalid_request_and_nothing_is_sent() {
+    let client = WasenderSyncClient::new("secret-api-key").with_base_url("http://exa mple/api");
+    let err = client.get_status().expect_err("not a URL");
+    match &err {
+        WasenderError::InvalidRequest { endpoint, .. } => assert_eq!(endpoint, "GET /status"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.source().is_some());
+    assert!(!err.to_string().contains("secret-api-key"));
+}
+
+#[test]
+fn a_content_type_that_cannot_be_a_header_is_an_invalid_request() {
+    let server = TestServer::always(Reply::json(200, "{}"));
+    let err = server
+        .client()
+        .upload_media_file(b"x", "image/png\r\nX-Injected: 1")
+        .expect_err("bad header");
+    match &err {
+        WasenderError::InvalidRequest { endpoint, .. } => assert_eq!(endpoint, "POST /upload"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.source().is_some_and(|s| s.is::<ureq::http::Error>()));
+    assert!(server.finish().is_empty(), "nothing was sent");
+}
+
+#[test]
+fn an_api_key_that_cannot_be_a_header_is_refused_without_showing_it() {
+    let server = TestServer::always(Reply::json(200, "{}"));
+    let client = WasenderSyncClient::new("secret\nkey").with_base_url(server.base_url());
+    let err = client.get_status().expect_err("bad key");
+    assert!(
+        matches!(err, WasenderError::InvalidRequest { .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("API key") && !text.contains("secret"),
+        "{text}"
+    );
+    assert!(server.finish().is_empty(), "nothing was sent");
 }

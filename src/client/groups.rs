@@ -93,11 +93,13 @@ impl GroupInviteLink {
     }
 }
 
-fn participant_list(participants: &[&str]) -> Result<Value> {
+/// The `{participants}` body of the participant calls; `call` names the
+/// method in the error for an empty list.
+fn participant_list(call: &str, participants: &[&str]) -> Result<Value> {
     if participants.is_empty() {
-        return Err(WasenderError::InvalidArgument(
-            "at least one participant is needed".into(),
-        ));
+        return Err(WasenderError::InvalidArgument(format!(
+            "{call}: participants is empty; give at least one"
+        )));
     }
     Ok(json!({ "participants": participants }))
 }
@@ -156,13 +158,8 @@ impl WasenderSyncClient {
         let path = format!("/groups/{}/participants", segment(group_jid));
         let reply = self.execute(ApiRequest::get(path))?;
         let data: Value = reply.data()?;
-        participants_from(data).map_err(|e| WasenderError::Decode {
-            status: reply.status,
-            reason: e.to_string(),
-            snippet: String::from_utf8_lossy(&reply.body)
-                .chars()
-                .take(200)
-                .collect(),
+        participants_from(data).map_err(|e| {
+            reply.decode_error("the participants are not a list of participants", Some(e))
         })
     }
 
@@ -175,7 +172,7 @@ impl WasenderSyncClient {
         let path = format!("/groups/{}/participants/add", segment(group_jid));
         let request = ApiRequest::post(path)
             .idempotent(true)
-            .json(&participant_list(participants)?)?;
+            .json(&participant_list("add_group_participants", participants)?)?;
         self.execute(request)?.whole()
     }
 
@@ -188,7 +185,10 @@ impl WasenderSyncClient {
         let path = format!("/groups/{}/participants/remove", segment(group_jid));
         let request = ApiRequest::post(path)
             .idempotent(true)
-            .json(&participant_list(participants)?)?;
+            .json(&participant_list(
+                "remove_group_participants",
+                participants,
+            )?)?;
         self.execute(request)?.whole()
     }
 
@@ -203,10 +203,10 @@ impl WasenderSyncClient {
         let name = action_name(action);
         if name.is_empty() {
             return Err(WasenderError::InvalidArgument(
-                "unsupported participant action".into(),
+                "update_group_participants: the participant action is empty".into(),
             ));
         }
-        let mut body = participant_list(participants)?;
+        let mut body = participant_list("update_group_participants", participants)?;
         if let Some(object) = body.as_object_mut() {
             object.insert("action".into(), name.into());
         }

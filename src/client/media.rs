@@ -50,17 +50,22 @@ impl DecryptedMedia {
 /// wrapper, and sending its fields exactly as they were received.
 pub(crate) fn decrypt_media_body(message: &WebhookMessage) -> Result<Value> {
     let id = message.id().filter(|id| !id.is_empty()).ok_or_else(|| {
-        WasenderError::InvalidArgument("the message has no key.id to decrypt media of".into())
-    })?;
-    let media = message.media().ok_or_else(|| {
         WasenderError::InvalidArgument(
-            "the message carries no image, video, audio, document or sticker".into(),
+            "decrypt_media_file: the message has no key.id to decrypt media of".into(),
         )
     })?;
-    let mut content = serde_json::Map::new();
-    let fields = serde_json::to_value(media.message).map_err(|e| {
-        WasenderError::InvalidArgument(format!("media fields are not serialisable: {e}"))
+    let media = message.media().ok_or_else(|| {
+        WasenderError::InvalidArgument(format!(
+            "decrypt_media_file: message {id} carries no image, video, audio, document or sticker"
+        ))
     })?;
+    let mut content = serde_json::Map::new();
+    let fields =
+        serde_json::to_value(media.message).map_err(|e| WasenderError::InvalidRequest {
+            endpoint: "POST /decrypt-media".to_owned(),
+            reason: format!("the media fields of message {id} cannot be encoded as JSON"),
+            source: Box::new(e),
+        })?;
     content.insert(media.kind.wire_name().to_owned(), fields);
     Ok(json!({
         "data": {
@@ -88,7 +93,7 @@ impl WasenderSyncClient {
     pub fn upload_media_file(&self, bytes: &[u8], content_type: &str) -> Result<UploadedMedia> {
         if content_type.trim().is_empty() {
             return Err(WasenderError::InvalidArgument(
-                "upload_media_file needs a content type, e.g. image/png".into(),
+                "upload_media_file: content_type is empty; give one, e.g. image/png".into(),
             ));
         }
         let request = ApiRequest::post("/upload")
@@ -101,15 +106,15 @@ impl WasenderSyncClient {
     /// data URL (`data:image/png;base64,…`, sent as `{base64}`) or plain base64
     /// with its `mimetype` (sent as `{mimetype, base64}`).
     pub fn upload_media_base64(&self, data: &str, mimetype: Option<&str>) -> Result<UploadedMedia> {
-        let body = match mimetype {
-            Some(mimetype) => json!({ "mimetype": mimetype, "base64": data }),
-            None if data.starts_with("data:") => json!({ "base64": data }),
-            None => {
-                return Err(WasenderError::InvalidArgument(
-                    "plain base64 needs a mimetype (or pass a data: URL)".into(),
-                ))
-            }
-        };
+        let body =
+            match mimetype {
+                Some(mimetype) => json!({ "mimetype": mimetype, "base64": data }),
+                None if data.starts_with("data:") => json!({ "base64": data }),
+                None => return Err(WasenderError::InvalidArgument(
+                    "upload_media_base64: plain base64 data needs a mimetype (or pass a data: URL)"
+                        .into(),
+                )),
+            };
         let request = ApiRequest::post("/upload").idempotent(true).json(&body)?;
         self.execute(request)?.data()
     }
@@ -139,16 +144,28 @@ impl WasenderSyncClient {
     /// Posts a ready-made `/decrypt-media` body (the documented
     /// `{data: {messages: {key, message}}}` shape, e.g. a webhook's `data`).
     pub fn decrypt_media_json(&self, body: &Value) -> Result<DecryptedMedia> {
-        let request = ApiRequest::post("/decrypt-media")
+        self.execute(Self::decrypt_media_request(body)?)?.data()
+    }
+
+    fn decrypt_media_request(body: &Value) -> Result<ApiRequest<'static>> {
+        ApiRequest::post("/decrypt-media")
             .idempotent(true)
-            .json(body)?;
-        self.execute(request)?.data()
+            .json(body)
     }
 
     /// Downloads the decrypted bytes of a webhook message's media: decrypts it
     /// with [`Self::decrypt_media_file`], then fetches the returned public URL
     /// (without credentials), up to the configured size limit
-    /// ([`Self::with_max_download_size`]).
+    /// ([`Self::with_max_download_size`]) and download timeout
+    /// ([`Self::with_download_timeout`]), retrying as the
+    /// [`RetryPolicy`](crate::RetryPolicy) allows.
+    ///
+    /// Errors: those of [`Self::decrypt_media_file`];
+    /// [`WasenderError::Decode`] when its answer has no URL;
+    /// [`WasenderError::MediaTooLarge`] when the file is over the limit;
+    /// [`WasenderError::Api`], [`WasenderError::Network`] or
+    /// [`WasenderError::Timeout`] for the download itself, naming the URL
+    /// without its query.
     ///
     /// ```no_run
     /// # fn handle(client: &wasenderapi::WasenderSyncClient, m: &wasenderapi::WebhookMessage) -> wasenderapi::Result<()> {
@@ -159,13 +176,13 @@ impl WasenderSyncClient {
     /// # Ok(()) }
     /// ```
     pub fn download_media(&self, message: &WebhookMessage) -> Result<Vec<u8>> {
-        let decrypted = self.decrypt_media_file(message)?;
-        let url = decrypted.url().ok_or_else(|| WasenderError::Decode {
-            status: 200,
-            reason: "the /decrypt-media answer has no publicUrl".into(),
-            snippet: serde_json::to_string(&decrypted).unwrap_or_default(),
-        })?;
-        self.download(url)
+        let body = decrypt_media_body(message)?;
+        let reply = self.execute(Self::decrypt_media_request(&body)?)?;
+        let decrypted: DecryptedMedia = reply.data()?;
+        match decrypted.url() {
+            Some(url) => self.download(url),
+            None => Err(reply.decode_error("the answer has no publicUrl or url", None)),
+        }
     }
 }
 

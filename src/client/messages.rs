@@ -280,9 +280,10 @@ fn reply_target(message: &WebhookMessage) -> Result<String> {
             match (phone, chat) {
                 (Some(digits), _) => Ok(format!("+{digits}")),
                 (None, Some(jid)) => Ok(jid.to_owned()),
-                (None, None) => Err(WasenderError::InvalidArgument(
-                    "the message has no key.remoteJid to reply to".to_owned(),
-                )),
+                (None, None) => Err(WasenderError::InvalidArgument(format!(
+                    "reply_text: message {} has no key.remoteJid to reply to",
+                    message.id().unwrap_or("(without key.id)")
+                ))),
             }
         }
     }
@@ -443,7 +444,7 @@ impl WasenderSyncClient {
     pub fn mark_as_read(&self, key: &MessageKey) -> Result<ActionResult> {
         let (Some(id), Some(remote_jid)) = (key.id.as_deref(), key.remote_jid.as_deref()) else {
             return Err(WasenderError::InvalidArgument(
-                "mark_as_read needs a key with id and remoteJid".to_owned(),
+                "mark_as_read: the message key needs both id and remoteJid".to_owned(),
             ));
         };
         let body = serde_json::json!({
@@ -458,7 +459,9 @@ impl WasenderSyncClient {
     /// Marks a message received in a webhook as read. See [`Self::mark_as_read`].
     pub fn mark_message_as_read(&self, message: &WebhookMessage) -> Result<ActionResult> {
         let key = message.key.as_ref().ok_or_else(|| {
-            WasenderError::InvalidArgument("the message has no key to mark as read".to_owned())
+            WasenderError::InvalidArgument(
+                "mark_message_as_read: the message has no key to mark as read".to_owned(),
+            )
         })?;
         self.mark_as_read(key)
     }

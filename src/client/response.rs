@@ -17,6 +17,8 @@ const SNIPPET_CHARS: usize = 200;
 /// A successful (2xx) answer.
 #[derive(Debug)]
 pub(crate) struct ApiReply {
+    /// The call, as errors name it (`GET /status`).
+    pub(crate) endpoint: String,
     pub(crate) status: u16,
     pub(crate) body: Vec<u8>,
     pub(crate) rate_limit: Option<RateLimitInfo>,
@@ -46,27 +48,37 @@ impl ApiReply {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&self.body).map_err(|e| self.decode_error(&e.to_string()))
+        serde_json::from_slice(&self.body)
+            .map_err(|e| self.decode_error("the body is not JSON", Some(e)))
     }
 
     fn decode<T: DeserializeOwned + Default>(&self, value: Value) -> Result<T> {
         if value.is_null() {
             return Ok(T::default());
         }
-        serde_json::from_value(value).map_err(|e| self.decode_error(&e.to_string()))
+        serde_json::from_value(value)
+            .map_err(|e| self.decode_error("the JSON is not of the expected shape", Some(e)))
     }
 
-    fn decode_error(&self, reason: &str) -> WasenderError {
+    /// A [`WasenderError::Decode`] for this answer: what was expected
+    /// (`reason`), the JSON error when there is one, and a snippet of the body.
+    pub(crate) fn decode_error(
+        &self,
+        reason: &str,
+        source: Option<serde_json::Error>,
+    ) -> WasenderError {
         WasenderError::Decode {
+            endpoint: self.endpoint.clone(),
             status: self.status,
             reason: reason.to_owned(),
             snippet: snippet(&self.body),
+            source,
         }
     }
 }
 
 /// The first characters of a body, for error messages.
-pub(crate) fn snippet(body: &[u8]) -> String {
+fn snippet(body: &[u8]) -> String {
     String::from_utf8_lossy(body)
         .chars()
         .take(SNIPPET_CHARS)
@@ -102,8 +114,13 @@ pub(crate) fn rate_limit(headers: &HeaderMap) -> Option<RateLimitInfo> {
     (info.limit.is_some() || info.remaining.is_some() || info.reset.is_some()).then_some(info)
 }
 
-/// Builds the error for a non-2xx answer from its status, headers and body.
-pub(crate) fn api_error(status: u16, headers: &HeaderMap, body: &[u8]) -> WasenderError {
+/// Builds the error for a non-2xx answer to `endpoint` from its status, headers and body.
+pub(crate) fn api_error(
+    endpoint: &str,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> WasenderError {
     let json = serde_json::from_slice::<Value>(body).ok();
     let object = json.as_ref().and_then(Value::as_object);
     let message = object
@@ -141,6 +158,7 @@ pub(crate) fn api_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Wasend
         .and_then(|v| seconds(&Value::String(v.to_owned())))
         .or_else(|| object.and_then(|o| o.get("retry_after")).and_then(seconds));
     WasenderError::Api {
+        endpoint: endpoint.to_owned(),
         status,
         message,
         errors,
@@ -158,13 +176,15 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("retry-after", HeaderValue::from_static("7"));
         let body = br#"{"success":false,"message":"The to field is required.","errors":{"to":["The to field is required."],"text":"bad"},"retry_after":60}"#;
-        match api_error(422, &headers, body) {
+        match api_error("POST /send-message", 422, &headers, body) {
             WasenderError::Api {
+                endpoint,
                 status,
                 message,
                 errors,
                 retry_after,
             } => {
+                assert_eq!(endpoint, "POST /send-message");
                 assert_eq!(status, 422);
                 assert_eq!(message, "The to field is required.");
                 assert_eq!(errors["to"], vec!["The to field is required."]);
@@ -177,7 +197,12 @@ mod tests {
 
     #[test]
     fn html_error_bodies_fall_back_to_the_reason_phrase() {
-        let err = api_error(502, &HeaderMap::new(), b"<html>Bad gateway</html>");
+        let err = api_error(
+            "GET /status",
+            502,
+            &HeaderMap::new(),
+            b"<html>Bad gateway</html>",
+        );
         assert!(matches!(err, WasenderError::Api { ref message, .. } if message == "Bad Gateway"));
     }
 
@@ -197,6 +222,7 @@ mod tests {
     #[test]
     fn bodies_decode_from_data_or_whole() {
         let reply = ApiReply {
+            endpoint: "GET /status".into(),
             status: 200,
             body: br#"{"success":true,"data":{"status":"read"}}"#.to_vec(),
             rate_limit: None,
@@ -204,6 +230,7 @@ mod tests {
         let data: Value = reply.data().expect("decodes");
         assert_eq!(data, serde_json::json!({"status":"read"}));
         let empty = ApiReply {
+            endpoint: "GET /status".into(),
             status: 204,
             body: Vec::new(),
             rate_limit: None,
@@ -211,18 +238,26 @@ mod tests {
         let nothing: Value = empty.data().expect("empty body is the default");
         assert!(nothing.is_null());
         let bad = ApiReply {
+            endpoint: "GET /status".into(),
             status: 200,
             body: b"<html>oops</html>".to_vec(),
             rate_limit: None,
         };
-        match bad.data::<Value>() {
-            Err(WasenderError::Decode {
-                status, snippet, ..
-            }) => {
-                assert_eq!(status, 200);
+        let err = bad.data::<Value>().expect_err("not JSON");
+        match &err {
+            WasenderError::Decode {
+                endpoint,
+                status,
+                snippet,
+                ..
+            } => {
+                assert_eq!(endpoint, "GET /status");
+                assert_eq!(*status, 200);
                 assert_eq!(snippet, "<html>oops</html>");
             }
             other => panic!("unexpected {other:?}"),
         }
+        let source = std::error::Error::source(&err).expect("the JSON error is kept");
+        assert!(source.is::<serde_json::Error>());
     }
 }

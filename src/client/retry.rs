@@ -1,7 +1,18 @@
-//! The client's bounded retry policy and the pure decision of whether (and how
-//! long) to wait before trying a request again.
+//! The client's one retry loop ([`RetryPolicy::run`]), its bounded retry
+//! policy, and the pure decision of whether (and how long) to wait before
+//! trying a request again. Every REST call and every media download goes
+//! through `run`.
 
 use std::time::Duration;
+
+use crate::error::{Result, WasenderError};
+
+/// Default [`RetryPolicy::max_retries`]: retries after the first attempt.
+const DEFAULT_MAX_RETRIES: u32 = 2;
+/// Default [`RetryPolicy::max_wait`]: the longest single wait before a retry.
+const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(10);
+/// Default [`RetryPolicy::initial_backoff`]: the first network/5xx backoff.
+const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 
 /// When and how the client retries a failed request.
 ///
@@ -28,6 +39,17 @@ use std::time::Duration;
 /// [`initial_backoff`](Self::initial_backoff) and doubles, capped by
 /// `max_wait`.
 ///
+/// | Setting | Default |
+/// |---|---|
+/// | [`max_retries`](Self::max_retries) | 2 (so at most 3 attempts) |
+/// | [`max_wait`](Self::max_wait) | 10 s |
+/// | [`initial_backoff`](Self::initial_backoff) | 500 ms, doubling |
+/// | [`retry_rate_limited`](Self::retry_rate_limited) | `true` |
+/// | [`retry_non_idempotent`](Self::retry_non_idempotent) | `false` |
+///
+/// Media downloads ([`download_media`](crate::WasenderSyncClient::download_media))
+/// use the same policy; they are always safe to repeat.
+///
 /// ```
 /// use std::time::Duration;
 /// use wasenderapi::{RetryPolicy, WasenderSyncClient};
@@ -53,9 +75,9 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_retries: 2,
-            max_wait: Duration::from_secs(10),
-            initial_backoff: Duration::from_millis(500),
+            max_retries: DEFAULT_MAX_RETRIES,
+            max_wait: DEFAULT_MAX_WAIT,
+            initial_backoff: DEFAULT_INITIAL_BACKOFF,
             retry_rate_limited: true,
             retry_non_idempotent: false,
         }
@@ -125,6 +147,34 @@ impl RetryPolicy {
         self.retry_non_idempotent
     }
 
+    /// The client's one retry loop: calls `attempt` until it succeeds, or
+    /// until [`Self::delay`] says to give up, sleeping between attempts, and
+    /// returns the last error. `idempotent` says whether the request is safe
+    /// to repeat after an ambiguous failure.
+    pub(crate) fn run<T>(
+        &self,
+        idempotent: bool,
+        mut attempt: impl FnMut() -> std::result::Result<T, FailedAttempt>,
+    ) -> Result<T> {
+        let mut retries = 0;
+        loop {
+            let failed = match attempt() {
+                Ok(value) => return Ok(value),
+                Err(failed) => failed,
+            };
+            let Some(wait) = self.delay(retries, &failed.failure, idempotent) else {
+                return Err(failed.error);
+            };
+            retries += 1;
+            log::debug!(
+                "wasenderapi: {}; retry {retries} of {} in {wait:?}",
+                failed.error,
+                self.max_retries
+            );
+            std::thread::sleep(wait);
+        }
+    }
+
     /// The exponential backoff before retry number `retry` (0-based), capped by `max_wait`.
     fn backoff(&self, retry: u32) -> Duration {
         let factor = 1u32.checked_shl(retry.min(16)).unwrap_or(u32::MAX);
@@ -163,6 +213,26 @@ impl RetryPolicy {
             Failure::NotSent => Some(self.backoff(retry)),
             Failure::Ambiguous if may_repeat => Some(self.backoff(retry)),
             _ => None,
+        }
+    }
+}
+
+/// One failed attempt: the error to return if no retry follows, and how
+/// retrying should treat it.
+#[derive(Debug)]
+pub(crate) struct FailedAttempt {
+    /// The error the caller gets when the policy gives up.
+    pub(crate) error: WasenderError,
+    /// The failure's class, for [`RetryPolicy::delay`].
+    pub(crate) failure: Failure,
+}
+
+impl FailedAttempt {
+    /// A failure that retrying cannot mend (a bad request, an oversized download).
+    pub(crate) fn permanent(error: WasenderError) -> Self {
+        Self {
+            error,
+            failure: Failure::Permanent,
         }
     }
 }
@@ -237,6 +307,52 @@ mod tests {
         assert_eq!(p.backoff(1), Duration::from_millis(1000));
         assert_eq!(p.backoff(2), Duration::from_millis(2000));
         assert_eq!(p.backoff(30), S(10));
+    }
+
+    fn failed(failure: Failure) -> FailedAttempt {
+        FailedAttempt {
+            error: WasenderError::InvalidArgument(format!("{failure:?}")),
+            failure,
+        }
+    }
+
+    #[test]
+    fn run_retries_until_success() {
+        let p = RetryPolicy::default().initial_backoff(Duration::ZERO);
+        let mut attempts = 0;
+        let value = p.run(true, || {
+            attempts += 1;
+            if attempts < 3 {
+                Err(failed(Failure::Ambiguous))
+            } else {
+                Ok(attempts)
+            }
+        });
+        assert_eq!(value.expect("third attempt succeeds"), 3);
+    }
+
+    #[test]
+    fn run_returns_the_last_error_when_retries_are_exhausted() {
+        let p = RetryPolicy::default().initial_backoff(Duration::ZERO);
+        let mut attempts = 0;
+        let result: Result<()> = p.run(true, || {
+            attempts += 1;
+            Err(failed(Failure::NotSent))
+        });
+        assert_eq!(attempts, 3, "1 attempt + 2 retries");
+        assert!(matches!(result, Err(WasenderError::InvalidArgument(m)) if m == "NotSent"));
+    }
+
+    #[test]
+    fn run_does_not_repeat_ambiguous_failures_of_sends() {
+        let p = RetryPolicy::default().initial_backoff(Duration::ZERO);
+        let mut attempts = 0;
+        let result: Result<()> = p.run(false, || {
+            attempts += 1;
+            Err(failed(Failure::Ambiguous))
+        });
+        assert!(result.is_err());
+        assert_eq!(attempts, 1);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! HTTP plumbing for the REST client: the shared `ureq` agent, authentication,
-//! the retry loop, status-to-error mapping and response decoding.
+//! one attempt of a call or media download, and the mapping of `ureq`
+//! failures and error statuses to [`WasenderError`]. Every attempt runs under
+//! the one retry loop, [`RetryPolicy::run`].
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -9,7 +11,7 @@ use serde::Serialize;
 use ureq::http::{self, HeaderValue, Method};
 
 use super::response::{api_error, rate_limit, ApiReply};
-use super::retry::{Failure, RetryPolicy};
+use super::retry::{FailedAttempt, Failure, RetryPolicy};
 use super::WasenderSyncClient;
 use crate::error::{Result, WasenderError};
 
@@ -26,6 +28,8 @@ pub(crate) const DEFAULT_DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 pub(crate) const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 100 * 1024 * 1024;
 /// Largest API (JSON) response accepted.
 const MAX_API_BODY_BYTES: u64 = 16 * 1024 * 1024;
+/// How much of an error answer's body is read for its message.
+const MAX_ERROR_BODY_BYTES: u64 = 64 * 1024;
 
 /// The client's HTTP settings and its lazily built, shared `ureq` agent.
 #[derive(Clone)]
@@ -164,10 +168,18 @@ impl<'a> ApiRequest<'a> {
         self
     }
 
+    /// The call as errors name it: method and path, never the query, the
+    /// base URL or a credential (`POST /send-message`).
+    pub(crate) fn endpoint(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
     /// Sends `body` as JSON.
     pub(crate) fn json(mut self, body: &impl Serialize) -> Result<Self> {
-        let bytes = serde_json::to_vec(body).map_err(|e| {
-            WasenderError::InvalidArgument(format!("request body is not serialisable: {e}"))
+        let bytes = serde_json::to_vec(body).map_err(|e| WasenderError::InvalidRequest {
+            endpoint: self.endpoint(),
+            reason: "the request body cannot be encoded as JSON".to_owned(),
+            source: Box::new(e),
         })?;
         self.payload = Payload::Bytes(bytes.into(), "application/json".to_owned());
         Ok(self)
@@ -228,43 +240,19 @@ fn query_component(raw: &str) -> String {
     out
 }
 
-/// How a `ureq` failure maps to our error, and whether anything was sent.
-fn transport_error(error: ureq::Error) -> (WasenderError, Failure) {
-    use std::io::ErrorKind;
-    match error {
-        ureq::Error::Timeout(which) => {
-            let failure = match which {
-                ureq::Timeout::Resolve | ureq::Timeout::Connect => Failure::NotSent,
-                _ => Failure::Ambiguous,
-            };
-            let what = match which {
-                ureq::Timeout::Global | ureq::Timeout::PerCall => {
-                    "the call took longer than the configured timeout".to_owned()
-                }
-                ureq::Timeout::Connect => "connecting took longer than the connect timeout".into(),
-                ureq::Timeout::Resolve => "resolving the host name took too long".into(),
-                other => format!("{other:?} timeout"),
-            };
-            (WasenderError::Timeout(what), failure)
+/// A URL as errors show it: without its query, fragment or user info, any of
+/// which may carry a token.
+pub(crate) fn shown_url(url: &str) -> String {
+    let url = url.find(['?', '#']).map_or(url, |end| &url[..end]);
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
         }
-        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => {
-            (WasenderError::Network(error.to_string()), Failure::NotSent)
-        }
-        ureq::Error::Io(ref io) if io.kind() == ErrorKind::ConnectionRefused => {
-            (WasenderError::Network(error.to_string()), Failure::NotSent)
-        }
-        ureq::Error::Io(ref io) if io.kind() == ErrorKind::TimedOut => (
-            WasenderError::Timeout(error.to_string()),
-            Failure::Ambiguous,
-        ),
-        ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::RequireHttpsOnly(_) => (
-            WasenderError::InvalidArgument(format!("invalid request: {error}")),
-            Failure::Permanent,
-        ),
-        other => (
-            WasenderError::Network(other.to_string()),
-            Failure::Ambiguous,
-        ),
+        None => url.to_owned(),
     }
 }
 
@@ -281,17 +269,122 @@ fn status_failure(status: u16, error: &WasenderError) -> Failure {
     }
 }
 
-impl WasenderSyncClient {
-    /// The bearer token for `auth`; fails before any I/O when the PAT is missing.
-    fn token(&self, auth: Auth) -> Result<&str> {
-        match auth {
-            Auth::ApiKey => Ok(&self.api_key),
-            Auth::PersonalAccessToken => self
-                .personal_access_token
-                .as_deref()
-                .filter(|t| !t.is_empty())
-                .ok_or(WasenderError::MissingPersonalAccessToken),
+/// The failed attempt for a non-2xx answer: [`WasenderError::Api`] built from
+/// its status, headers and (the first 64 KiB of) its body.
+fn status_error(endpoint: &str, response: &mut http::Response<ureq::Body>) -> FailedAttempt {
+    let status = response.status().as_u16();
+    // Best effort: an error body that cannot be read still leaves the status.
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_ERROR_BODY_BYTES)
+        .read_to_vec()
+        .unwrap_or_default();
+    let error = api_error(endpoint, status, response.headers(), &body);
+    FailedAttempt {
+        failure: status_failure(status, &error),
+        error,
+    }
+}
+
+impl HttpSettings {
+    /// Maps a `ureq` failure on `endpoint` to our error (keeping it as the
+    /// source) and classifies it: was anything sent? `call_limit` is the
+    /// overall time limit the call ran under.
+    fn transport_error(
+        &self,
+        error: ureq::Error,
+        endpoint: &str,
+        call_limit: Duration,
+    ) -> FailedAttempt {
+        use std::io::ErrorKind;
+        enum Kind {
+            Timeout(String, Failure),
+            Network(Failure),
+            Invalid,
         }
+        let kind = match &error {
+            ureq::Error::Timeout(which) => match which {
+                ureq::Timeout::Global | ureq::Timeout::PerCall => Kind::Timeout(
+                    format!("no complete answer within the {call_limit:?} limit"),
+                    Failure::Ambiguous,
+                ),
+                ureq::Timeout::Connect => Kind::Timeout(
+                    format!(
+                        "no connection within the {:?} connect limit",
+                        self.connect_timeout
+                    ),
+                    Failure::NotSent,
+                ),
+                ureq::Timeout::Resolve => Kind::Timeout(
+                    "resolving the host name took too long".to_owned(),
+                    Failure::NotSent,
+                ),
+                other => Kind::Timeout(format!("{other:?} took too long"), Failure::Ambiguous),
+            },
+            ureq::Error::Io(io) if io.kind() == ErrorKind::TimedOut => {
+                Kind::Timeout("the connection timed out".to_owned(), Failure::Ambiguous)
+            }
+            ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => {
+                Kind::Network(Failure::NotSent)
+            }
+            ureq::Error::Io(io) if io.kind() == ErrorKind::ConnectionRefused => {
+                Kind::Network(Failure::NotSent)
+            }
+            ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::RequireHttpsOnly(_) => {
+                Kind::Invalid
+            }
+            _ => Kind::Network(Failure::Ambiguous),
+        };
+        let endpoint = endpoint.to_owned();
+        let source = Box::new(error);
+        match kind {
+            Kind::Timeout(reason, failure) => FailedAttempt {
+                error: WasenderError::Timeout {
+                    endpoint,
+                    reason,
+                    source,
+                },
+                failure,
+            },
+            Kind::Network(failure) => FailedAttempt {
+                error: WasenderError::Network { endpoint, source },
+                failure,
+            },
+            Kind::Invalid => FailedAttempt::permanent(WasenderError::InvalidRequest {
+                endpoint,
+                reason: "the HTTP library refused the request".to_owned(),
+                source,
+            }),
+        }
+    }
+}
+
+impl WasenderSyncClient {
+    /// The `Authorization` header for `auth`; fails before any I/O when the
+    /// PAT is missing or a credential cannot be a header value.
+    fn authorization(&self, auth: Auth, endpoint: &str) -> Result<HeaderValue> {
+        let (token, name): (&str, _) = match auth {
+            Auth::ApiKey => (&self.api_key, "API key"),
+            Auth::PersonalAccessToken => (
+                self.personal_access_token
+                    .as_deref()
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| WasenderError::MissingPersonalAccessToken {
+                        endpoint: endpoint.to_owned(),
+                    })?,
+                "Personal Access Token",
+            ),
+        };
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| {
+            WasenderError::InvalidRequest {
+                endpoint: endpoint.to_owned(),
+                reason: format!("the {name} holds characters an HTTP header cannot carry"),
+                source: Box::new(e),
+            }
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
     }
 
     fn url(&self, request: &ApiRequest<'_>) -> String {
@@ -307,153 +400,155 @@ impl WasenderSyncClient {
 
     /// Sends `request`, retrying as the policy allows; returns a 2xx answer or the error.
     pub(crate) fn execute(&self, request: ApiRequest<'_>) -> Result<ApiReply> {
-        let token = self.token(request.auth)?;
-        let mut authorization =
-            HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                WasenderError::InvalidArgument(
-                    "the API key or access token contains characters not allowed in an HTTP header"
-                        .to_owned(),
-                )
+        let endpoint = request.endpoint();
+        let authorization = self.authorization(request.auth, &endpoint)?;
+        let uri: http::Uri = self
+            .url(&request)
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| WasenderError::InvalidRequest {
+                endpoint: endpoint.clone(),
+                reason: "the base URL and this path do not form a valid URL".to_owned(),
+                source: Box::new(e),
             })?;
-        authorization.set_sensitive(true);
-        let url = self.url(&request);
-        let mut retries = 0;
-        loop {
-            let (error, failure) = match self.attempt(&request, &url, &authorization) {
-                Ok(reply) => return Ok(reply),
-                Err(pair) => pair,
-            };
-            match self.http.retry.delay(retries, &failure, request.idempotent) {
-                Some(wait) => {
-                    log::debug!(
-                        "wasenderapi: {} {} failed ({error}); retrying in {wait:?}",
-                        request.method,
-                        request.path
-                    );
-                    std::thread::sleep(wait);
-                    retries += 1;
-                }
-                None => return Err(error),
-            }
-        }
+        self.http.retry.run(request.idempotent, || {
+            self.attempt(&request, &endpoint, &uri, &authorization)
+        })
     }
 
     /// One attempt: a 2xx reply, or the error with its retry classification.
     fn attempt(
         &self,
         request: &ApiRequest<'_>,
-        url: &str,
+        endpoint: &str,
+        uri: &http::Uri,
         authorization: &HeaderValue,
-    ) -> std::result::Result<ApiReply, (WasenderError, Failure)> {
+    ) -> std::result::Result<ApiReply, FailedAttempt> {
         let builder = http::Request::builder()
             .method(request.method.clone())
-            .uri(url)
+            .uri(uri.clone())
             .header(http::header::AUTHORIZATION, authorization.clone())
             .header(http::header::ACCEPT, "application/json");
         let agent = self.http.agent();
-        let bad_request = |e: http::Error| {
-            (
-                WasenderError::InvalidArgument(format!("invalid request: {e}")),
-                Failure::Permanent,
-            )
+        // The method, URI and the other headers are valid already: only a
+        // caller's content type can be refused here.
+        let bad_header = |e: http::Error| {
+            FailedAttempt::permanent(WasenderError::InvalidRequest {
+                endpoint: endpoint.to_owned(),
+                reason: "the content type is not a valid HTTP header value".to_owned(),
+                source: Box::new(e),
+            })
         };
         let sent = match &request.payload {
             Payload::Empty if matches!(request.method, Method::GET | Method::DELETE) => {
-                agent.run(builder.body(()).map_err(bad_request)?)
+                agent.run(builder.body(()).map_err(bad_header)?)
             }
             // A bodiless POST/PUT still says `Content-Length: 0` (some proxies demand it).
-            Payload::Empty => agent.run(builder.body(&[][..]).map_err(bad_request)?),
+            Payload::Empty => agent.run(builder.body(&[][..]).map_err(bad_header)?),
             Payload::Bytes(bytes, content_type) => agent.run(
                 builder
                     .header(http::header::CONTENT_TYPE, content_type.as_str())
                     .body(bytes.as_ref())
-                    .map_err(bad_request)?,
+                    .map_err(bad_header)?,
             ),
         };
-        let mut response = sent.map_err(transport_error)?;
+        let mut response =
+            sent.map_err(|e| self.http.transport_error(e, endpoint, self.http.timeout))?;
+        if !response.status().is_success() {
+            return Err(status_error(endpoint, &mut response));
+        }
         let status = response.status().as_u16();
         let body = response
             .body_mut()
             .with_config()
             .limit(MAX_API_BODY_BYTES)
             .read_to_vec()
-            .map_err(transport_error)?;
-        let headers = response.headers();
-        if (200..300).contains(&status) {
-            Ok(ApiReply {
-                status,
-                body,
-                rate_limit: rate_limit(headers),
-            })
-        } else {
-            let error = api_error(status, headers, &body);
-            let failure = status_failure(status, &error);
-            Err((error, failure))
-        }
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(limit) => {
+                    FailedAttempt::permanent(WasenderError::Decode {
+                        endpoint: endpoint.to_owned(),
+                        status,
+                        reason: format!("the answer is larger than {limit} bytes"),
+                        snippet: String::new(),
+                        source: None,
+                    })
+                }
+                other => self
+                    .http
+                    .transport_error(other, endpoint, self.http.timeout),
+            })?;
+        Ok(ApiReply {
+            endpoint: endpoint.to_owned(),
+            status,
+            body,
+            rate_limit: rate_limit(response.headers()),
+        })
     }
 
-    /// Downloads a public URL (no credentials are sent), up to the configured size.
+    /// Downloads a public URL (no credentials are sent), up to the configured
+    /// size, retrying as the policy allows (a download is safe to repeat).
     pub(crate) fn download(&self, url: &str) -> Result<Vec<u8>> {
+        let shown = shown_url(url);
+        let endpoint = format!("GET {shown}");
+        let uri: http::Uri =
+            url.parse()
+                .map_err(|e: http::uri::InvalidUri| WasenderError::InvalidRequest {
+                    endpoint: endpoint.clone(),
+                    reason: "the media URL is not a valid URL".to_owned(),
+                    source: Box::new(e),
+                })?;
         let agent = self.http.agent();
-        let mut retries = 0;
-        loop {
-            let request = http::Request::get(url)
-                .body(())
-                .map_err(|e| WasenderError::InvalidArgument(format!("invalid media URL: {e}")))?;
+        let limit = self.http.max_download_bytes;
+        let deadline = self.http.download_timeout;
+        self.http.retry.run(true, || {
+            let mut request = http::Request::new(());
+            *request.uri_mut() = uri.clone();
             let request = agent
                 .configure_request(request)
-                .timeout_global(Some(self.http.download_timeout))
+                .timeout_global(Some(deadline))
                 .build();
-            let outcome = agent
+            let mut response = agent
                 .run(request)
-                .map_err(transport_error)
-                .and_then(|mut response| {
-                    let status = response.status().as_u16();
-                    if !(200..300).contains(&status) {
-                        let body = response
-                            .body_mut()
-                            .with_config()
-                            .limit(64 * 1024)
-                            .read_to_vec()
-                            .unwrap_or_default();
-                        let error = api_error(status, response.headers(), &body);
-                        let failure = status_failure(status, &error);
-                        return Err((error, failure));
-                    }
-                    response
-                        .body_mut()
-                        .with_config()
-                        .limit(self.http.max_download_bytes)
-                        .read_to_vec()
-                        .map_err(|e| match e {
-                            ureq::Error::BodyExceedsLimit(limit) => (
-                                WasenderError::Decode {
-                                    status,
-                                    reason: format!("media is larger than the {limit}-byte limit"),
-                                    snippet: String::new(),
-                                },
-                                Failure::Permanent,
-                            ),
-                            other => transport_error(other),
-                        })
-                });
-            match outcome {
-                Ok(bytes) => return Ok(bytes),
-                Err((error, failure)) => match self.http.retry.delay(retries, &failure, true) {
-                    Some(wait) => {
-                        std::thread::sleep(wait);
-                        retries += 1;
-                    }
-                    None => return Err(error),
-                },
+                .map_err(|e| self.http.transport_error(e, &endpoint, deadline))?;
+            if !response.status().is_success() {
+                return Err(status_error(&endpoint, &mut response));
             }
-        }
+            let declared = response.body().content_length();
+            let too_large = || {
+                FailedAttempt::permanent(WasenderError::MediaTooLarge {
+                    url: shown.clone(),
+                    limit,
+                    declared,
+                })
+            };
+            if declared.is_some_and(|length| length > limit) {
+                return Err(too_large());
+            }
+            response
+                .body_mut()
+                .with_config()
+                .limit(limit)
+                .read_to_vec()
+                .map_err(|e| match e {
+                    ureq::Error::BodyExceedsLimit(_) => too_large(),
+                    other => self.http.transport_error(other, &endpoint, deadline),
+                })
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_urls_drop_query_fragment_and_user_info() {
+        assert_eq!(
+            shown_url("https://user:pw@cdn.example:8443/media/a.jpg?token=x#f"),
+            "https://cdn.example:8443/media/a.jpg"
+        );
+        assert_eq!(shown_url("http://h"), "http://h");
+        assert_eq!(shown_url("not a url?q"), "not a url");
+    }
 
     #[test]
     fn segments_keep_jids_readable_and_encode_the_rest() {

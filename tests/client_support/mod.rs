@@ -62,6 +62,8 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Wait this long before answering (to provoke client timeouts).
     pub delay: Duration,
+    /// Send the body chunked, without a `Content-Length`.
+    pub chunked: bool,
 }
 
 impl Reply {
@@ -72,6 +74,7 @@ impl Reply {
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: body.as_bytes().to_vec(),
             delay: Duration::ZERO,
+            chunked: false,
         }
     }
 
@@ -82,6 +85,7 @@ impl Reply {
             headers: vec![("Content-Type".into(), content_type.into())],
             body: body.to_vec(),
             delay: Duration::ZERO,
+            chunked: false,
         }
     }
 
@@ -92,12 +96,19 @@ impl Reply {
             headers: Vec::new(),
             body: Vec::new(),
             delay: Duration::ZERO,
+            chunked: false,
         }
     }
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sends the body chunked, so the client cannot know its length up front.
+    pub fn chunked(mut self) -> Self {
+        self.chunked = true;
         self
     }
 
@@ -242,6 +253,9 @@ fn serve(
         }
         let mut response =
             tiny_http::Response::from_data(reply.body).with_status_code(reply.status);
+        if reply.chunked {
+            response = response.with_chunked_threshold(0);
+        }
         for (name, value) in &reply.headers {
             if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
                 response.add_header(header);

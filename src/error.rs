@@ -79,7 +79,8 @@ pub enum WasenderError {
     /// any retries the client's `RetryPolicy` allowed.
     #[error("WasenderAPI answered {status} to {endpoint}: {message}")]
     Api {
-        /// The call, as method and path relative to the base URL (`POST /send-message`).
+        /// The call, as method and path relative to the base URL
+        /// (`POST /send-message`), or `GET` and the media URL without its query.
         endpoint: String,
         /// HTTP status of the response.
         status: u16,
@@ -94,7 +95,7 @@ pub enum WasenderError {
     /// A REST call or media download failed at the network level (DNS, connect,
     /// TLS, connection reset, malformed answer), after any retries the client's
     /// `RetryPolicy` allowed. [`source()`](std::error::Error::source) is the
-    /// HTTP library's error (a `ureq::Error`).
+    /// HTTP library's error: `err.source().and_then(|s| s.downcast_ref::<ureq::Error>())`.
     #[error("network error on {endpoint}: {source}")]
     Network {
         /// The call (`POST /send-message`), or `GET` and the media URL without its query.
@@ -120,17 +121,19 @@ pub enum WasenderError {
     },
 
     /// The API answered a call with a success status, but the body is not JSON,
-    /// or not of the shape the call expects (or lacks a member it needs, such
-    /// as the `publicUrl` of `/decrypt-media`).
+    /// not of the shape the call expects, lacks a member it needs (such as the
+    /// `publicUrl` of `/decrypt-media`), or is larger than 16 MiB. Not retried.
     #[error("could not decode the answer to {endpoint} (status {status}): {reason}{}; body starts with {snippet:?}", source.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
     Decode {
         /// The call, as method and path relative to the base URL (`GET /status`).
         endpoint: String,
         /// HTTP status of the response.
         status: u16,
-        /// What was expected and not found.
+        /// What went wrong, in words (not JSON, not the expected shape, a
+        /// member missing, too large).
         reason: String,
-        /// The first 200 characters of the body, for diagnosis.
+        /// The first 200 characters of the body, for diagnosis (empty when
+        /// the body was too large to read).
         snippet: String,
         /// The JSON error (with its line and column), when decoding failed in `serde_json`.
         #[source]

@@ -110,26 +110,127 @@ fn download_media_fetches_the_decrypted_bytes_without_credentials() {
     );
 }
 
-#[test]
-fn download_media_respects_the_size_limit() {
-    let server = TestServer::start(move |_, request| {
+/// A server whose `/decrypt-media` points at `/media/big.mp4?token=abc` on
+/// itself, which answers with `media`.
+fn media_server(media: Reply) -> TestServer {
+    TestServer::start(move |_, request| {
         if request.path() == "/api/decrypt-media" {
             let host = request.header("host").unwrap_or_default().to_owned();
             Reply::json(
                 200,
-                &json!({"publicUrl": format!("http://{host}/big")}).to_string(),
+                &json!({"publicUrl": format!("http://{host}/media/big.mp4?token=abc")}).to_string(),
             )
         } else {
-            Reply::raw(200, "video/mp4", &[0u8; 4096])
+            media.clone()
         }
-    });
+    })
+}
+
+#[test]
+fn download_media_refuses_a_declared_size_over_the_limit() {
+    let server = media_server(Reply::raw(200, "video/mp4", &[0u8; 4096]));
     let message = messages_of("messages.upsert.image.json").remove(0);
     let err = server
         .client()
         .with_max_download_size(1024)
         .download_media(&message)
         .expect_err("too big");
-    assert!(matches!(err, WasenderError::Decode { .. }), "{err:?}");
+    match &err {
+        WasenderError::MediaTooLarge {
+            url,
+            limit,
+            declared,
+            ..
+        } => {
+            assert!(
+                url.ends_with("/media/big.mp4"),
+                "the URL without its query: {url}"
+            );
+            assert_eq!(*limit, 1024);
+            assert_eq!(*declared, Some(4096));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains("1024") && text.contains("4096"), "{text}");
+    assert!(!text.contains("token"), "{text}");
+    assert_eq!(err.status_code(), None);
+    assert_eq!(
+        server.finish().len(),
+        2,
+        "an oversized file is not fetched again"
+    );
+}
+
+#[test]
+fn download_media_stops_an_undeclared_body_at_the_limit() {
+    let server = media_server(Reply::raw(200, "video/mp4", &[0u8; 4096]).chunked());
+    let message = messages_of("messages.upsert.image.json").remove(0);
+    let err = server
+        .client()
+        .with_max_download_size(1024)
+        .download_media(&message)
+        .expect_err("too big");
+    assert!(
+        matches!(
+            err,
+            WasenderError::MediaTooLarge {
+                limit: 1024,
+                declared: None,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn download_media_accepts_a_file_of_exactly_the_limit() {
+    let server = media_server(Reply::raw(200, "video/mp4", &[7u8; 1024]).chunked());
+    let message = messages_of("messages.upsert.image.json").remove(0);
+    let bytes = server
+        .client()
+        .with_max_download_size(1024)
+        .download_media(&message)
+        .expect("at the limit");
+    assert_eq!(bytes.len(), 1024);
+}
+
+#[test]
+fn download_media_errors_name_the_url_without_its_query() {
+    let server = media_server(Reply::raw(404, "text/plain", b"gone"));
+    let message = messages_of("messages.upsert.image.json").remove(0);
+    let err = server.client().download_media(&message).expect_err("404");
+    match &err {
+        WasenderError::Api {
+            endpoint, status, ..
+        } => {
+            assert_eq!(*status, 404);
+            assert!(endpoint.starts_with("GET http://127.0.0.1:"), "{endpoint}");
+            assert!(endpoint.ends_with("/media/big.mp4"), "{endpoint}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn a_decrypt_answer_without_a_url_is_a_decode_error_of_that_call() {
+    let server = TestServer::always(Reply::json(200, r#"{"success":true,"data":{}}"#));
+    let message = messages_of("messages.upsert.image.json").remove(0);
+    let err = server
+        .client()
+        .download_media(&message)
+        .expect_err("no URL");
+    match &err {
+        WasenderError::Decode {
+            endpoint, status, ..
+        } => {
+            assert_eq!(endpoint, "POST /decrypt-media");
+            assert_eq!(*status, 200);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(server.finish().len(), 1, "nothing to download");
 }
 
 #[test]

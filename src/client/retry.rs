@@ -188,12 +188,7 @@ impl RetryPolicy {
     ///
     /// `retry` is the number of retries already made; `idempotent` says whether
     /// the request is safe to repeat.
-    pub(crate) fn delay(
-        &self,
-        retry: u32,
-        failure: &Failure,
-        idempotent: bool,
-    ) -> Option<Duration> {
+    fn delay(&self, retry: u32, failure: &Failure, idempotent: bool) -> Option<Duration> {
         if retry >= self.max_retries {
             return None;
         }

@@ -8,7 +8,7 @@ use serde::ser::SerializeMap;
 use serde_json::Value;
 
 use super::wire::{
-    accept_member, loose_bool, timestamp_seconds, wire_object, Lenient, NumberOrString, OneOrMany,
+    accept_member, loose_bool, timestamp_secs, wire_object, Lenient, NumberOrString, OneOrMany,
     WireObject,
 };
 
@@ -319,8 +319,8 @@ impl<'a> Media<'a> {
     pub fn file_name(&self) -> Option<&'a str> {
         self.message.file_name.as_deref()
     }
-    /// The size in bytes.
-    pub fn file_length(&self) -> Option<u64> {
+    /// The size in bytes (`fileLength`, sent as a number or a string).
+    pub fn file_length_bytes(&self) -> Option<u64> {
         self.message.file_length_bytes()
     }
     /// The encrypted file's URL.
@@ -396,8 +396,10 @@ wire_object! {
         /// The sender's display name.
         "pushName" => push_name: String,
         /// When the message was sent (seconds; number or string).
+        /// [`timestamp_secs`](WebhookMessage::timestamp_secs) reads it.
         "messageTimestamp" => message_timestamp: NumberOrString,
         /// Delivery status, on `message.sent` (0–5 or a name).
+        /// [`status_parsed`](WebhookMessage::status_parsed) reads it.
         "status" => status: NumberOrString,
         /// Whether it came from a broadcast list.
         "broadcast" => broadcast: bool,
@@ -415,8 +417,8 @@ impl WebhookMessage {
         self.key.as_ref()?.remote_jid.as_deref()
     }
 
-    /// Whether the session sent it.
-    pub fn from_me(&self) -> bool {
+    /// Whether the session sent it (`key.fromMe`, read leniently).
+    pub fn is_from_me(&self) -> bool {
         self.key.as_deref().is_some_and(MessageKey::is_from_me)
     }
 
@@ -458,13 +460,21 @@ impl WebhookMessage {
         self.push_name.as_deref()
     }
 
-    /// `messageTimestamp` in seconds (milliseconds and numeric strings normalised).
-    pub fn timestamp(&self) -> Option<i64> {
-        self.message_timestamp.as_ref().and_then(timestamp_seconds)
+    /// `messageTimestamp` in Unix seconds (milliseconds and numeric strings normalised).
+    pub fn timestamp_secs(&self) -> Option<i64> {
+        self.message_timestamp.as_ref().and_then(timestamp_secs)
     }
 
-    /// The delivery status, when the message carries one.
-    pub fn status(&self) -> Option<MessageStatus> {
+    /// `messageTimestamp` as a [`jiff::Timestamp`], keeping milliseconds (feature `jiff`).
+    #[cfg(feature = "jiff")]
+    pub fn timestamp_jiff(&self) -> Option<jiff::Timestamp> {
+        self.message_timestamp
+            .as_ref()
+            .and_then(super::wire::timestamp_jiff)
+    }
+
+    /// The delivery status (`status`), parsed, when the message carries one.
+    pub fn status_parsed(&self) -> Option<MessageStatus> {
         self.status.as_ref().map(MessageStatus::from_raw)
     }
 }
@@ -641,6 +651,7 @@ wire_object! {
     /// The `update` of a `messages.update` item.
     pub struct StatusUpdate {
         /// The new status: 0–5 or a name.
+        /// [`MessageUpdate::status_parsed`] reads it.
         "status" => status: NumberOrString,
     }
 }
@@ -656,8 +667,13 @@ wire_object! {
 }
 
 impl MessageUpdate {
-    /// The new status, if the update carries one.
-    pub fn status(&self) -> Option<MessageStatus> {
+    /// The WhatsApp id of the message whose status changed (`key.id`).
+    pub fn id(&self) -> Option<&str> {
+        self.key.as_ref()?.id.as_deref()
+    }
+
+    /// The new status (`update.status`), parsed, if the update carries one.
+    pub fn status_parsed(&self) -> Option<MessageStatus> {
         self.update
             .as_ref()?
             .status

@@ -655,18 +655,35 @@ const MILLIS_THRESHOLD: i64 = 100_000_000_000;
 
 /// Normalises a Unix timestamp that may be in seconds or milliseconds to seconds.
 pub(crate) fn normalize_seconds(raw: i64) -> i64 {
-    if raw.unsigned_abs() >= MILLIS_THRESHOLD as u64 {
+    if is_millis(raw) {
         raw / 1000
     } else {
         raw
     }
 }
 
-/// A timestamp in seconds from a raw value: a number (s or ms), a numeric
-/// string, or an ISO 8601 / RFC 3339 date-time string.
-pub(crate) fn timestamp_seconds(raw: &NumberOrString) -> Option<i64> {
+fn is_millis(raw: i64) -> bool {
+    raw.unsigned_abs() >= MILLIS_THRESHOLD.unsigned_abs()
+}
+
+/// A timestamp in Unix seconds from a raw value: a number or numeric string
+/// (seconds, or milliseconds), or an RFC 3339 date-time string.
+pub(crate) fn timestamp_secs(raw: &NumberOrString) -> Option<i64> {
     match raw.as_i64() {
         Some(n) => Some(normalize_seconds(n)),
+        None => match raw {
+            NumberOrString::String(s) => parse_rfc3339(s.trim()).map(|t| t.as_second()),
+            NumberOrString::Number(_) => None,
+        },
+    }
+}
+
+/// The same instant as [`timestamp_secs`], keeping milliseconds and fractions.
+#[cfg(feature = "jiff")]
+pub(crate) fn timestamp_jiff(raw: &NumberOrString) -> Option<jiff::Timestamp> {
+    match raw.as_i64() {
+        Some(n) if is_millis(n) => jiff::Timestamp::from_millisecond(n).ok(),
+        Some(n) => jiff::Timestamp::from_second(n).ok(),
         None => match raw {
             NumberOrString::String(s) => parse_rfc3339(s.trim()),
             NumberOrString::Number(_) => None,
@@ -674,58 +691,22 @@ pub(crate) fn timestamp_seconds(raw: &NumberOrString) -> Option<i64> {
     }
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)` to Unix seconds.
-pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
+/// Parses an RFC 3339 date-time (`2025-09-22T21:34:00.000Z`, `…+02:00`) with
+/// `jiff`, which rejects impossible dates and trailing text.
+///
+/// A date-time without any offset (`2025-09-22T21:34:00`) is read as UTC, as
+/// this crate always has: some senders drop the `Z`.
+pub(crate) fn parse_rfc3339(s: &str) -> Option<jiff::Timestamp> {
+    if let Ok(timestamp) = s.parse::<jiff::Timestamp>() {
+        return Some(timestamp);
     }
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(range)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
+    let pieces = jiff::fmt::temporal::Pieces::parse(s).ok()?;
+    match (pieces.offset(), pieces.time()) {
+        (None, Some(time)) => jiff::tz::Offset::UTC
+            .to_timestamp(pieces.date().to_datetime(time))
+            .ok(),
+        _ => None,
     }
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "" | "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let tz = &rest[1..];
-            let (h, m) = (
-                tz.get(0..2)?.parse::<i64>().ok()?,
-                tz.get(3..5)?.parse::<i64>().ok()?,
-            );
-            sign * (h * 3600 + m * 60)
-        }
-    };
-    // Days from civil (proleptic Gregorian), after Howard Hinnant's well-known algorithm.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
 }
 
 /// Reads a loosely typed boolean: `true`/`false`, `"true"`/`"false"`, `1`/`0`.
@@ -752,20 +733,103 @@ mod tests {
         assert_eq!(normalize_seconds(1_747_775_431_467), 1_747_775_431);
     }
 
+    fn rfc3339_secs(s: &str) -> Option<i64> {
+        parse_rfc3339(s).map(|t| t.as_second())
+    }
+
     #[test]
-    fn parses_rfc3339() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+    fn rfc3339_accepts_zulu_offsets_and_fractions() {
+        assert_eq!(rfc3339_secs("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(rfc3339_secs("2025-09-22T21:34:00Z"), Some(1_758_576_840));
+        assert_eq!(rfc3339_secs("2025-09-22t21:34:00z"), Some(1_758_576_840));
         assert_eq!(
-            parse_rfc3339("2025-09-22T21:34:00.000Z"),
+            rfc3339_secs("2025-09-22T21:34:00.000Z"),
             Some(1_758_576_840)
         );
         assert_eq!(
-            parse_rfc3339("2025-09-22T23:34:00+02:00"),
+            rfc3339_secs("2025-09-22T23:34:00+02:00"),
             Some(1_758_576_840)
         );
-        assert_eq!(parse_rfc3339("2025-13-22T21:34:00Z"), None);
-        assert_eq!(parse_rfc3339("yesterday"), None);
-        assert_eq!(parse_rfc3339("2025-09-22T21:34:00Zjunk"), None);
+        assert_eq!(
+            rfc3339_secs("2025-09-22T19:04:00.5-02:30"),
+            Some(1_758_576_840)
+        );
+        let fraction =
+            parse_rfc3339("2025-09-22T21:34:00.123456789Z").map(|t| t.subsec_nanosecond());
+        assert_eq!(fraction, Some(123_456_789));
+    }
+
+    #[test]
+    fn rfc3339_without_offset_is_read_as_utc() {
+        assert_eq!(rfc3339_secs("2025-09-22T21:34:00"), Some(1_758_576_840));
+        assert_eq!(
+            rfc3339_secs("2025-09-22"),
+            None,
+            "a date alone is no instant"
+        );
+    }
+
+    #[test]
+    fn rfc3339_rejects_impossible_dates_and_trailing_text() {
+        for bad in [
+            "2025-02-31T00:00:00Z",
+            "2025-02-31",
+            "2025-02-31T00:00:00",
+            "2025-13-22T21:34:00Z",
+            "2025-09-22T24:00:01Z",
+            "2025-09-22T23:34:00+02:00junk",
+            "2025-09-22T21:34:00Zjunk",
+            "2025-09-22T21:34:00junk",
+            "yesterday",
+            "",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamps_from_numbers_strings_and_dates() {
+        let secs = |raw: NumberOrString| timestamp_secs(&raw);
+        assert_eq!(
+            secs(NumberOrString::Number(1_633_456_789.into())),
+            Some(1_633_456_789)
+        );
+        assert_eq!(
+            secs(NumberOrString::Number(1_747_775_431_467_i64.into())),
+            Some(1_747_775_431)
+        );
+        assert_eq!(
+            secs(NumberOrString::String(" 1633456789 ".into())),
+            Some(1_633_456_789)
+        );
+        assert_eq!(
+            secs(NumberOrString::String(" 2025-09-22T21:34:00Z ".into())),
+            Some(1_758_576_840)
+        );
+        assert_eq!(
+            secs(NumberOrString::String("2025-02-31T00:00:00Z".into())),
+            None
+        );
+    }
+
+    #[cfg(feature = "jiff")]
+    #[test]
+    fn jiff_timestamps_keep_milliseconds() {
+        let ms = NumberOrString::Number(1_747_775_431_467_i64.into());
+        assert_eq!(
+            timestamp_jiff(&ms).map(|t| t.as_millisecond()),
+            Some(1_747_775_431_467)
+        );
+        let secs = NumberOrString::String("1633456789".into());
+        assert_eq!(
+            timestamp_jiff(&secs).map(|t| t.as_second()),
+            Some(1_633_456_789)
+        );
+        let text = NumberOrString::String("2025-09-22T21:34:00.250Z".into());
+        assert_eq!(
+            timestamp_jiff(&text).map(|t| t.as_millisecond()),
+            Some(1_758_576_840_250)
+        );
     }
 
     #[test]

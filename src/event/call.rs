@@ -1,6 +1,7 @@
 //! Calls: `call` (alias `call.received`).
 
-use super::wire::{loose_bool, timestamp_secs, wire_object, NumberOrString};
+use super::time::timestamp_secs;
+use super::wire::{loose_bool, wire_object, NumberOrString};
 
 wire_object! {
     /// A call offer or state change.

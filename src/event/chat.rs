@@ -1,6 +1,7 @@
 //! Chats: `chats.upsert`, `chats.update`, `chats.delete`.
 
-use super::wire::{timestamp_secs, wire_object, NumberOrString};
+use super::time::timestamp_secs;
+use super::wire::{wire_object, NumberOrString};
 
 wire_object! {
     /// A chat, as `chats.upsert` / `chats.update` carry it.

@@ -1,4 +1,4 @@
-//! The event envelope, the catalogue of event names, and the top-level decoder.
+//! The event envelope, the enums and decoder built from the catalogue, and `parse_event`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::catalogue::{with_catalogue, EventData};
-use super::wire::{accept_extra, accept_member, timestamp_secs, Field, KeySeed, LenientSeed};
+use super::time::timestamp_secs;
+use super::wire::{accept_extra, accept_member, Field, KeySeed, LenientSeed};
 // The catalogue names its data types as `crate::event` exports them.
 use super::*;
 use crate::error::WasenderError;
@@ -67,7 +68,7 @@ impl<D> WebhookEvent<D> {
     pub fn timestamp_jiff(&self) -> Option<jiff::Timestamp> {
         self.timestamp
             .as_ref()
-            .and_then(super::wire::timestamp_jiff)
+            .and_then(super::time::timestamp_jiff)
     }
 
     /// The typed data, if present and of the expected shape.
@@ -312,7 +313,7 @@ impl WasenderWebhookEvent {
     /// The timestamp as a [`jiff::Timestamp`], keeping milliseconds (feature `jiff`).
     #[cfg(feature = "jiff")]
     pub fn timestamp_jiff(&self) -> Option<jiff::Timestamp> {
-        self.head().timestamp.and_then(super::wire::timestamp_jiff)
+        self.head().timestamp.and_then(super::time::timestamp_jiff)
     }
 
     /// The timestamp exactly as received.

@@ -69,6 +69,8 @@ mod group;
 mod message;
 mod poll;
 mod session;
+mod time;
+mod update;
 pub(crate) mod wire;
 
 pub use call::{CallData, CallInfo};
@@ -82,10 +84,13 @@ pub use group::{
 };
 pub use message::{
     phone_from_jid, ContactMessage, ExtendedTextMessage, LocationMessage, Media, MediaKind,
-    MediaMessage, MessageContent, MessageKey, MessageReaction, MessageStatus, MessageUpdate,
-    MessageWrapper, MessagesData, MessagesDelete, ProtocolMessage, Reaction, ReactionMessage,
-    Receipt, ReceiptUpdate, StatusUpdate, WebhookMessage,
+    MediaMessage, MessageContent, MessageKey, MessageWrapper, MessagesData, ProtocolMessage,
+    ReactionMessage, WebhookMessage,
 };
 pub use poll::{PollOption, PollResults};
 pub use session::{QrCodeData, SessionStatus, SessionStatusData};
+pub use update::{
+    MessageReaction, MessageStatus, MessageUpdate, MessagesDelete, Reaction, Receipt,
+    ReceiptUpdate, StatusUpdate,
+};
 pub use wire::{NumberOrString, OneOrMany};

@@ -14,7 +14,7 @@ macro_rules! handler_methods {
         $(#[$doc:meta])*
         $variant:ident = $name:literal $(| $alias:literal)* => fn $method:ident($data:ty),
     )*) => {$(
-        #[doc = concat!("`", $name, "`", $(" (alias `", $alias, "`)",)* ":")]
+        #[doc = concat!("`", $name, "`", $(", alias `", $alias, "`",)* ":")]
         $(#[$doc])*
         fn $method(&self, event: &WebhookEvent<$data>) -> Result<(), Self::Error> {
             let _ = event;

@@ -53,7 +53,7 @@ impl EchoBot {
     }
 
     fn echo(&self, message: &WebhookMessage) {
-        if message.from_me() {
+        if message.is_from_me() {
             return; // our own messages come back as events too
         }
         let (Some(id), Some(text)) = (message.id(), message.text()) else {

@@ -23,7 +23,7 @@ use wasenderapi::{
 struct LogEvents;
 
 impl LogEvents {
-    fn session<D>(event: &WebhookEvent<D>) -> String {
+    fn session<D: wasenderapi::event::EventData>(event: &WebhookEvent<D>) -> String {
         event
             .session_id()
             .map_or_else(|| "-".to_owned(), mask_session_id)
@@ -50,14 +50,14 @@ impl LogEvents {
                 Self::session(event),
                 m.chat_jid().unwrap_or("?"),
                 m.sender_phone().as_deref().unwrap_or("?"),
-                if m.from_me() { " (me)" } else { "" },
+                if m.is_from_me() { " (me)" } else { "" },
                 content.trim_end()
             );
         }
         Ok(())
     }
 
-    fn other<D>(event: &WebhookEvent<D>) -> Result<(), Infallible> {
+    fn other<D: wasenderapi::event::EventData>(event: &WebhookEvent<D>) -> Result<(), Infallible> {
         log::info!("{} (session {})", event.event_name(), Self::session(event));
         Ok(())
     }
@@ -91,7 +91,7 @@ impl WebhookHandler for LogEvents {
         Self::messages(e)
     }
     fn on_session_status(&self, e: &WebhookEvent<SessionStatusData>) -> Result<(), Infallible> {
-        let status = e.data().and_then(|d| d.status());
+        let status = e.data().and_then(|d| d.status_parsed());
         log::info!(
             "session.status (session {}): {}",
             Self::session(e),

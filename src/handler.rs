@@ -1,205 +1,180 @@
 //! The [`WebhookHandler`] trait and [`dispatch`].
+//!
+//! Both are generated from the event catalogue (`src/event/catalogue.rs`): one
+//! handler method and one dispatch arm per entry, named by the entry.
 
 use serde_json::Value;
 
-use crate::event::{
-    CallData, Chat, Contact, GroupMetadata, GroupParticipantsUpdate, MessageReaction,
-    MessageUpdate, MessagesData, MessagesDelete, OneOrMany, PollResults, QrCodeData, ReceiptUpdate,
-    SessionStatusData, WasenderWebhookEvent, WebhookEvent,
-};
+// The catalogue names its data types as `crate::event` exports them.
+use crate::event::*;
+
+/// One `WebhookHandler` method per catalogue entry, doing nothing by default.
+macro_rules! handler_methods {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident = $name:literal $(| $alias:literal)* => fn $method:ident($data:ty),
+    )*) => {$(
+        #[doc = concat!("`", $name, "`", $(", alias `", $alias, "`",)* ":")]
+        $(#[$doc])*
+        fn $method(&self, event: &WebhookEvent<$data>) -> Result<(), Self::Error> {
+            let _ = event;
+            Ok(())
+        }
+    )*};
+}
+
+/// `route`: the body of [`dispatch`], one arm per catalogue entry.
+macro_rules! dispatch_arms {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident = $name:literal $(| $alias:literal)* => fn $method:ident($data:ty),
+    )*) => {
+        fn route<H: WebhookHandler + ?Sized>(
+            handler: &H,
+            event: &WasenderWebhookEvent,
+        ) -> Result<(), H::Error> {
+            match event {
+                $(WasenderWebhookEvent::$variant(e) => handler.$method(e),)*
+                WasenderWebhookEvent::Unknown(e) => handler.on_unknown(e),
+            }
+        }
+    };
+}
+
+crate::event::with_catalogue!(dispatch_arms);
 
 /// Receives typed webhook events: one method per event type, each doing
 /// nothing by default. Implement the ones you need.
 ///
 /// Methods are named `on_` + the canonical event name with `.` and `-` turned
-/// into `_`. Returning an error tells the listener to answer 500 (inline
-/// delivery), so the sender may retry.
+/// into `_`; they come from the event catalogue (see
+/// [adding an event](crate::event#adding-an-event)). Returning an error tells
+/// the listener to answer 500 (inline delivery), so the sender may retry.
 ///
 /// ```
-/// use wasenderapi::{WebhookHandler, WebhookEvent, MessagesData};
+/// use wasenderapi::{event::MessagesData, WebhookEvent, WebhookHandler};
 ///
 /// struct Bot;
 /// impl WebhookHandler for Bot {
 ///     type Error = std::convert::Infallible;
 ///     fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> Result<(), Self::Error> {
-///         for m in event.data.iter().flat_map(|d| d.messages()) {
+///         for m in event.messages() {
 ///             println!("{:?}: {:?}", m.sender_phone(), m.text());
 ///         }
 ///         Ok(())
 ///     }
 /// }
 /// ```
-#[allow(unused_variables)]
 pub trait WebhookHandler: Send + Sync {
     /// The error your methods return; shown in logs (so keep secrets out of it).
     type Error: std::fmt::Display;
 
-    /// `messages.upsert`: every message, incoming and outgoing.
-    fn on_messages_upsert(&self, event: &WebhookEvent<MessagesData>) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `messages.received`: an incoming message.
-    fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `messages-personal.received`: an incoming one-to-one message.
-    fn on_messages_personal_received(
-        &self,
-        event: &WebhookEvent<MessagesData>,
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `messages-group.received`: an incoming group message.
-    fn on_messages_group_received(
-        &self,
-        event: &WebhookEvent<MessagesData>,
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `messages-newsletter.received`: a channel post.
-    fn on_messages_newsletter_received(
-        &self,
-        event: &WebhookEvent<MessagesData>,
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `message.sent`: a message sent from the session.
-    fn on_message_sent(&self, event: &WebhookEvent<MessagesData>) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `messages.update`: status changes.
-    fn on_messages_update(
-        &self,
-        event: &WebhookEvent<OneOrMany<MessageUpdate>>,
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `messages.delete`: deletions.
-    fn on_messages_delete(&self, event: &WebhookEvent<MessagesDelete>) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `messages.reaction`: reactions.
-    fn on_messages_reaction(
-        &self,
-        event: &WebhookEvent<OneOrMany<MessageReaction>>,
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `message-receipt.update`: group receipts.
-    fn on_message_receipt_update(
-        &self,
-        event: &WebhookEvent<OneOrMany<ReceiptUpdate>>,
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `session.status`: connection state.
-    fn on_session_status(
-        &self,
-        event: &WebhookEvent<SessionStatusData>,
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `qrcode.updated`: a QR code to scan.
-    fn on_qrcode_updated(&self, event: &WebhookEvent<QrCodeData>) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `chats.upsert`.
-    fn on_chats_upsert(&self, event: &WebhookEvent<OneOrMany<Chat>>) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `chats.update`.
-    fn on_chats_update(&self, event: &WebhookEvent<OneOrMany<Chat>>) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `chats.delete`: the deleted chats' ids.
-    fn on_chats_delete(&self, event: &WebhookEvent<OneOrMany<String>>) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `contacts.upsert`.
-    fn on_contacts_upsert(
-        &self,
-        event: &WebhookEvent<OneOrMany<Contact>>,
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `contacts.update`.
-    fn on_contacts_update(
-        &self,
-        event: &WebhookEvent<OneOrMany<Contact>>,
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `groups.upsert`.
-    fn on_groups_upsert(
-        &self,
-        event: &WebhookEvent<OneOrMany<GroupMetadata>>,
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `groups.update`.
-    fn on_groups_update(
-        &self,
-        event: &WebhookEvent<OneOrMany<GroupMetadata>>,
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `group-participants.update`.
-    fn on_group_participants_update(
-        &self,
-        event: &WebhookEvent<OneOrMany<GroupParticipantsUpdate>>,
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `call` (alias `call.received`).
-    fn on_call(&self, event: &WebhookEvent<CallData>) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// `poll.results`.
-    fn on_poll_results(&self, event: &WebhookEvent<PollResults>) -> Result<(), Self::Error> {
-        Ok(())
-    }
+    crate::event::with_catalogue!(handler_methods);
+
     /// Any event this crate does not know yet, with its name and data intact.
     fn on_unknown(&self, event: &WebhookEvent<Value>) -> Result<(), Self::Error> {
+        let _ = event;
         Ok(())
     }
 }
 
 /// Routes one event to exactly one method of `handler`.
+///
+/// ```
+/// use wasenderapi::{dispatch, event::MessagesData, WasenderWebhookEvent, WebhookEvent, WebhookHandler};
+///
+/// struct Count(std::sync::atomic::AtomicUsize);
+/// impl WebhookHandler for Count {
+///     type Error = std::convert::Infallible;
+///     fn on_messages_upsert(&self, event: &WebhookEvent<MessagesData>) -> Result<(), Self::Error> {
+///         self.0.fetch_add(event.messages().len(), std::sync::atomic::Ordering::Relaxed);
+///         Ok(())
+///     }
+/// }
+///
+/// let event = WasenderWebhookEvent::from_slice(br#"{"event":"messages.upsert","data":{"key":{"id":"A"}}}"#)?;
+/// let count = Count(Default::default());
+/// dispatch(&count, &event).unwrap();
+/// assert_eq!(count.0.into_inner(), 1);
+/// # Ok::<(), wasenderapi::WasenderError>(())
+/// ```
 pub fn dispatch<H: WebhookHandler + ?Sized>(
     handler: &H,
     event: &WasenderWebhookEvent,
 ) -> Result<(), H::Error> {
-    use WasenderWebhookEvent as E;
-    match event {
-        E::MessagesUpsert(e) => handler.on_messages_upsert(e),
-        E::MessagesReceived(e) => handler.on_messages_received(e),
-        E::MessagesPersonalReceived(e) => handler.on_messages_personal_received(e),
-        E::MessagesGroupReceived(e) => handler.on_messages_group_received(e),
-        E::MessagesNewsletterReceived(e) => handler.on_messages_newsletter_received(e),
-        E::MessageSent(e) => handler.on_message_sent(e),
-        E::MessagesUpdate(e) => handler.on_messages_update(e),
-        E::MessagesDelete(e) => handler.on_messages_delete(e),
-        E::MessagesReaction(e) => handler.on_messages_reaction(e),
-        E::MessageReceiptUpdate(e) => handler.on_message_receipt_update(e),
-        E::SessionStatus(e) => handler.on_session_status(e),
-        E::QrcodeUpdated(e) => handler.on_qrcode_updated(e),
-        E::ChatsUpsert(e) => handler.on_chats_upsert(e),
-        E::ChatsUpdate(e) => handler.on_chats_update(e),
-        E::ChatsDelete(e) => handler.on_chats_delete(e),
-        E::ContactsUpsert(e) => handler.on_contacts_upsert(e),
-        E::ContactsUpdate(e) => handler.on_contacts_update(e),
-        E::GroupsUpsert(e) => handler.on_groups_upsert(e),
-        E::GroupsUpdate(e) => handler.on_groups_update(e),
-        E::GroupParticipantsUpdate(e) => handler.on_group_participants_update(e),
-        E::Call(e) => handler.on_call(e),
-        E::PollResults(e) => handler.on_poll_results(e),
-        E::Unknown(e) => handler.on_unknown(e),
-    }
+    route(handler, event)
 }
 
 impl WasenderWebhookEvent {
     /// Routes this event to `handler` (same as [`dispatch`]).
     pub fn dispatch_to<H: WebhookHandler + ?Sized>(&self, handler: &H) -> Result<(), H::Error> {
         dispatch(handler, self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A handler generated from the catalogue that records which method ran,
+    /// and every name the catalogue accepts with the method it belongs to.
+    macro_rules! recorder {
+        ($(
+            $(#[$doc:meta])*
+            $variant:ident = $name:literal $(| $alias:literal)* => fn $method:ident($data:ty),
+        )*) => {
+            #[derive(Default)]
+            struct Recorder(Mutex<Vec<&'static str>>);
+
+            impl WebhookHandler for Recorder {
+                type Error = std::convert::Infallible;
+                $(
+                    fn $method(&self, _: &WebhookEvent<$data>) -> Result<(), Self::Error> {
+                        self.0.lock().expect("no test thread panics").push(stringify!($method));
+                        Ok(())
+                    }
+                )*
+                fn on_unknown(&self, _: &WebhookEvent<Value>) -> Result<(), Self::Error> {
+                    self.0.lock().expect("no test thread panics").push("on_unknown");
+                    Ok(())
+                }
+            }
+
+            const NAMES: &[(&str, &str)] = &[$(
+                ($name, stringify!($method)),
+                $(($alias, stringify!($method)),)*
+            )*];
+        };
+    }
+    crate::event::with_catalogue!(recorder);
+
+    fn methods_called(name: &str) -> Vec<&'static str> {
+        let body = serde_json::json!({ "event": name, "data": {} }).to_string();
+        let event = crate::event::parse_event(body.as_bytes()).expect("a valid event");
+        let recorder = Recorder::default();
+        let Ok(()) = dispatch(&recorder, &event);
+        recorder.0.into_inner().expect("no test thread panics")
+    }
+
+    #[test]
+    fn every_known_type_dispatches_to_the_method_named_after_it() {
+        for kind in WasenderWebhookEventType::KNOWN {
+            let expected = format!("on_{}", kind.as_str().replace(['.', '-'], "_"));
+            assert_eq!(methods_called(kind.as_str()), [expected.as_str()], "{kind}");
+        }
+    }
+
+    #[test]
+    fn every_alias_dispatches_like_its_canonical_name() {
+        for (name, method) in NAMES {
+            assert!(
+                WasenderWebhookEventType::from_name(name).is_known(),
+                "{name}"
+            );
+            assert_eq!(methods_called(name), [*method], "{name}");
+        }
+        assert_eq!(methods_called("labels.edit"), ["on_unknown"]);
     }
 }

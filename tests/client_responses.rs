@@ -115,7 +115,7 @@ fn group_participants_accept_strings_and_objects() {
 fn status_decodes_without_a_success_wrapper() {
     let server = serve("status.response.json");
     let status = server.client().get_status().expect("status");
-    assert_eq!(status.status(), Some(SessionStatus::Connected));
+    assert_eq!(status.status_parsed(), Some(SessionStatus::Connected));
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod common;
 use std::sync::Mutex;
 
 use serde_json::Value;
+use wasenderapi::event::EventData;
 use wasenderapi::*;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -111,105 +112,131 @@ fn every_fixture_round_trips_losslessly() {
     }
 }
 
-/// Records which handler method was called.
+/// What one handler call saw: the event type its method is for, and what the
+/// typed wrapper's accessors said (to compare with the enum's).
+#[derive(Debug, Clone, PartialEq)]
+struct Hit {
+    method_for: String,
+    session_id: Option<String>,
+    messages: usize,
+}
+
+/// Records which handler method was called. A new catalogue entry needs its
+/// method here, or `every_catalogued_type_has_a_sample_that_decodes_and_dispatches` fails.
 #[derive(Default)]
-struct Recorder(Mutex<Vec<&'static str>>);
+struct Recorder(Mutex<Vec<Hit>>);
 
 impl Recorder {
-    fn hit(&self, name: &'static str) -> Result<(), String> {
-        self.0.lock().unwrap().push(name);
+    fn hit<D: EventData>(
+        &self,
+        method_for: &'static str,
+        e: &WebhookEvent<D>,
+    ) -> Result<(), String> {
+        self.0.lock().unwrap().push(Hit {
+            method_for: method_for.to_owned(),
+            session_id: e.session_id().map(str::to_owned),
+            messages: e.messages().len(),
+        });
         Ok(())
+    }
+
+    fn methods_called(self) -> Vec<String> {
+        self.0
+            .into_inner()
+            .unwrap()
+            .into_iter()
+            .map(|h| h.method_for)
+            .collect()
     }
 }
 
 impl WebhookHandler for Recorder {
     type Error = String;
-    fn on_messages_upsert(&self, _: &WebhookEvent<MessagesData>) -> Result<(), String> {
-        self.hit("messages.upsert")
+    fn on_messages_upsert(&self, e: &WebhookEvent<MessagesData>) -> Result<(), String> {
+        self.hit("messages.upsert", e)
     }
-    fn on_messages_received(&self, _: &WebhookEvent<MessagesData>) -> Result<(), String> {
-        self.hit("messages.received")
+    fn on_messages_received(&self, e: &WebhookEvent<MessagesData>) -> Result<(), String> {
+        self.hit("messages.received", e)
     }
-    fn on_messages_personal_received(&self, _: &WebhookEvent<MessagesData>) -> Result<(), String> {
-        self.hit("messages-personal.received")
+    fn on_messages_personal_received(&self, e: &WebhookEvent<MessagesData>) -> Result<(), String> {
+        self.hit("messages-personal.received", e)
     }
-    fn on_messages_group_received(&self, _: &WebhookEvent<MessagesData>) -> Result<(), String> {
-        self.hit("messages-group.received")
+    fn on_messages_group_received(&self, e: &WebhookEvent<MessagesData>) -> Result<(), String> {
+        self.hit("messages-group.received", e)
     }
     fn on_messages_newsletter_received(
         &self,
-        _: &WebhookEvent<MessagesData>,
+        e: &WebhookEvent<MessagesData>,
     ) -> Result<(), String> {
-        self.hit("messages-newsletter.received")
+        self.hit("messages-newsletter.received", e)
     }
-    fn on_message_sent(&self, _: &WebhookEvent<MessagesData>) -> Result<(), String> {
-        self.hit("message.sent")
+    fn on_message_sent(&self, e: &WebhookEvent<MessagesData>) -> Result<(), String> {
+        self.hit("message.sent", e)
     }
-    fn on_messages_update(&self, _: &WebhookEvent<OneOrMany<MessageUpdate>>) -> Result<(), String> {
-        self.hit("messages.update")
+    fn on_messages_update(&self, e: &WebhookEvent<OneOrMany<MessageUpdate>>) -> Result<(), String> {
+        self.hit("messages.update", e)
     }
-    fn on_messages_delete(&self, _: &WebhookEvent<MessagesDelete>) -> Result<(), String> {
-        self.hit("messages.delete")
+    fn on_messages_delete(&self, e: &WebhookEvent<MessagesDelete>) -> Result<(), String> {
+        self.hit("messages.delete", e)
     }
     fn on_messages_reaction(
         &self,
-        _: &WebhookEvent<OneOrMany<MessageReaction>>,
+        e: &WebhookEvent<OneOrMany<MessageReaction>>,
     ) -> Result<(), String> {
-        self.hit("messages.reaction")
+        self.hit("messages.reaction", e)
     }
     fn on_message_receipt_update(
         &self,
-        _: &WebhookEvent<OneOrMany<ReceiptUpdate>>,
+        e: &WebhookEvent<OneOrMany<ReceiptUpdate>>,
     ) -> Result<(), String> {
-        self.hit("message-receipt.update")
+        self.hit("message-receipt.update", e)
     }
-    fn on_session_status(&self, _: &WebhookEvent<SessionStatusData>) -> Result<(), String> {
-        self.hit("session.status")
+    fn on_session_status(&self, e: &WebhookEvent<SessionStatusData>) -> Result<(), String> {
+        self.hit("session.status", e)
     }
-    fn on_qrcode_updated(&self, _: &WebhookEvent<QrCodeData>) -> Result<(), String> {
-        self.hit("qrcode.updated")
+    fn on_qrcode_updated(&self, e: &WebhookEvent<QrCodeData>) -> Result<(), String> {
+        self.hit("qrcode.updated", e)
     }
-    fn on_chats_upsert(&self, _: &WebhookEvent<OneOrMany<Chat>>) -> Result<(), String> {
-        self.hit("chats.upsert")
+    fn on_chats_upsert(&self, e: &WebhookEvent<OneOrMany<Chat>>) -> Result<(), String> {
+        self.hit("chats.upsert", e)
     }
-    fn on_chats_update(&self, _: &WebhookEvent<OneOrMany<Chat>>) -> Result<(), String> {
-        self.hit("chats.update")
+    fn on_chats_update(&self, e: &WebhookEvent<OneOrMany<Chat>>) -> Result<(), String> {
+        self.hit("chats.update", e)
     }
-    fn on_chats_delete(&self, _: &WebhookEvent<OneOrMany<String>>) -> Result<(), String> {
-        self.hit("chats.delete")
+    fn on_chats_delete(&self, e: &WebhookEvent<OneOrMany<String>>) -> Result<(), String> {
+        self.hit("chats.delete", e)
     }
-    fn on_contacts_upsert(&self, _: &WebhookEvent<OneOrMany<Contact>>) -> Result<(), String> {
-        self.hit("contacts.upsert")
+    fn on_contacts_upsert(&self, e: &WebhookEvent<OneOrMany<Contact>>) -> Result<(), String> {
+        self.hit("contacts.upsert", e)
     }
-    fn on_contacts_update(&self, _: &WebhookEvent<OneOrMany<Contact>>) -> Result<(), String> {
-        self.hit("contacts.update")
+    fn on_contacts_update(&self, e: &WebhookEvent<OneOrMany<Contact>>) -> Result<(), String> {
+        self.hit("contacts.update", e)
     }
-    fn on_groups_upsert(&self, _: &WebhookEvent<OneOrMany<GroupMetadata>>) -> Result<(), String> {
-        self.hit("groups.upsert")
+    fn on_groups_upsert(&self, e: &WebhookEvent<OneOrMany<GroupMetadata>>) -> Result<(), String> {
+        self.hit("groups.upsert", e)
     }
-    fn on_groups_update(&self, _: &WebhookEvent<OneOrMany<GroupMetadata>>) -> Result<(), String> {
-        self.hit("groups.update")
+    fn on_groups_update(&self, e: &WebhookEvent<OneOrMany<GroupMetadata>>) -> Result<(), String> {
+        self.hit("groups.update", e)
     }
     fn on_group_participants_update(
         &self,
-        _: &WebhookEvent<OneOrMany<GroupParticipantsUpdate>>,
+        e: &WebhookEvent<OneOrMany<GroupParticipantsUpdate>>,
     ) -> Result<(), String> {
-        self.hit("group-participants.update")
+        self.hit("group-participants.update", e)
     }
-    fn on_call(&self, _: &WebhookEvent<CallData>) -> Result<(), String> {
-        self.hit("call")
+    fn on_call(&self, e: &WebhookEvent<CallData>) -> Result<(), String> {
+        self.hit("call", e)
     }
-    fn on_poll_results(&self, _: &WebhookEvent<PollResults>) -> Result<(), String> {
-        self.hit("poll.results")
+    fn on_poll_results(&self, e: &WebhookEvent<PollResults>) -> Result<(), String> {
+        self.hit("poll.results", e)
     }
-    fn on_unknown(&self, _: &WebhookEvent<Value>) -> Result<(), String> {
-        self.hit("unknown")
+    fn on_unknown(&self, e: &WebhookEvent<Value>) -> Result<(), String> {
+        self.hit("unknown", e)
     }
 }
 
 #[test]
 fn every_catalogued_name_dispatches_to_exactly_its_method() {
-    assert_eq!(WasenderWebhookEventType::KNOWN.len(), 22);
     for kind in WasenderWebhookEventType::KNOWN {
         let body = format!(r#"{{"event":"{}","data":{{}}}}"#, kind.as_str());
         let event = client()
@@ -218,32 +245,75 @@ fn every_catalogued_name_dispatches_to_exactly_its_method() {
         assert_eq!(&event.event_type(), kind);
         let recorder = Recorder::default();
         dispatch(&recorder, &event).unwrap();
-        assert_eq!(*recorder.0.lock().unwrap(), vec![kind.as_str()]);
+        assert_eq!(recorder.methods_called(), [kind.as_str()]);
     }
     let event = parse_event(br#"{"event":"brand.new","data":{"x":1}}"#).unwrap();
     let recorder = Recorder::default();
     event.dispatch_to(&recorder).unwrap();
-    assert_eq!(*recorder.0.lock().unwrap(), vec!["unknown"]);
+    assert_eq!(recorder.methods_called(), ["unknown"]);
+}
+
+/// The documented payloads (`tests/fixtures/*.json`) and the shapes PROTOCOL.md
+/// describes for events without a documented payload (`tests/fixtures/shapes/*.json`).
+fn samples() -> Vec<(String, Vec<u8>)> {
+    let shapes = common::fixtures_dir().join("shapes");
+    let mut out = common::event_fixtures();
+    for entry in std::fs::read_dir(&shapes).expect("tests/fixtures/shapes") {
+        let path = entry.unwrap().path();
+        let name = format!("shapes/{}", path.file_name().unwrap().to_string_lossy());
+        out.push((name, std::fs::read(&path).unwrap()));
+    }
+    out
 }
 
 #[test]
-fn every_fixture_dispatches_to_its_method() {
-    for (name, body) in common::event_fixtures() {
-        let event = parse_event(&body).unwrap();
+fn every_catalogued_type_has_a_sample_that_decodes_and_dispatches() {
+    let mut covered = Vec::new();
+    for (name, body) in samples() {
+        let event = parse_event(&body).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let kind = event.event_type();
+        assert!(kind.is_known(), "{name}: {kind} is not in the catalogue");
+        let received: Value = serde_json::from_slice(&body).unwrap();
+        assert!(
+            received.get("data").is_some(),
+            "{name}: a sample carries data"
+        );
+        assert!(
+            event.extra().get("data").is_none(),
+            "{name}: data did not fit its type"
+        );
+        assert_eq!(serde_json::to_value(&event).unwrap(), received, "{name}");
+
         let recorder = Recorder::default();
         dispatch(&recorder, &event).unwrap();
+        let hits = recorder.0.into_inner().unwrap();
+        let expected = Hit {
+            method_for: kind.as_str().to_owned(),
+            session_id: event.session_id().map(str::to_owned),
+            messages: event.messages().len(),
+        };
         assert_eq!(
-            *recorder.0.lock().unwrap(),
-            vec![event.event_type().as_str()],
-            "{name}"
+            hits,
+            [expected],
+            "{name}: the method called, or what the typed event and the enum say, differ"
         );
+        covered.push(kind);
     }
+    let missing: Vec<&str> = WasenderWebhookEventType::KNOWN
+        .iter()
+        .filter(|kind| !covered.contains(kind))
+        .map(WasenderWebhookEventType::as_str)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "catalogued event types without a sample in tests/fixtures/ or tests/fixtures/shapes/: {missing:?}"
+    );
 }
 
 #[test]
 fn messages_received_accessors() {
     let event = handle("messages.received.json");
-    assert_eq!(event.timestamp(), Some(1_633_456_789));
+    assert_eq!(event.timestamp_secs(), Some(1_633_456_789));
     let [m] = event.messages() else {
         panic!("one message")
     };
@@ -251,7 +321,7 @@ fn messages_received_accessors() {
     assert_eq!(m.text(), Some("Hello, I have a question"));
     assert_eq!(m.sender_phone().as_deref(), Some("1234567890"));
     assert_eq!(m.chat_jid(), Some("1234567890@s.whatsapp.net"));
-    assert!(!m.from_me());
+    assert!(!m.is_from_me());
     assert!(!m.is_group());
     assert!(m.media().is_none());
     assert_eq!(
@@ -281,7 +351,7 @@ fn flat_image_message_exposes_media_and_caption() {
     let media = m.media().expect("an image");
     assert_eq!(media.kind, MediaKind::Image);
     assert_eq!(media.mimetype(), Some("image/jpeg"));
-    assert_eq!(media.file_length(), Some(12345));
+    assert_eq!(media.file_length_bytes(), Some(12345));
     assert_eq!(media.message.media_key.as_deref(), Some("SBqPa+ZHCoVLDdb"));
     // No cleaned phone field: the digits of the phone JID.
     assert_eq!(m.sender_phone().as_deref(), Some("1234567890"));
@@ -325,7 +395,7 @@ fn personal_message_accessors() {
 #[test]
 fn messages_update_status_and_millisecond_timestamp() {
     let event = handle("messages.update.json");
-    assert_eq!(event.timestamp(), Some(1_747_775_431));
+    assert_eq!(event.timestamp_secs(), Some(1_747_775_431));
     assert_eq!(
         event.timestamp_raw().and_then(NumberOrString::as_i64),
         Some(1_747_775_431_467)
@@ -337,7 +407,7 @@ fn messages_update_status_and_millisecond_timestamp() {
     let [update] = e.data.as_ref().unwrap().as_slice() else {
         panic!("one update")
     };
-    assert_eq!(update.status(), Some(MessageStatus::Sent));
+    assert_eq!(update.status_parsed(), Some(MessageStatus::Sent));
     assert_eq!(
         update.key.as_ref().unwrap().id.as_deref(),
         Some("34874643876")
@@ -359,7 +429,7 @@ fn receipt_update_documented_nesting() {
         r.receipt().unwrap().user_jid.as_deref(),
         Some("participant_jid_here")
     );
-    assert_eq!(event.timestamp(), Some(1_234_567_890));
+    assert_eq!(event.timestamp_secs(), Some(1_234_567_890));
 }
 
 #[test]
@@ -386,15 +456,15 @@ fn session_status_both_envelopes() {
         panic!()
     };
     assert_eq!(
-        e.data.as_ref().unwrap().status(),
+        e.data.as_ref().unwrap().status_parsed(),
         Some(SessionStatus::Connected)
     );
     assert_eq!(event.session_id(), Some("YOUR_SESSION_API_KEY"));
-    assert_eq!(event.timestamp(), None);
+    assert_eq!(event.timestamp_secs(), None);
 
     let event = handle("session.status.timestamp-envelope.json");
     assert_eq!(event.session_id(), Some("session-id-123"));
-    assert_eq!(event.timestamp(), Some(1_633_456_789));
+    assert_eq!(event.timestamp_secs(), Some(1_633_456_789));
 }
 
 #[test]
@@ -415,7 +485,7 @@ fn qrcode_call_chats_contacts() {
     assert!(call.video());
     assert_eq!(call.is_group, Some(false));
     assert_eq!(call.status.as_deref(), Some("offer"));
-    assert_eq!(call.date_seconds(), Some(1_758_576_840));
+    assert_eq!(call.date_secs(), Some(1_758_576_840));
 
     let WasenderWebhookEvent::ChatsUpsert(e) = handle("chats.upsert.json") else {
         panic!()
@@ -423,8 +493,8 @@ fn qrcode_call_chats_contacts() {
     let [chat] = e.data.as_ref().unwrap().as_slice() else {
         panic!()
     };
-    assert_eq!(chat.unread_count(), Some(2));
-    assert_eq!(chat.conversation_timestamp(), Some(1_633_456_789));
+    assert_eq!(chat.unread_count_parsed(), Some(2));
+    assert_eq!(chat.conversation_timestamp_secs(), Some(1_633_456_789));
     assert_eq!(chat.name.as_deref(), Some("Contact Name"));
 
     let WasenderWebhookEvent::ContactsUpsert(e) = handle("contacts.upsert.json") else {

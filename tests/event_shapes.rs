@@ -123,16 +123,21 @@ fn timestamps_as_seconds_milliseconds_strings_or_missing() {
         (json!("1747775431467"), Some(1747775431)),
         (json!(1633456789.5), Some(1633456789)),
         (json!("2025-09-22T21:34:00Z"), Some(1758576840)),
+        (json!("2025-09-22T21:34:00.250Z"), Some(1758576840)),
+        (json!("2025-09-22T23:34:00+02:00"), Some(1758576840)),
+        (json!("2025-09-22T21:34:00"), Some(1758576840)),
+        (json!("2025-02-31T21:34:00Z"), None),
+        (json!("2025-09-22T23:34:00+02:00junk"), None),
         (json!("not a time"), None),
         (json!(null), None),
     ] {
         let event = parse(
             &json!({"event": "session.status", "timestamp": raw, "data": {"status": "connected"}}),
         );
-        assert_eq!(event.timestamp(), secs, "{raw}");
+        assert_eq!(event.timestamp_secs(), secs, "{raw}");
     }
     let event = parse(&json!({"event": "session.status", "data": {}}));
-    assert_eq!(event.timestamp(), None);
+    assert_eq!(event.timestamp_secs(), None);
 }
 
 #[test]
@@ -144,9 +149,9 @@ fn number_as_string_stays_a_string_and_the_reverse() {
     }]}});
     let event = parse(&body);
     let m = one_message(&event);
-    assert_eq!(m.timestamp(), Some(1633456789));
-    assert!(!m.from_me());
-    assert_eq!(m.media().unwrap().file_length(), Some(12345));
+    assert_eq!(m.timestamp_secs(), Some(1633456789));
+    assert!(!m.is_from_me());
+    assert_eq!(m.media().unwrap().file_length_bytes(), Some(12345));
     // An id sent as a number is kept (as a number) in `extra`.
     assert_eq!(m.key.as_ref().unwrap().extra.get("id"), Some(&json!(12345)));
 }
@@ -192,7 +197,7 @@ fn objects_where_arrays_were_documented() {
     };
     let chats = e.data.as_ref().unwrap();
     assert_eq!(chats.len(), 1);
-    assert_eq!(chats.as_slice()[0].unread_count(), Some(3));
+    assert_eq!(chats.as_slice()[0].unread_count_parsed(), Some(3));
 
     let event = parse(&json!({"event": "messages.update", "data": [
         {"key": {"id": "a"}, "update": {"status": "delivered"}},
@@ -209,7 +214,7 @@ fn objects_where_arrays_were_documented() {
         .as_ref()
         .unwrap()
         .iter()
-        .map(|u| u.status().unwrap())
+        .map(|u| u.status_parsed().unwrap())
         .collect();
     assert_eq!(
         statuses,
@@ -264,7 +269,7 @@ fn participants_as_strings_or_objects() {
     };
     let update = &e.data.as_ref().unwrap().as_slice()[0];
     assert_eq!(update.group_jid(), Some("123@g.us"));
-    assert_eq!(update.action(), Some(ParticipantAction::Promote));
+    assert_eq!(update.action_parsed(), Some(ParticipantAction::Promote));
     let jids: Vec<_> = update
         .participants()
         .iter()
@@ -350,7 +355,7 @@ fn text_unwraps_ephemeral_view_once_edited_and_captions() {
     );
     let media = one_message(&event).media().unwrap();
     assert_eq!(media.kind, MediaKind::Audio);
-    assert_eq!(media.file_length(), Some(99));
+    assert_eq!(media.file_length_bytes(), Some(99));
     assert_eq!(media.message.ptt, Some(true));
 }
 
@@ -422,7 +427,7 @@ fn misc_events_decode() {
         let WasenderWebhookEvent::SessionStatus(e) = &event else {
             panic!()
         };
-        assert_eq!(e.data.as_ref().unwrap().status(), Some(status));
+        assert_eq!(e.data.as_ref().unwrap().status_parsed(), Some(status));
     }
 }
 
@@ -433,4 +438,109 @@ fn escaped_keys_and_duplicate_members_do_not_break_decoding() {
     let m = one_message(&event);
     assert_eq!(m.id(), Some("esc"));
     assert_eq!(m.text(), Some("b"));
+}
+
+#[test]
+fn typed_session_status_reads_the_session_id_inside_data() {
+    let event = parse(
+        &json!({"event": "session.status", "data": {"status": "connected", "session_id": "in-data"}}),
+    );
+    let WasenderWebhookEvent::SessionStatus(e) = &event else {
+        panic!()
+    };
+    assert_eq!(
+        e.session_id, None,
+        "the field is the envelope's `sessionId` as received"
+    );
+    assert_eq!(e.session_id(), Some("in-data"));
+    assert_eq!(event.session_id(), Some("in-data"));
+
+    let event = parse(
+        &json!({"event": "session.status", "sessionId": "envelope", "data": {"session_id": "in-data"}}),
+    );
+    let WasenderWebhookEvent::SessionStatus(e) = &event else {
+        panic!()
+    };
+    assert_eq!(e.session_id(), Some("envelope"), "the envelope's id wins");
+    assert_eq!(event.session_id(), Some("envelope"));
+}
+
+#[test]
+fn typed_message_events_and_the_enum_list_the_same_messages() {
+    let event = parse(
+        &json!({"event": "message.sent", "data": {"key": {"id": "S1"}, "status": "SERVER_ACK"}}),
+    );
+    let WasenderWebhookEvent::MessageSent(e) = &event else {
+        panic!()
+    };
+    assert_eq!(e.messages(), event.messages());
+    assert_eq!(e.messages()[0].id(), Some("S1"));
+    let event = parse(&json!({"event": "chats.upsert", "data": [{"id": "1@s.whatsapp.net"}]}));
+    assert!(event.messages().is_empty());
+}
+
+#[test]
+fn raw_fields_keep_the_wire_value_and_parsed_accessors_say_so() {
+    let event = parse(
+        &json!({"event": "message.sent", "timestamp": "1747775431467", "data": {
+        "key": {"id": "S1", "fromMe": "true"}, "status": 3, "messageTimestamp": "1633456789"}}),
+    );
+    let WasenderWebhookEvent::MessageSent(e) = &event else {
+        panic!()
+    };
+    assert_eq!(
+        e.timestamp,
+        Some(NumberOrString::String("1747775431467".into()))
+    );
+    assert_eq!(e.timestamp_secs(), Some(1_747_775_431));
+    let m = &e.messages()[0];
+    assert_eq!(m.status, Some(NumberOrString::Number(3.into())));
+    assert_eq!(m.status_parsed(), Some(MessageStatus::Delivered));
+    assert_eq!(m.timestamp_secs(), Some(1_633_456_789));
+    assert!(m.is_from_me());
+
+    let event = parse(&json!({"event": "session.status", "data": {"status": "NEED_SCAN"}}));
+    let WasenderWebhookEvent::SessionStatus(e) = &event else {
+        panic!()
+    };
+    let data = e.data().unwrap();
+    assert_eq!(data.status.as_deref(), Some("NEED_SCAN"));
+    assert_eq!(data.status_parsed(), Some(SessionStatus::NeedScan));
+}
+
+#[test]
+fn message_update_has_an_id_like_its_siblings() {
+    let event = parse(&json!({"event": "messages.update", "data": [
+        {"key": {"id": "U1", "remoteJid": "1@s.whatsapp.net"}, "update": {"status": 4}},
+        {"update": {"status": 4}}
+    ]}));
+    let WasenderWebhookEvent::MessagesUpdate(e) = &event else {
+        panic!()
+    };
+    let ids: Vec<_> = e
+        .data
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(MessageUpdate::id)
+        .collect();
+    assert_eq!(ids, [Some("U1"), None]);
+}
+
+#[cfg(feature = "jiff")]
+#[test]
+fn jiff_timestamps_on_events_and_messages() {
+    let event = parse(
+        &json!({"event": "messages.upsert", "timestamp": 1747775431467_u64, "data": {
+        "key": {"id": "J1"}, "messageTimestamp": "2025-09-22T23:34:00.5+02:00"}}),
+    );
+    let at = event.timestamp_jiff().unwrap();
+    assert_eq!(at.as_millisecond(), 1_747_775_431_467);
+    let WasenderWebhookEvent::MessagesUpsert(e) = &event else {
+        panic!()
+    };
+    assert_eq!(e.timestamp_jiff(), Some(at));
+    let sent = e.messages()[0].timestamp_jiff().unwrap();
+    assert_eq!(sent.as_millisecond(), 1_758_576_840_500);
+    assert_eq!(sent.to_string(), "2025-09-22T21:34:00.5Z");
 }

@@ -110,9 +110,9 @@ proptest! {
         let received: Value = serde_json::from_slice(&body).unwrap();
         prop_assert_eq!(serde_json::to_value(&event).unwrap(), received);
         // Accessors never panic on any shape.
-        let _ = (event.timestamp(), event.session_id(), event.event_type().as_str());
+        let _ = (event.timestamp_secs(), event.session_id(), event.event_type().as_str());
         for m in event.messages() {
-            let _ = (m.id(), m.text(), m.sender_phone(), m.chat_jid(), m.from_me(), m.is_group(), m.media(), m.timestamp(), m.status());
+            let _ = (m.id(), m.text(), m.sender_phone(), m.chat_jid(), m.is_from_me(), m.is_group(), m.media(), m.timestamp_secs(), m.status_parsed());
         }
     }
 

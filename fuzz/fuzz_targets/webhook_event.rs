@@ -32,9 +32,9 @@ fuzz_target!(|data: &[u8]| {
             let written = serde_json::to_value(&event).expect("events serialise");
             assert_eq!(written, received, "lossless round trip");
             for m in event.messages() {
-                let _ = (m.id(), m.text(), m.sender_phone(), m.media(), m.timestamp());
+                let _ = (m.id(), m.text(), m.sender_phone(), m.media(), m.timestamp_secs());
             }
-            let _ = (event.timestamp(), event.session_id(), event.event_type().as_str());
+            let _ = (event.timestamp_secs(), event.session_id(), event.event_type().as_str());
         }
         Err(err) => {
             let status = err.status_code().expect("webhook errors map to a status");

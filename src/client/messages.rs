@@ -273,7 +273,7 @@ fn reply_target(message: &WebhookMessage) -> Result<String> {
         Some(jid) if jid.ends_with("@g.us") || jid.ends_with("@newsletter") => Ok(jid.to_owned()),
         _ => {
             let phone = chat.and_then(phone_from_jid).or_else(|| {
-                (!message.from_me())
+                (!message.is_from_me())
                     .then(|| message.sender_phone())
                     .flatten()
             });
@@ -395,7 +395,7 @@ impl WasenderSyncClient {
     ///
     /// ```no_run
     /// # fn handle(client: &wasenderapi::WasenderSyncClient, m: &wasenderapi::WebhookMessage) -> wasenderapi::Result<()> {
-    /// if !m.from_me() {
+    /// if !m.is_from_me() {
     ///     if let Some(text) = m.text() {
     ///         client.reply_text(m, &format!("You said: {text}"))?;
     ///     }

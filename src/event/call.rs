@@ -1,6 +1,7 @@
 //! Calls: `call` (alias `call.received`).
 
-use super::wire::{loose_bool, timestamp_seconds, wire_object, NumberOrString};
+use super::time::timestamp_secs;
+use super::wire::{loose_bool, wire_object, NumberOrString};
 
 wire_object! {
     /// A call offer or state change.
@@ -27,9 +28,9 @@ wire_object! {
 }
 
 impl CallInfo {
-    /// `date` as Unix seconds (ISO 8601 strings and s/ms numbers).
-    pub fn date_seconds(&self) -> Option<i64> {
-        self.date.as_ref().and_then(timestamp_seconds)
+    /// `date` as Unix seconds (RFC 3339 strings and s/ms numbers).
+    pub fn date_secs(&self) -> Option<i64> {
+        self.date.as_ref().and_then(timestamp_secs)
     }
     /// Whether it is a video call (accepts `"true"` too).
     pub fn video(&self) -> bool {

@@ -1,6 +1,7 @@
 //! Chats: `chats.upsert`, `chats.update`, `chats.delete`.
 
-use super::wire::{timestamp_seconds, wire_object, NumberOrString};
+use super::time::timestamp_secs;
+use super::wire::{wire_object, NumberOrString};
 
 wire_object! {
     /// A chat, as `chats.upsert` / `chats.update` carry it.
@@ -23,14 +24,14 @@ wire_object! {
 }
 
 impl Chat {
-    /// `conversationTimestamp` in seconds.
-    pub fn conversation_timestamp(&self) -> Option<i64> {
+    /// `conversationTimestamp` in Unix seconds.
+    pub fn conversation_timestamp_secs(&self) -> Option<i64> {
         self.conversation_timestamp
             .as_ref()
-            .and_then(timestamp_seconds)
+            .and_then(timestamp_secs)
     }
-    /// `unreadCount` as a number.
-    pub fn unread_count(&self) -> Option<u64> {
+    /// `unreadCount` as a number, whether sent as a number or a string.
+    pub fn unread_count_parsed(&self) -> Option<u64> {
         self.unread_count.as_ref().and_then(NumberOrString::as_u64)
     }
 }

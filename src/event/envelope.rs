@@ -1,4 +1,4 @@
-//! The event envelope, the catalogue of event names, and the top-level decoder.
+//! The event envelope, the enums and decoder built from the catalogue, and `parse_event`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,26 +9,40 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::wire::{
-    accept_extra, accept_member, timestamp_seconds, Field, KeySeed, LenientSeed, NumberOrString,
-    OneOrMany,
-};
-use super::{
-    CallData, Chat, Contact, GroupMetadata, GroupParticipantsUpdate, MessageReaction,
-    MessageUpdate, MessagesData, MessagesDelete, PollResults, QrCodeData, ReceiptUpdate,
-    SessionStatusData, WebhookMessage,
-};
+use super::catalogue::{with_catalogue, EventData};
+use super::time::timestamp_secs;
+use super::wire::{accept_extra, accept_member, Field, KeySeed, LenientSeed};
+// The catalogue names its data types as `crate::event` exports them.
+use super::*;
 use crate::error::WasenderError;
 
 /// One webhook event: the envelope and its typed `data`.
+///
+/// The fields hold the envelope as received; [`timestamp_secs`](Self::timestamp_secs)
+/// and [`session_id`](Self::session_id) read it through the protocol's quirks.
+///
+/// ```
+/// use wasenderapi::{event::SessionStatus, WasenderWebhookEvent};
+///
+/// let body = br#"{"event":"session.status","timestamp":1747775431467,"data":{"status":"CONNECTED","session_id":"s-1"}}"#;
+/// let WasenderWebhookEvent::SessionStatus(event) = WasenderWebhookEvent::from_slice(body)? else {
+///     unreachable!()
+/// };
+/// assert_eq!(event.timestamp_secs(), Some(1_747_775_431)); // milliseconds on the wire
+/// assert_eq!(event.session_id(), Some("s-1")); // from `data.session_id`
+/// assert_eq!(event.data().and_then(|d| d.status_parsed()), Some(SessionStatus::Connected));
+/// # Ok::<(), wasenderapi::WasenderError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct WebhookEvent<D> {
     /// The event name exactly as received (an alias stays an alias).
     pub event: String,
     /// `timestamp` as received: seconds or milliseconds, number or string.
+    /// [`timestamp_secs`](Self::timestamp_secs) reads it as seconds.
     pub timestamp: Option<NumberOrString>,
-    /// `sessionId`. It may be the session's API key: never log it in full.
+    /// `sessionId` as received. It may be the session's API key: never log it
+    /// in full. [`session_id`](Self::session_id) also looks inside `data`.
     pub session_id: Option<String>,
     /// The typed `data`. `None` when absent, or when its shape did not fit (then
     /// the raw value is in `extra["data"]`).
@@ -43,14 +57,18 @@ impl<D> WebhookEvent<D> {
         &self.event
     }
 
-    /// The timestamp in seconds (milliseconds and numeric strings normalised).
-    pub fn timestamp(&self) -> Option<i64> {
-        self.timestamp.as_ref().and_then(timestamp_seconds)
+    /// The timestamp in Unix seconds: milliseconds, numeric strings and RFC 3339
+    /// strings are normalised. The raw value is the field [`timestamp`](Self::timestamp).
+    pub fn timestamp_secs(&self) -> Option<i64> {
+        self.timestamp.as_ref().and_then(timestamp_secs)
     }
 
-    /// The session id (`sessionId`, or `data.session_id` for `session.status`).
-    pub fn session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
+    /// The timestamp as a [`jiff::Timestamp`], keeping milliseconds (feature `jiff`).
+    #[cfg(feature = "jiff")]
+    pub fn timestamp_jiff(&self) -> Option<jiff::Timestamp> {
+        self.timestamp
+            .as_ref()
+            .and_then(super::time::timestamp_jiff)
     }
 
     /// The typed data, if present and of the expected shape.
@@ -61,6 +79,23 @@ impl<D> WebhookEvent<D> {
     /// The `data` member as received when it did not fit the typed shape.
     pub fn raw_data(&self) -> Option<&Value> {
         self.extra.get("data")
+    }
+}
+
+impl<D: EventData> WebhookEvent<D> {
+    /// The session id: `sessionId`, or else the one inside `data`
+    /// (`data.session_id` on `session.status`). It may be the session's API
+    /// key: mask it before logging.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id
+            .as_deref()
+            .or_else(|| self.data.as_ref()?.session_id())
+    }
+
+    /// Every message the event carries, whichever shape (`data.messages` array
+    /// or object, or flat). Empty for events that carry no message.
+    pub fn messages(&self) -> &[WebhookMessage] {
+        self.data.as_ref().map_or(&[], EventData::messages)
     }
 }
 
@@ -89,11 +124,11 @@ impl<D: Serialize> Serialize for WebhookEvent<D> {
     }
 }
 
-/// Declares the catalogue once: the name enum, the event enum and the data decoder.
-macro_rules! catalogue {
+/// Builds, from the catalogue, the type enum, the event enum and the decoder.
+macro_rules! event_enums {
     ($(
         $(#[$doc:meta])*
-        $variant:ident = $name:literal $(| $alias:literal)* => $data:ty,
+        $variant:ident = $name:literal $(| $alias:literal)* => fn $method:ident($data:ty),
     )*) => {
         /// The kind of a webhook event: one case per catalogued event, plus `Unknown`.
         ///
@@ -142,7 +177,10 @@ macro_rules! catalogue {
         pub enum WasenderWebhookEvent {
             $(
                 $(#[$doc])*
-                #[doc = concat!("\n\n`", $name, "`.")]
+                #[doc = concat!(
+                    "\n\n`", $name, "`, dispatched to [`WebhookHandler::", stringify!($method),
+                    "`](crate::WebhookHandler::", stringify!($method), ")."
+                )]
                 $variant(Box<WebhookEvent<$data>>),
             )*
             /// An event this crate does not know yet; `data` is kept as JSON.
@@ -190,67 +228,25 @@ macro_rules! catalogue {
     };
 }
 
-catalogue! {
-    /// Every message, incoming and outgoing.
-    MessagesUpsert = "messages.upsert" => MessagesData,
-    /// An incoming message.
-    MessagesReceived = "messages.received" | "messages.recieved" | "message.received" => MessagesData,
-    /// An incoming one-to-one message.
-    MessagesPersonalReceived = "messages-personal.received" | "message.personal.received" => MessagesData,
-    /// An incoming group message (`key.participant` is the sender).
-    MessagesGroupReceived = "messages-group.received" | "message.group.received" => MessagesData,
-    /// A channel (newsletter) post.
-    MessagesNewsletterReceived = "messages-newsletter.received" | "message.newsletter.received" => MessagesData,
-    /// A message sent from the session.
-    MessageSent = "message.sent" => MessagesData,
-    /// Message status changes (sent, delivered, read, …).
-    MessagesUpdate = "messages.update" => OneOrMany<MessageUpdate>,
-    /// Messages deleted.
-    MessagesDelete = "messages.delete" => MessagesDelete,
-    /// Reactions to messages.
-    MessagesReaction = "messages.reaction" => OneOrMany<MessageReaction>,
-    /// Group message receipts.
-    MessageReceiptUpdate = "message-receipt.update" => OneOrMany<ReceiptUpdate>,
-    /// The session's connection state changed.
-    SessionStatus = "session.status" => SessionStatusData,
-    /// A new QR code to scan.
-    QrcodeUpdated = "qrcode.updated" => QrCodeData,
-    /// Chats created.
-    ChatsUpsert = "chats.upsert" => OneOrMany<Chat>,
-    /// Chats changed.
-    ChatsUpdate = "chats.update" => OneOrMany<Chat>,
-    /// Chats deleted (their ids).
-    ChatsDelete = "chats.delete" => OneOrMany<String>,
-    /// Contacts created.
-    ContactsUpsert = "contacts.upsert" => OneOrMany<Contact>,
-    /// Contacts changed.
-    ContactsUpdate = "contacts.update" => OneOrMany<Contact>,
-    /// Groups joined or created.
-    GroupsUpsert = "groups.upsert" => OneOrMany<GroupMetadata>,
-    /// Group metadata changed.
-    GroupsUpdate = "groups.update" => OneOrMany<GroupMetadata>,
-    /// Participants added, removed, promoted or demoted.
-    GroupParticipantsUpdate = "group-participants.update" => OneOrMany<GroupParticipantsUpdate>,
-    /// An incoming call.
-    Call = "call" | "call.received" => CallData,
-    /// Poll votes.
-    PollResults = "poll.results" => PollResults,
-}
+with_catalogue!(event_enums);
 
-/// Borrowed envelope fields, whatever the variant.
+/// What every variant's accessors read, borrowed from its `WebhookEvent`
+/// (through the same methods, so the enum and the typed wrapper agree).
 struct Head<'a> {
     event: &'a str,
     timestamp: Option<&'a NumberOrString>,
     session_id: Option<&'a str>,
+    messages: &'a [WebhookMessage],
     extra: &'a Map<String, Value>,
 }
 
 impl<'a> Head<'a> {
-    fn of<D>(e: &'a WebhookEvent<D>) -> Self {
+    fn of<D: EventData>(e: &'a WebhookEvent<D>) -> Self {
         Self {
             event: &e.event,
             timestamp: e.timestamp.as_ref(),
-            session_id: e.session_id.as_deref(),
+            session_id: e.session_id(),
+            messages: e.messages(),
             extra: &e.extra,
         }
     }
@@ -308,10 +304,16 @@ impl WasenderWebhookEvent {
         self.head().event
     }
 
-    /// The timestamp in seconds: milliseconds and numeric strings are normalised.
-    /// The raw value is in [`timestamp_raw`](Self::timestamp_raw).
-    pub fn timestamp(&self) -> Option<i64> {
-        self.head().timestamp.and_then(timestamp_seconds)
+    /// The timestamp in Unix seconds: milliseconds, numeric strings and RFC 3339
+    /// strings are normalised. The raw value is [`timestamp_raw`](Self::timestamp_raw).
+    pub fn timestamp_secs(&self) -> Option<i64> {
+        self.head().timestamp.and_then(timestamp_secs)
+    }
+
+    /// The timestamp as a [`jiff::Timestamp`], keeping milliseconds (feature `jiff`).
+    #[cfg(feature = "jiff")]
+    pub fn timestamp_jiff(&self) -> Option<jiff::Timestamp> {
+        self.head().timestamp.and_then(super::time::timestamp_jiff)
     }
 
     /// The timestamp exactly as received.
@@ -319,13 +321,11 @@ impl WasenderWebhookEvent {
         self.head().timestamp
     }
 
-    /// The session id: `sessionId`, or `data.session_id` on `session.status`.
+    /// The session id: `sessionId`, or else the one inside `data`
+    /// (`data.session_id` on `session.status`); see [`WebhookEvent::session_id`].
     /// It may be the session's API key: mask it before logging.
     pub fn session_id(&self) -> Option<&str> {
-        self.head().session_id.or_else(|| match self {
-            Self::SessionStatus(e) => e.data.as_ref()?.session_id.as_deref(),
-            _ => None,
-        })
+        self.head().session_id
     }
 
     /// Envelope members not modelled (and `data` when its shape did not fit).
@@ -336,16 +336,7 @@ impl WasenderWebhookEvent {
     /// Every message the event carries, whichever shape (`data.messages` array or
     /// object, or flat). Empty for events that carry no message.
     pub fn messages(&self) -> &[WebhookMessage] {
-        let data = match self {
-            Self::MessagesUpsert(e)
-            | Self::MessagesReceived(e)
-            | Self::MessagesPersonalReceived(e)
-            | Self::MessagesGroupReceived(e)
-            | Self::MessagesNewsletterReceived(e)
-            | Self::MessageSent(e) => e.data.as_ref(),
-            _ => None,
-        };
-        data.map_or(&[], MessagesData::messages)
+        self.head().messages
     }
 
     /// Decodes an event from raw bytes, without verifying any signature.

@@ -150,8 +150,8 @@ impl GroupParticipantsUpdate {
         self.jid.as_deref().or(self.id.as_deref())
     }
 
-    /// The action, case-insensitively.
-    pub fn action(&self) -> Option<ParticipantAction> {
+    /// The action (`action`), parsed case-insensitively.
+    pub fn action_parsed(&self) -> Option<ParticipantAction> {
         let raw = self.action.as_deref()?;
         Some(match raw.trim().to_ascii_lowercase().as_str() {
             "add" => ParticipantAction::Add,

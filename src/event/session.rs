@@ -6,6 +6,7 @@ wire_object! {
     /// The `data` of `session.status`.
     pub struct SessionStatusData {
         /// The status, in lower or upper case.
+        /// [`status_parsed`](SessionStatusData::status_parsed) reads it.
         "status" => status: String,
         /// The session id, when sent in `data`.
         "session_id" => session_id: String,
@@ -15,8 +16,8 @@ wire_object! {
 }
 
 impl SessionStatusData {
-    /// The status, parsed.
-    pub fn status(&self) -> Option<SessionStatus> {
+    /// The status, parsed (any case).
+    pub fn status_parsed(&self) -> Option<SessionStatus> {
         self.status.as_deref().map(SessionStatus::from)
     }
 }

@@ -650,84 +650,6 @@ impl Lenient for NumberOrString {
     }
 }
 
-/// Values at or above this are taken as milliseconds (1e11 s is the year 5138).
-const MILLIS_THRESHOLD: i64 = 100_000_000_000;
-
-/// Normalises a Unix timestamp that may be in seconds or milliseconds to seconds.
-pub(crate) fn normalize_seconds(raw: i64) -> i64 {
-    if raw.unsigned_abs() >= MILLIS_THRESHOLD as u64 {
-        raw / 1000
-    } else {
-        raw
-    }
-}
-
-/// A timestamp in seconds from a raw value: a number (s or ms), a numeric
-/// string, or an ISO 8601 / RFC 3339 date-time string.
-pub(crate) fn timestamp_seconds(raw: &NumberOrString) -> Option<i64> {
-    match raw.as_i64() {
-        Some(n) => Some(normalize_seconds(n)),
-        None => match raw {
-            NumberOrString::String(s) => parse_rfc3339(s.trim()),
-            NumberOrString::Number(_) => None,
-        },
-    }
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)` to Unix seconds.
-pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(range)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "" | "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let tz = &rest[1..];
-            let (h, m) = (
-                tz.get(0..2)?.parse::<i64>().ok()?,
-                tz.get(3..5)?.parse::<i64>().ok()?,
-            );
-            sign * (h * 3600 + m * 60)
-        }
-    };
-    // Days from civil (proleptic Gregorian), after Howard Hinnant's well-known algorithm.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
-}
-
 /// Reads a loosely typed boolean: `true`/`false`, `"true"`/`"false"`, `1`/`0`.
 pub(crate) fn loose_bool(value: &Value) -> Option<bool> {
     match value {
@@ -745,28 +667,6 @@ pub(crate) fn loose_bool(value: &Value) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalizes_milliseconds() {
-        assert_eq!(normalize_seconds(1_633_456_789), 1_633_456_789);
-        assert_eq!(normalize_seconds(1_747_775_431_467), 1_747_775_431);
-    }
-
-    #[test]
-    fn parses_rfc3339() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_rfc3339("2025-09-22T21:34:00.000Z"),
-            Some(1_758_576_840)
-        );
-        assert_eq!(
-            parse_rfc3339("2025-09-22T23:34:00+02:00"),
-            Some(1_758_576_840)
-        );
-        assert_eq!(parse_rfc3339("2025-13-22T21:34:00Z"), None);
-        assert_eq!(parse_rfc3339("yesterday"), None);
-        assert_eq!(parse_rfc3339("2025-09-22T21:34:00Zjunk"), None);
-    }
 
     #[test]
     fn number_or_string_reads_both() {

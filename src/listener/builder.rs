@@ -83,6 +83,11 @@ impl Bind {
 ///
 /// Implemented for every [`WebhookHandler`] and every `Arc` of one; you never
 /// implement it yourself.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is neither a `WebhookHandler` nor an `Arc` of one",
+    label = "a webhook handler is needed here",
+    note = "implement `wasenderapi::WebhookHandler` for your handler type; `WebhookListener::builder` takes the handler itself or an `Arc` of it"
+)]
 pub trait IntoSharedHandler<H> {
     /// The handler behind an `Arc`.
     fn into_shared(self) -> Arc<H>;

@@ -65,33 +65,26 @@ fn an_unresolvable_address_is_a_bind_error_naming_it() {
     );
 }
 
-#[test]
-fn a_verifier_without_a_secret_fails_at_spawn() {
-    let recorder = Arc::new(Recorder::default());
-    let result = WebhookListener::builder(
-        WebhookVerifier::new(SignatureScheme::SharedSecret),
-        recorder,
-    )
-    .bind("127.0.0.1:0")
-    .spawn();
-    assert!(
-        matches!(result, Err(WasenderError::SecretNotConfigured)),
-        "{result:?}"
-    );
-}
-
-#[cfg(feature = "client")]
-#[test]
-fn a_client_without_a_webhook_secret_fails_at_spawn() {
-    let recorder = Arc::new(Recorder::default());
-    let client = wasenderapi::WasenderSyncClient::new("api-key");
-    let result = WebhookListener::builder(client, recorder)
+/// Spawning with `verifier` is refused because it holds no secret.
+fn assert_refused_without_secret(verifier: impl Into<WebhookVerifier>) {
+    let result = WebhookListener::builder(verifier, Arc::new(Recorder::default()))
         .bind("127.0.0.1:0")
         .spawn();
     assert!(
         matches!(result, Err(WasenderError::SecretNotConfigured)),
         "{result:?}"
     );
+}
+
+#[test]
+fn a_verifier_without_a_secret_fails_at_spawn() {
+    assert_refused_without_secret(WebhookVerifier::new(SignatureScheme::SharedSecret));
+}
+
+#[cfg(feature = "client")]
+#[test]
+fn a_client_without_a_webhook_secret_fails_at_spawn() {
+    assert_refused_without_secret(wasenderapi::WasenderSyncClient::new("api-key"));
 }
 
 #[cfg(feature = "client")]

@@ -18,7 +18,7 @@ use super::workers::{spawn_workers, Processor};
 use crate::error::{Result, WasenderError};
 use crate::handler::WebhookHandler;
 use crate::journal::{DeadLetter, DedupeWindow};
-use crate::signature::WebhookVerifier;
+use crate::WebhookVerifier;
 
 /// The address bound when [`bind`](WebhookListenerBuilder::bind) is not called.
 pub const DEFAULT_BIND: &str = "0.0.0.0:3000";

@@ -6,8 +6,7 @@
 //! writes have a write timeout. Workers never touch a socket.
 //!
 //! The request loop is generic over a [`Transport`], so that the fuzz targets
-//! and tests drive exactly this code over in-memory bytes
-//! ([`fuzzing`](super::fuzzing)).
+//! and tests drive exactly this code over in-memory bytes (`fuzzing.rs`).
 
 use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

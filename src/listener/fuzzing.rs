@@ -20,7 +20,7 @@ use super::server::Shared;
 use super::stats::Counters;
 use super::workers::Processor;
 use crate::handler::WebhookHandler;
-use crate::signature::WebhookVerifier;
+use crate::WebhookVerifier;
 
 /// The head limit used by [`serve_bytes`].
 pub const FUZZ_MAX_HEAD: usize = 4096;

@@ -236,6 +236,9 @@ fn parse_head(raw: &[u8], lines: usize) -> Result<RequestHead, ReadError> {
         Ok(httparse::Status::Complete(len)) if len == raw.len() => {}
         // The head was read up to its empty line, so httparse sees all of it.
         Ok(_) => return Err(ReadError::Malformed("invalid request head")),
+        Err(httparse::Error::Version) if !names_another_version(raw) => {
+            return Err(ReadError::Malformed("invalid request line"))
+        }
         Err(e) => return Err(head_error(e)),
     }
     let (Some(method), Some(target), Some(version)) =
@@ -258,6 +261,24 @@ fn parse_head(raw: &[u8], lines: usize) -> Result<RequestHead, ReadError> {
         http10: version == 0,
         headers,
     })
+}
+
+/// Whether the request line is well formed but for its version: three parts,
+/// the last `HTTP/x.y`. httparse reports every request line it cannot finish
+/// (a space inside the target, say) as a version error, but only this case
+/// deserves 505 rather than 400.
+fn names_another_version(raw: &[u8]) -> bool {
+    let line = raw.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.split(|&b| b == b' ');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(_), Some(version), None) => matches!(
+            version,
+            [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+                if major.is_ascii_digit() && minor.is_ascii_digit()
+        ),
+        _ => false,
+    }
 }
 
 /// Why httparse refused a head, as an answer that is safe to send back.
@@ -537,6 +558,12 @@ mod tests {
             head("GET / HTTP/2.0\r\n\r\n"),
             Err(ReadError::Version)
         ));
+        for not_a_version in ["GET / FOO/1.1\r\n\r\n", "GET /a b HTTP/1.1\r\n\r\n"] {
+            assert!(
+                matches!(head(not_a_version), Err(ReadError::Malformed(_))),
+                "{not_a_version:?}"
+            );
+        }
         assert!(matches!(
             head("GET / HTTP/1.1\r\n folded\r\n\r\n"),
             Err(ReadError::Malformed(_))

@@ -13,8 +13,8 @@ use super::http::Response;
 use super::mask_session_id;
 use super::stats::Outcome;
 use crate::error::WasenderError;
-use crate::signature::WebhookVerifier;
 use crate::sync::lock;
+use crate::WebhookVerifier;
 
 /// One webhook request whose body has been read, waiting for a worker.
 pub(crate) struct Job {

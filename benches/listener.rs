@@ -18,7 +18,7 @@ use std::thread;
 use std::time::Duration;
 
 use load::{Limit, Round};
-use wasenderapi::{WasenderSyncClient, WebhookHandler, WebhookListener};
+use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 const CONNECTIONS: usize = 4;
@@ -67,14 +67,11 @@ fn main() {
     let load = |addr, length| load::run(addr, &requests, CONNECTIONS, Limit::Time(length));
 
     let (bare_addr, bare_server, bare_workers) = bare_tiny_http();
-    let listener = WebhookListener::builder(
-        WasenderSyncClient::new("bench").with_webhook_secret(SECRET),
-        Noop,
-    )
-    .bind("127.0.0.1:0")
-    .workers(WORKERS)
-    .spawn()
-    .expect("listener starts");
+    let listener = WebhookListener::builder(WebhookVerifier::with_secret(SECRET), Noop)
+        .bind("127.0.0.1:0")
+        .workers(WORKERS)
+        .spawn()
+        .expect("listener starts");
     let listener_addr = listener.local_addr();
 
     println!(

@@ -20,9 +20,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use load::{Histogram, Limit};
-use wasenderapi::{
-    DeliveryMode, MessagesData, WasenderSyncClient, WebhookEvent, WebhookHandler, WebhookListener,
-};
+use wasenderapi::event::MessagesData;
+use wasenderapi::{DeliveryMode, WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 /// Request workers in every mode. Verification and decoding are CPU-bound, but
@@ -74,8 +73,8 @@ fn requests() -> Arc<Vec<Vec<u8>>> {
     Arc::new(out)
 }
 
-fn client() -> WasenderSyncClient {
-    WasenderSyncClient::new("bench").with_webhook_secret(SECRET)
+fn verifier() -> WebhookVerifier {
+    WebhookVerifier::with_secret(SECRET)
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -86,7 +85,7 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// The listener under test, counting into `counter`.
 fn start(counter: &Arc<Counter>, mode: DeliveryMode) -> WebhookListener {
-    WebhookListener::builder_shared(client(), Arc::clone(counter))
+    WebhookListener::builder(verifier(), Arc::clone(counter))
         .bind("127.0.0.1:0")
         .workers(WORKERS)
         .handler_threads(HANDLER_THREADS)

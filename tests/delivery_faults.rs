@@ -27,9 +27,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use delivery::*;
-use wasenderapi::{
-    DeliveryMode, MessagesData, WasenderSyncClient, WebhookEvent, WebhookHandler, WebhookListener,
-};
+use wasenderapi::event::MessagesData;
+use wasenderapi::{DeliveryMode, WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
 
 const ENV_JOURNAL: &str = "WASENDER_FAULT_CHILD_JOURNAL";
 const ENV_OUT: &str = "WASENDER_FAULT_CHILD_OUT";
@@ -75,8 +74,8 @@ fn child_main() {
         .append(true)
         .open(out)
         .expect("child output file");
-    let client = WasenderSyncClient::new("test-api-key").with_webhook_secret(SECRET);
-    let mut builder = WebhookListener::builder(client, AppendIds(Mutex::new(output)))
+    let verifier = WebhookVerifier::with_secret(SECRET);
+    let mut builder = WebhookListener::builder(verifier, AppendIds(Mutex::new(output)))
         .bind("127.0.0.1:0")
         .workers(4)
         .handler_threads(CHILD_HANDLER_THREADS)

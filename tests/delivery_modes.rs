@@ -13,15 +13,14 @@ use std::time::{Duration, Instant};
 use delivery::*;
 use wasenderapi::journal::{DeadLetter, DeadLetters, Journal, JournalOptions};
 use wasenderapi::{
-    DeliveryMode, HandlerRetryPolicy, ListenerStats, WasenderError, WasenderSyncClient,
-    WebhookListener, WebhookListenerBuilder,
+    DeliveryMode, HandlerRetryPolicy, ListenerStats, WasenderError, WebhookListener,
+    WebhookListenerBuilder, WebhookVerifier,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn builder(probe: &Arc<Probe>) -> WebhookListenerBuilder<Probe> {
-    let client = WasenderSyncClient::new("test-api-key").with_webhook_secret(SECRET);
-    WebhookListener::builder_shared(client, Arc::clone(probe))
+    WebhookListener::builder(WebhookVerifier::with_secret(SECRET), Arc::clone(probe))
         .bind("127.0.0.1:0")
         .workers(2)
         .read_timeout(Duration::from_millis(300))

@@ -4,12 +4,13 @@
 #[path = "listener_support/mod.rs"]
 mod support;
 
+use std::io::ErrorKind;
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::*;
-use wasenderapi::{WasenderError, WebhookListener};
+use wasenderapi::{SignatureScheme, WasenderError, WebhookListener, WebhookVerifier};
 
 #[test]
 fn port_zero_binds_a_free_port() {
@@ -28,18 +29,77 @@ fn port_zero_binds_a_free_port() {
 }
 
 #[test]
-fn bind_failure_is_an_io_error_not_a_panic() {
+fn an_address_in_use_is_a_bind_error_naming_it() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
     let recorder = Arc::new(Recorder::default());
-    let result = builder(recorder).bind(taken.local_addr().unwrap()).spawn();
-    assert!(matches!(result, Err(WasenderError::Io(_))), "{result:?}");
+    let result = builder(recorder).bind(addr.as_str()).spawn();
+    match result {
+        Err(WasenderError::Bind {
+            addr: named,
+            source,
+        }) => {
+            assert_eq!(named, addr);
+            assert_eq!(source.kind(), ErrorKind::AddrInUse);
+        }
+        other => panic!("expected a bind error, got {other:?}"),
+    }
 }
 
 #[test]
-fn unresolvable_address_is_an_io_error() {
+fn an_address_in_use_given_as_a_socket_address_is_named_too() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let error = builder(recorder).bind(addr).spawn().unwrap_err();
+    assert!(error.to_string().contains(&addr.to_string()), "{error}");
+}
+
+#[test]
+fn an_unresolvable_address_is_a_bind_error_naming_it() {
     let recorder = Arc::new(Recorder::default());
     let result = builder(recorder).bind("not an address").spawn();
-    assert!(matches!(result, Err(WasenderError::Io(_))), "{result:?}");
+    assert!(
+        matches!(&result, Err(WasenderError::Bind { addr, .. }) if addr == "not an address"),
+        "{result:?}"
+    );
+}
+
+/// Spawning with `verifier` is refused because it holds no secret.
+fn assert_refused_without_secret(verifier: impl Into<WebhookVerifier>) {
+    let result = WebhookListener::builder(verifier, Arc::new(Recorder::default()))
+        .bind("127.0.0.1:0")
+        .spawn();
+    assert!(
+        matches!(result, Err(WasenderError::SecretNotConfigured)),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_verifier_without_a_secret_fails_at_spawn() {
+    assert_refused_without_secret(WebhookVerifier::new(SignatureScheme::SharedSecret));
+}
+
+#[cfg(feature = "client")]
+#[test]
+fn a_client_without_a_webhook_secret_fails_at_spawn() {
+    assert_refused_without_secret(wasenderapi::WasenderSyncClient::new("api-key"));
+}
+
+#[cfg(feature = "client")]
+#[test]
+fn a_client_verifies_with_its_webhook_secret() {
+    let recorder = Arc::new(Recorder::default());
+    let client = wasenderapi::WasenderSyncClient::new("api-key").with_webhook_secret(SECRET);
+    let listener = WebhookListener::builder(client, Arc::clone(&recorder))
+        .bind("127.0.0.1:0")
+        .spawn()
+        .unwrap();
+    let reply = Conn::open(listener.local_addr()).post_signed(&event("CLIENT", "x"));
+    assert_eq!(reply.status, 200);
+    listener.shutdown();
+    assert_eq!(recorder.total(), 1);
 }
 
 #[test]
@@ -175,7 +235,7 @@ fn join_returns_after_a_shutdown_handle_is_used() {
 #[test]
 fn listener_on_the_wildcard_address_shuts_down() {
     let recorder = Arc::new(Recorder::default());
-    let listener = WebhookListener::builder_shared(client(), recorder)
+    let listener = WebhookListener::builder(verifier(), recorder)
         .bind("0.0.0.0:0")
         .spawn()
         .unwrap();

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::*;
-use wasenderapi::{WasenderSyncClient, WebhookListener};
 
 #[test]
 fn verified_event_is_handled_and_answered_200_with_its_name() {
@@ -304,21 +303,6 @@ fn handler_panic_is_500() {
     assert_eq!(reply.status, 500);
     assert!(!reply.body.contains("on purpose"));
     assert_eq!(listener.shutdown().handler_panics, 1);
-}
-
-#[test]
-fn no_secret_configured_is_500() {
-    let recorder = Arc::new(Recorder::default());
-    let listener =
-        WebhookListener::builder_shared(WasenderSyncClient::new("key"), recorder.clone())
-            .bind("127.0.0.1:0")
-            .spawn()
-            .unwrap();
-    let reply =
-        Conn::open(listener.local_addr()).post("/webhook", &event("N", "x"), Some("anything"));
-    assert_eq!(reply.status, 500);
-    assert_eq!(recorder.total(), 0);
-    listener.shutdown();
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! [`WebhookListenerBuilder`]: where the listener listens and the bounds it keeps.
 
+use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::mpsc;
@@ -14,10 +15,10 @@ use super::queued::{DeadLetterHook, QueuedConfig, QueuedDelivery};
 use super::server::{Shared, WebhookListener};
 use super::stats::{Counters, ListenerStats};
 use super::workers::{spawn_workers, Processor};
-use crate::client::WasenderSyncClient;
 use crate::error::{Result, WasenderError};
 use crate::handler::WebhookHandler;
 use crate::journal::{DeadLetter, DedupeWindow};
+use crate::WebhookVerifier;
 
 /// The address bound when [`bind`](WebhookListenerBuilder::bind) is not called.
 pub const DEFAULT_BIND: &str = "0.0.0.0:3000";
@@ -28,7 +29,7 @@ pub const DEFAULT_PATH: &str = "/webhook";
 ///
 /// Every setter documents its default; the defaults are safe to face the internet.
 pub struct WebhookListenerBuilder<H> {
-    client: WasenderSyncClient,
+    verifier: WebhookVerifier,
     handler: Arc<H>,
     bind: Bind,
     path: String,
@@ -44,14 +45,70 @@ pub struct WebhookListenerBuilder<H> {
 }
 
 enum Bind {
-    Addresses(io::Result<Vec<SocketAddr>>),
+    /// An address to bind, as the user wrote it, and what it resolved to.
+    Address {
+        addr: String,
+        resolved: io::Result<Vec<SocketAddr>>,
+    },
     Listener(TcpListener),
+}
+
+impl Bind {
+    fn address<A: ToSocketAddrs + fmt::Debug>(addr: &A) -> Self {
+        let resolved = addr.to_socket_addrs().map(Iterator::collect);
+        // Debug is the one text every `ToSocketAddrs` type has; a string is
+        // shown without its quotes.
+        let text = format!("{addr:?}");
+        let addr = match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            Some(unquoted) => unquoted.to_owned(),
+            None => text,
+        };
+        Self::Address { addr, resolved }
+    }
+
+    /// The bound socket; an error names the address.
+    fn into_listener(self) -> Result<TcpListener> {
+        match self {
+            Self::Listener(listener) => Ok(listener),
+            Self::Address { addr, resolved } => resolved
+                .and_then(|addrs| TcpListener::bind(addrs.as_slice()))
+                .map_err(|source| WasenderError::Bind { addr, source }),
+        }
+    }
+}
+
+/// A handler as [`WebhookListener::builder`] takes it: the handler itself, or
+/// an [`Arc`] of it when you keep a reference too (to read its state, or to
+/// share it with other code).
+///
+/// Implemented for every [`WebhookHandler`] and every `Arc` of one; you never
+/// implement it yourself.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is neither a `WebhookHandler` nor an `Arc` of one",
+    label = "a webhook handler is needed here",
+    note = "implement `wasenderapi::WebhookHandler` for your handler type; `WebhookListener::builder` takes the handler itself or an `Arc` of it"
+)]
+pub trait IntoSharedHandler<H> {
+    /// The handler behind an `Arc`.
+    fn into_shared(self) -> Arc<H>;
+}
+
+impl<H: WebhookHandler> IntoSharedHandler<H> for H {
+    fn into_shared(self) -> Arc<H> {
+        Arc::new(self)
+    }
+}
+
+impl<H: WebhookHandler> IntoSharedHandler<H> for Arc<H> {
+    fn into_shared(self) -> Arc<H> {
+        self
+    }
 }
 
 impl<H> std::fmt::Debug for WebhookListenerBuilder<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookListenerBuilder")
-            .field("client", &self.client)
+            .field("verifier", &self.verifier)
             .field("path", &self.path)
             .field("workers", &self.workers)
             .field("limits", &self.limits)
@@ -65,25 +122,50 @@ impl<H> std::fmt::Debug for WebhookListenerBuilder<H> {
 }
 
 impl WebhookListener {
-    /// Starts configuring a listener that verifies events with `client` (its
-    /// webhook secrets) and delivers them to `handler`.
+    /// Starts configuring a listener that verifies events with `verifier` and
+    /// delivers them to `handler`.
+    ///
+    /// `verifier` is a [`WebhookVerifier`] (its secrets and scheme), or a
+    /// `WasenderSyncClient` (feature `client`), whose verifier is used.
+    /// `handler` is your [`WebhookHandler`], or an `Arc<H>` of it when you
+    /// keep a reference too ([`IntoSharedHandler`]).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use wasenderapi::event::MessagesData;
+    /// use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
+    ///
+    /// #[derive(Default)]
+    /// struct Counter(AtomicUsize);
+    /// impl WebhookHandler for Counter {
+    ///     type Error = std::convert::Infallible;
+    ///     fn on_messages_received(&self, _: &WebhookEvent<MessagesData>) -> Result<(), Self::Error> {
+    ///         self.0.fetch_add(1, Ordering::Relaxed);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let counter = Arc::new(Counter::default());
+    /// let listener = WebhookListener::builder(
+    ///     WebhookVerifier::with_secret("webhook-secret"),
+    ///     Arc::clone(&counter), // or `Counter::default()` when you need no reference
+    /// )
+    /// .bind("127.0.0.1:0")
+    /// .spawn()?;
+    /// listener.shutdown();
+    /// assert_eq!(counter.0.load(Ordering::Relaxed), 0);
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
     pub fn builder<H: WebhookHandler + 'static>(
-        client: WasenderSyncClient,
-        handler: H,
-    ) -> WebhookListenerBuilder<H> {
-        Self::builder_shared(client, Arc::new(handler))
-    }
-
-    /// Like [`builder`](Self::builder), for a handler you keep a reference to.
-    pub fn builder_shared<H: WebhookHandler + 'static>(
-        client: WasenderSyncClient,
-        handler: Arc<H>,
+        verifier: impl Into<WebhookVerifier>,
+        handler: impl IntoSharedHandler<H>,
     ) -> WebhookListenerBuilder<H> {
         let workers = thread::available_parallelism().map_or(4, |n| n.get());
         WebhookListenerBuilder {
-            client,
-            handler,
-            bind: Bind::Addresses(DEFAULT_BIND.to_socket_addrs().map(Iterator::collect)),
+            verifier: verifier.into(),
+            handler: handler.into_shared(),
+            bind: Bind::address(&DEFAULT_BIND),
             path: DEFAULT_PATH.to_owned(),
             workers,
             limits: Limits::for_workers(workers),
@@ -101,9 +183,10 @@ impl WebhookListener {
 impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// The address to listen on (default [`DEFAULT_BIND`], `0.0.0.0:3000`).
     /// Port 0 picks a free port: read it back with [`WebhookListener::local_addr`].
-    /// An address that does not resolve is reported by [`spawn`](Self::spawn).
-    pub fn bind(mut self, addr: impl ToSocketAddrs) -> Self {
-        self.bind = Bind::Addresses(addr.to_socket_addrs().map(Iterator::collect));
+    /// An address that does not resolve is reported by [`spawn`](Self::spawn),
+    /// as [`WasenderError::Bind`] naming it.
+    pub fn bind(mut self, addr: impl ToSocketAddrs + fmt::Debug) -> Self {
+        self.bind = Bind::address(&addr);
         self
     }
 
@@ -242,20 +325,21 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// events it still holds are handed to the handler threads before any
     /// new one.
     ///
-    /// Errors: [`WasenderError::Io`] when the address cannot be resolved or
-    /// bound (in use, no permission), or the journal cannot be opened;
-    /// [`WasenderError::InvalidArgument`] for a zero worker count, limit,
-    /// capacity or timeout, or a path not starting with `/`.
+    /// Errors, all before anything is bound or started:
+    /// [`WasenderError::SecretNotConfigured`] when the verifier has no secret
+    /// (it could accept no event); [`WasenderError::InvalidArgument`] for a
+    /// zero worker count, limit, capacity or timeout, or a path not starting
+    /// with `/`. Then [`WasenderError::Bind`], naming the address, when it does
+    /// not resolve or cannot be bound (in use, no permission);
+    /// [`WasenderError::Io`] when the journal cannot be opened or a thread
+    /// cannot be started.
     pub fn spawn(self) -> Result<WebhookListener> {
-        self.validate()?;
-        let listener = match self.bind {
-            Bind::Listener(listener) => listener,
-            Bind::Addresses(addrs) => TcpListener::bind(addrs?.as_slice())?,
-        };
-        let local_addr = listener.local_addr()?;
-        if self.client.webhook_verifier().secret_count() == 0 {
-            log::warn!("no webhook secret configured: every event will be refused with 500");
+        if self.verifier.secret_count() == 0 {
+            return Err(WasenderError::SecretNotConfigured);
         }
+        self.validate()?;
+        let listener = self.bind.into_listener()?;
+        let local_addr = listener.local_addr()?;
         let mut limits = self.limits;
         limits.queue_capacity = self
             .queue_capacity
@@ -289,7 +373,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             }
         };
         let (jobs_tx, jobs_rx) = mpsc::sync_channel(limits.queue_capacity);
-        let processor = Arc::new(Processor::new(self.client, Arc::clone(&delivery)));
+        let processor = Arc::new(Processor::new(self.verifier, Arc::clone(&delivery)));
         // Queued modes store on the connection thread: no worker hand-off.
         let (worker_count, direct) = if self.mode.is_queued() {
             (0, Some(Arc::clone(&processor)))

@@ -4,8 +4,11 @@
 //! A connection thread owns its socket and never waits on it unbounded: every
 //! read has the socket's read timeout and every request a total deadline;
 //! writes have a write timeout. Workers never touch a socket.
+//!
+//! The request loop is generic over a [`Transport`], so that the fuzz targets
+//! and tests drive exactly this code over in-memory bytes (`fuzzing.rs`).
 
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -23,6 +26,30 @@ use crate::signature::SIGNATURE_HEADER;
 const LINGER_BYTES: usize = 256 * 1024;
 /// Longest time spent discarding unread input before closing.
 const LINGER_TIME: Duration = Duration::from_millis(250);
+/// The read timeout while discarding unread input.
+const LINGER_READ_TIMEOUT: Duration = Duration::from_millis(50);
+
+/// A byte stream the request loop serves: a TCP socket, or in-memory bytes.
+///
+/// Reads are expected to be bounded by a timeout set up front (a socket's
+/// read timeout); an in-memory stream never blocks.
+pub(crate) trait Transport: Read + Write {
+    /// Stops sending: the peer reads our last answer, then the end of the stream.
+    fn shutdown_write(&mut self);
+
+    /// Bounds every following read by `timeout`.
+    fn limit_reads(&mut self, timeout: Duration);
+}
+
+impl Transport for TcpStream {
+    fn shutdown_write(&mut self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
+
+    fn limit_reads(&mut self, timeout: Duration) {
+        let _ = self.set_read_timeout(Some(timeout));
+    }
+}
 
 /// How one request ended, and whether the connection can carry another.
 struct Step {
@@ -42,23 +69,35 @@ impl Step {
     }
 }
 
-/// Serves one connection until the client closes it, it idles out, or the listener stops.
-pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared, jobs: &SyncSender<Job>) {
+/// Serves one TCP connection until the client closes it, it idles out, or the listener stops.
+pub(crate) fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    jobs: &SyncSender<Job>,
+) {
     let limits = &shared.limits;
     let configured = stream
         .set_read_timeout(Some(limits.read_timeout))
         .and_then(|()| stream.set_write_timeout(Some(limits.write_timeout)))
         .and_then(|()| stream.set_nodelay(true));
-    let read_half = match configured.and_then(|()| stream.try_clone()) {
-        Ok(read_half) => read_half,
-        Err(e) => {
-            log::debug!("could not set up connection from {peer}: {e}");
-            return;
-        }
-    };
+    if let Err(e) = configured {
+        log::debug!("could not set up connection from {peer}: {e}");
+        return;
+    }
+    serve_transport(&mut stream, peer, shared, jobs);
+}
+
+/// The request loop of one connection, over any [`Transport`] whose reads are
+/// already bounded by the listener's read timeout.
+pub(crate) fn serve_transport<T: Transport>(
+    transport: &mut T,
+    peer: SocketAddr,
+    shared: &Shared,
+    jobs: &SyncSender<Job>,
+) {
     let mut connection = Connection {
-        reader: BufReader::with_capacity(8 * 1024, read_half),
-        writer: stream,
+        stream: BufReader::with_capacity(8 * 1024, transport),
         peer,
         shared,
         jobs,
@@ -67,16 +106,16 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared, jobs: 
     connection.run();
 }
 
-struct Connection<'a> {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+struct Connection<'a, T> {
+    /// Reads go through the buffer; answers are written to the transport beneath it.
+    stream: BufReader<&'a mut T>,
     peer: SocketAddr,
     shared: &'a Shared,
     jobs: &'a SyncSender<Job>,
     replies: (SyncSender<Reply>, Receiver<Reply>),
 }
 
-impl Connection<'_> {
+impl<T: Transport> Connection<'_, T> {
     fn run(&mut self) {
         let counters = &self.shared.counters;
         loop {
@@ -84,7 +123,7 @@ impl Connection<'_> {
                 return;
             }
             let Ok(deadline) =
-                http::wait_for_request(&mut self.reader, self.shared.limits.request_timeout)
+                http::wait_for_request(&mut self.stream, self.shared.limits.request_timeout)
             else {
                 // Closed by the client, or idle for a whole read timeout.
                 return;
@@ -107,7 +146,7 @@ impl Connection<'_> {
 
     fn serve_request(&mut self, deadline: Deadline) -> Step {
         let head = match http::read_head(
-            &mut self.reader,
+            &mut self.stream,
             self.shared.limits.max_head_bytes,
             deadline,
         ) {
@@ -152,11 +191,11 @@ impl Connection<'_> {
         }
         if head.expects_continue()
             && framing != Framing::Empty
-            && http::write_continue(&mut self.writer).is_err()
+            && http::write_continue(self.writer()).is_err()
         {
             return Step::close(Outcome::Aborted);
         }
-        let body = match http::read_body(&mut self.reader, framing, max, deadline) {
+        let body = match http::read_body(&mut self.stream, framing, max, deadline) {
             Ok(body) => body,
             Err(e) => return self.refuse_unreadable(e),
         };
@@ -227,7 +266,7 @@ impl Connection<'_> {
         keep_alive: bool,
         unread_input: bool,
     ) -> Step {
-        let written = http::write_response(&mut self.writer, response, head_only, keep_alive);
+        let written = http::write_response(self.writer(), response, head_only, keep_alive);
         Step {
             outcome,
             keep_alive: keep_alive && written.is_ok(),
@@ -235,19 +274,23 @@ impl Connection<'_> {
         }
     }
 
+    /// Where answers are written: the transport under the read buffer.
+    fn writer(&mut self) -> &mut T {
+        self.stream.get_mut()
+    }
+
     /// Closes gracefully when input was left unread: stop writing, then discard
     /// what the client is still sending for a short, bounded while, so that it
     /// reads our answer instead of a connection reset.
     fn linger(&mut self) {
-        let _ = self.writer.shutdown(Shutdown::Write);
-        let _ = self
-            .writer
-            .set_read_timeout(Some(Duration::from_millis(50)));
+        let transport = self.writer();
+        transport.shutdown_write();
+        transport.limit_reads(LINGER_READ_TIMEOUT);
         let started = Instant::now();
         let mut discarded = 0;
         let mut sink = [0u8; 8192];
         while discarded < LINGER_BYTES && started.elapsed() < LINGER_TIME {
-            match self.reader.read(&mut sink) {
+            match self.stream.read(&mut sink) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => discarded += n,
             }

@@ -1,17 +1,21 @@
-//! Just enough HTTP/1.1 for a webhook receiver: bounded request heads,
-//! `Content-Length` and chunked bodies read under a size limit and a deadline,
-//! and small JSON responses.
+//! Just enough HTTP/1.1 for a webhook receiver: request heads bounded in
+//! size and time and parsed by [`httparse`], `Content-Length` and chunked
+//! bodies read under a size limit and a deadline, and small JSON responses.
 //!
 //! Every read is bounded twice: each socket read by the socket's read timeout,
 //! and the whole request by a [`Deadline`]. Nothing is ever buffered beyond the
-//! configured head and body limits.
+//! configured head and body limits. httparse tokenizes and validates the head;
+//! what is ours is the wiring around it: finding where a head ends without
+//! reading past it, the limits, the framing rules and the answers.
 
 use std::io::{self, BufRead, ErrorKind, Read, Write};
 
-use super::limits::Deadline;
+use super::limits::{Deadline, DEFAULT_MAX_HEAD_BYTES};
 
 /// The longest chunk-size line accepted in a chunked body.
 const MAX_CHUNK_LINE: usize = 1024;
+/// The most hex digits [`httparse::parse_chunk_size`] reads (a 64-bit size).
+const MAX_CHUNK_SIZE_DIGITS: usize = 16;
 
 /// The request line and headers of one request.
 #[derive(Debug)]
@@ -158,36 +162,37 @@ pub(crate) fn wait_for_request<R: BufRead>(
     }
 }
 
-/// Reads a request head (up to the blank line) of at most `max_bytes`.
+/// Reads a request head (up to the blank line) of at most `max_bytes`, and parses it.
 pub(crate) fn read_head<R: BufRead>(
     reader: &mut R,
     max_bytes: usize,
     deadline: Deadline,
 ) -> Result<RequestHead, ReadError> {
     let mut raw = Vec::with_capacity(512);
-    loop {
-        // Leading empty lines before a request line are allowed (RFC 9112 §2.2).
-        let line = read_line(reader, &mut raw, max_bytes, deadline)?;
-        if !line.is_empty() {
-            break;
-        }
-        raw.clear();
-    }
-    let request_line_len = raw.len();
+    let mut lines = 0;
     loop {
         let start = raw.len();
         let line = read_line(reader, &mut raw, max_bytes, deadline)?;
-        if line.is_empty() {
-            raw.truncate(start);
+        if !is_blank(line) {
+            lines += 1;
+        } else if lines > 0 {
             break;
+        } else {
+            // Empty lines before the request line are allowed (RFC 9112 §2.2);
+            // they are dropped, so that they do not count against the limit.
+            raw.truncate(start);
         }
     }
-    let text = std::str::from_utf8(&raw).map_err(|_| ReadError::Malformed("head is not UTF-8"))?;
-    let (request_line, header_text) = text.split_at(request_line_len);
-    parse_head(request_line, header_text)
+    parse_head(&raw, lines)
 }
 
-/// Appends one line (without its line ending) to `raw`, returning the line.
+/// Whether `line` (with its line ending) is an empty line.
+fn is_blank(line: &[u8]) -> bool {
+    matches!(line, b"\r\n" | b"\n")
+}
+
+/// Appends one line, with its line ending, to `raw`, returning the line. The
+/// line, plus what `raw` held already, must fit in `max_bytes`.
 fn read_line<'a, R: BufRead>(
     reader: &mut R,
     raw: &'a mut Vec<u8>,
@@ -217,64 +222,78 @@ fn read_line<'a, R: BufRead>(
         raw.extend_from_slice(&available[..taken]);
         reader.consume(taken);
         if done {
-            raw.pop();
-            if raw.last() == Some(&b'\r') {
-                raw.pop();
-            }
-            // Each header line is pushed with a separator the parser splits on.
-            let line_end = raw.len();
-            raw.push(b'\n');
-            return Ok(&raw[start..line_end]);
+            return Ok(&raw[start..]);
         }
     }
 }
 
-fn parse_head(request_line: &str, header_text: &str) -> Result<RequestHead, ReadError> {
-    let mut parts = request_line.trim_end_matches('\n').split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+/// Parses a complete head of `lines` non-empty lines with httparse.
+fn parse_head(raw: &[u8], lines: usize) -> Result<RequestHead, ReadError> {
+    // Each header has a line of its own, so `lines` slots are always enough.
+    let mut headers = vec![httparse::EMPTY_HEADER; lines];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(raw) {
+        Ok(httparse::Status::Complete(len)) if len == raw.len() => {}
+        // The head was read up to its empty line, so httparse sees all of it.
+        Ok(_) => return Err(ReadError::Malformed("invalid request head")),
+        Err(httparse::Error::Version) if !names_another_version(raw) => {
+            return Err(ReadError::Malformed("invalid request line"))
+        }
+        Err(e) => return Err(head_error(e)),
+    }
+    let (Some(method), Some(target), Some(version)) =
+        (request.method, request.path, request.version)
     else {
         return Err(ReadError::Malformed("invalid request line"));
     };
-    if method.is_empty()
-        || !method
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.!".contains(&b))
-    {
-        return Err(ReadError::Malformed("invalid method"));
-    }
-    if target.is_empty() {
-        return Err(ReadError::Malformed("invalid request target"));
-    }
-    let http10 = match version {
-        "HTTP/1.1" => false,
-        "HTTP/1.0" => true,
-        v if v.starts_with("HTTP/") => return Err(ReadError::Version),
-        _ => return Err(ReadError::Malformed("invalid request line")),
-    };
-    let mut headers = Vec::new();
-    for line in header_text.split('\n').filter(|l| !l.is_empty()) {
-        if line.starts_with([' ', '\t']) {
-            return Err(ReadError::Malformed("folded header lines are not allowed"));
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(ReadError::Malformed("invalid header line"));
-        };
-        if name.is_empty()
-            || name
-                .bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-        {
-            return Err(ReadError::Malformed("invalid header name"));
-        }
-        headers.push((name.to_owned(), value.trim().to_owned()));
-    }
+    let headers = request
+        .headers
+        .iter()
+        .map(|h| {
+            let value = std::str::from_utf8(h.value)
+                .map_err(|_| ReadError::Malformed("head is not UTF-8"))?;
+            Ok((h.name.to_owned(), value.trim().to_owned()))
+        })
+        .collect::<Result<_, ReadError>>()?;
     Ok(RequestHead {
         method: method.to_owned(),
         target: target.to_owned(),
-        http10,
+        http10: version == 0,
         headers,
     })
+}
+
+/// Whether the request line is well formed but for its version: three parts,
+/// the last `HTTP/x.y`. httparse reports every request line it cannot finish
+/// (a space inside the target, say) as a version error, but only this case
+/// deserves 505 rather than 400.
+fn names_another_version(raw: &[u8]) -> bool {
+    let line = raw.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.split(|&b| b == b' ');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(_), Some(version), None) => matches!(
+            version,
+            [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+                if major.is_ascii_digit() && minor.is_ascii_digit()
+        ),
+        _ => false,
+    }
+}
+
+/// Why httparse refused a head, as an answer that is safe to send back.
+fn head_error(error: httparse::Error) -> ReadError {
+    match error {
+        httparse::Error::Version => ReadError::Version,
+        httparse::Error::HeaderName => ReadError::Malformed("invalid header name"),
+        httparse::Error::HeaderValue => ReadError::Malformed("invalid header value"),
+        httparse::Error::NewLine => ReadError::Malformed("invalid line ending"),
+        // More headers than lines cannot happen; were it to, the head is too large.
+        httparse::Error::TooManyHeaders => ReadError::TooLarge,
+        httparse::Error::Token | httparse::Error::Status => {
+            ReadError::Malformed("invalid request line")
+        }
+    }
 }
 
 /// Reads a body of at most `max_bytes` before `deadline`.
@@ -328,43 +347,48 @@ fn read_chunked<R: BufRead>(
     let mut line = Vec::with_capacity(32);
     loop {
         line.clear();
-        let size_line =
-            read_line(reader, &mut line, MAX_CHUNK_LINE, deadline).map_err(|e| match e {
-                ReadError::TooLarge => ReadError::Malformed("invalid chunk size"),
-                other => other,
-            })?;
-        let size_text = std::str::from_utf8(size_line)
-            .ok()
-            .map(|l| l.split(';').next().unwrap_or("").trim())
-            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()))
-            .ok_or(ReadError::Malformed("invalid chunk size"))?;
-        // Hex digits only: a parse failure is an overflow, i.e. far over any limit.
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| ReadError::TooLarge)?;
+        read_line(reader, &mut line, MAX_CHUNK_LINE, deadline).map_err(|e| match e {
+            ReadError::TooLarge => ReadError::Malformed("invalid chunk size"),
+            other => other,
+        })?;
+        let size = chunk_size(&line)?;
         if size == 0 {
             break;
         }
-        if size > max_bytes - body.len() {
-            return Err(ReadError::TooLarge);
-        }
+        let room = max_bytes - body.len();
+        let size = usize::try_from(size)
+            .ok()
+            .filter(|&s| s <= room)
+            .ok_or(ReadError::TooLarge)?;
         let start = body.len();
         body.resize(start + size, 0);
         read_exact(reader, &mut body[start..], deadline)?;
         line.clear();
-        if !read_line(reader, &mut line, MAX_CHUNK_LINE, deadline)?.is_empty() {
+        if read_line(reader, &mut line, MAX_CHUNK_LINE, deadline)? != b"\r\n" {
             return Err(ReadError::Malformed("chunk not followed by CRLF"));
         }
     }
     // Trailer fields, bounded like a head, are read and ignored.
     let mut trailers = Vec::new();
-    while !read_line(
+    while !is_blank(read_line(
         reader,
         &mut trailers,
-        crate::listener::limits::DEFAULT_MAX_HEAD_BYTES,
+        DEFAULT_MAX_HEAD_BYTES,
         deadline,
-    )?
-    .is_empty()
-    {}
+    )?) {}
     Ok(body)
+}
+
+/// The size announced by a chunk-size line (with its CRLF), parsed by httparse.
+fn chunk_size(line: &[u8]) -> Result<u64, ReadError> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    match httparse::parse_chunk_size(line) {
+        // httparse reads an empty size as 0; we insist on at least one digit.
+        Ok(httparse::Status::Complete((_, size))) if digits > 0 => Ok(size),
+        // A size that does not fit in 64 bits is far over any limit.
+        Err(_) if digits > MAX_CHUNK_SIZE_DIGITS => Err(ReadError::TooLarge),
+        _ => Err(ReadError::Malformed("invalid chunk size")),
+    }
 }
 
 /// A response: status, JSON body and the few headers the listener sends.
@@ -534,10 +558,56 @@ mod tests {
             head("GET / HTTP/2.0\r\n\r\n"),
             Err(ReadError::Version)
         ));
+        for not_a_version in ["GET / FOO/1.1\r\n\r\n", "GET /a b HTTP/1.1\r\n\r\n"] {
+            assert!(
+                matches!(head(not_a_version), Err(ReadError::Malformed(_))),
+                "{not_a_version:?}"
+            );
+        }
         assert!(matches!(
             head("GET / HTTP/1.1\r\n folded\r\n\r\n"),
             Err(ReadError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn skips_leading_empty_lines_and_accepts_bare_line_feeds() {
+        let h = head("\r\n\nGET /healthz HTTP/1.0\nHost: x\n\n").unwrap();
+        assert_eq!(h.method, "GET");
+        assert_eq!(h.path(), "/healthz");
+        assert!(h.http10);
+        assert_eq!(h.header("host"), Some("x"));
+    }
+
+    #[test]
+    fn takes_as_many_headers_as_fit_in_the_limit() {
+        let many: String = (0..300).map(|i| format!("X-{i}: {i}\r\n")).collect();
+        let h = head(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap();
+        assert_eq!(h.header("x-299"), Some("299"));
+    }
+
+    #[test]
+    fn refuses_header_values_that_are_not_utf8() {
+        let raw = b"GET / HTTP/1.1\r\nX: \xff\xfe\r\n\r\n".to_vec();
+        let r = read_head(&mut Cursor::new(raw), 4096, deadline());
+        assert!(matches!(r, Err(ReadError::Malformed(_))));
+    }
+
+    #[test]
+    fn refuses_malformed_chunk_size_lines() {
+        for wire in [
+            &b"\r\nhello\r\n0\r\n\r\n"[..],
+            b"5\nhello\r\n0\r\n\r\n",
+            b"5x\r\n",
+        ] {
+            let r = read_body(
+                &mut Cursor::new(wire.to_vec()),
+                Framing::Chunked,
+                64,
+                deadline(),
+            );
+            assert!(matches!(r, Err(ReadError::Malformed(_))), "{wire:?}");
+        }
     }
 
     #[test]

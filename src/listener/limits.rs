@@ -1,5 +1,6 @@
 //! The bounds the listener puts on every connection: sizes, times, counts.
 
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// Default largest accepted request body: 1 MiB.
@@ -47,7 +48,8 @@ pub(crate) fn default_queue_capacity(workers: usize) -> usize {
     workers.saturating_mul(16).max(64)
 }
 
-/// The instant by which a request must have fully arrived.
+/// An instant to finish by: a whole request's arrival, a retry's backoff, the
+/// drain at shutdown.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline(Instant);
 
@@ -65,5 +67,26 @@ impl Deadline {
     /// Whether the deadline has passed.
     pub fn passed(&self) -> bool {
         Instant::now() >= self.0
+    }
+
+    /// The time left, or `None` once the deadline has passed.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.0
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+    }
+}
+
+/// Joins `thread` if it ends before `deadline`; returns `false`, leaving it
+/// running, when it does not.
+pub(crate) fn join_before(thread: JoinHandle<()>, deadline: Deadline) -> bool {
+    while !thread.is_finished() && !deadline.passed() {
+        thread::sleep(Duration::from_millis(2));
+    }
+    if thread.is_finished() {
+        let _ = thread.join();
+        true
+    } else {
+        false
     }
 }

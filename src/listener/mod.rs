@@ -1,8 +1,12 @@
 //! The bundled webhook listener: an HTTP server on its own threads that
 //! verifies each event and hands it to your [`WebhookHandler`](crate::WebhookHandler).
 //!
+//! It needs only a webhook secret: a receive-only app builds with
+//! `default-features = false, features = ["listener"]` and compiles no REST client.
+//!
 //! ```
-//! use wasenderapi::{MessagesData, WasenderSyncClient, WebhookEvent, WebhookHandler, WebhookListener};
+//! use wasenderapi::event::MessagesData;
+//! use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
 //!
 //! struct Bot;
 //! impl WebhookHandler for Bot {
@@ -15,8 +19,7 @@
 //!     }
 //! }
 //!
-//! let client = WasenderSyncClient::new("api-key").with_webhook_secret("webhook-secret");
-//! let listener = WebhookListener::builder(client, Bot)
+//! let listener = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
 //!     .bind("127.0.0.1:0") // port 0: any free port
 //!     .path("/webhook")
 //!     .workers(4)
@@ -28,6 +31,11 @@
 //! # Ok::<(), wasenderapi::WasenderError>(())
 //! ```
 //!
+//! [`spawn`](WebhookListenerBuilder::spawn) refuses a verifier without a secret
+//! ([`WasenderError::SecretNotConfigured`](crate::WasenderError::SecretNotConfigured)):
+//! such a listener could accept no event. An address that does not resolve or
+//! cannot be bound is [`WasenderError::Bind`](crate::WasenderError::Bind), which names it.
+//!
 //! # Answers
 //!
 //! | status | when |
@@ -35,16 +43,37 @@
 //! | 200 `{"status":"success","event":"<name>"}` | a verified event was handled (unknown event names included); in the queued modes: queued (and journaled) |
 //! | 200 `{…,"duplicate":true}` | with [`dedupe`](WebhookListenerBuilder::dedupe): an event seen before, not handled again |
 //! | 200 `{"status":"ok"}` | `GET /healthz` |
-//! | 400 | body empty, not UTF-8, not JSON (or nested too deep), not an event; or not valid HTTP |
+//! | 400 | body empty, not UTF-8, not JSON (or nested too deep), not an event; or not valid HTTP (including ambiguous framing: both `Content-Length` and `Transfer-Encoding`, conflicting lengths, an encoding other than `chunked`) |
 //! | 401 | `X-Webhook-Signature` missing or wrong |
 //! | 404 / 405 (`Allow`) | another path / another method |
 //! | 408 | the request did not arrive within the request timeout |
-//! | 413 | body over [`max_body_bytes`](WebhookListenerBuilder::max_body_bytes) |
-//! | 500 | inline mode: the handler returned an error or panicked (the sender may retry); or no secret is configured |
+//! | 413 | body over [`max_body_bytes`](WebhookListenerBuilder::max_body_bytes) (decided from `Content-Length` before reading, or while decoding a chunked body) |
+//! | 431 | request line and headers over [`max_head_bytes`](WebhookListenerBuilder::max_head_bytes) |
+//! | 500 | inline mode: the handler returned an error or panicked (the sender may retry) |
 //! | 503 (`Retry-After`) | every worker busy and the queue full, or too many connections; queued modes: the delivery queue is full, or the journal cannot write |
+//! | 505 | an HTTP version other than 1.0 and 1.1 |
 //!
 //! Bodies are JSON `{"status":"error","message":…}` with a short text that
 //! never holds an internal detail, a secret or the signature.
+//!
+//! # The HTTP layer
+//!
+//! The listener speaks HTTP/1.1 over `std::net` through its own small,
+//! bounded connection layer. Request heads are parsed by
+//! [`httparse`](https://docs.rs/httparse) (the parser under hyper, fuzzed for
+//! years); around it, this module reads a head only up to its empty line and
+//! only up to the head limit, puts a deadline on every request and a timeout
+//! on every read and write, refuses ambiguous framing, decodes chunked bodies
+//! under the body limit (chunk sizes parsed by `httparse::parse_chunk_size`),
+//! and closes a connection it left input unread on only after answering.
+//!
+//! `tiny_http` is deliberately not used (it is only the baseline in the
+//! listener benchmark): version 0.12 aborts the whole process on a single
+//! request that declares a huge `Content-Length` and is answered without its
+//! body being read (`util/equal_reader.rs` allocates the unread remainder when
+//! the request is dropped), its accept loop stops for good on the first accept
+//! error, and it has no per-connection timeouts, so a stalled client holds a
+//! thread for ever.
 //!
 //! # Threads and bounds
 //!
@@ -145,7 +174,7 @@ mod stats;
 mod workers;
 
 pub use crate::journal::DeadLetter;
-pub use builder::{WebhookListenerBuilder, DEFAULT_BIND, DEFAULT_PATH};
+pub use builder::{IntoSharedHandler, WebhookListenerBuilder, DEFAULT_BIND, DEFAULT_PATH};
 pub use limits::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEAD_BYTES, DEFAULT_READ_TIMEOUT,
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
@@ -173,5 +202,6 @@ pub fn mask_session_id(id: &str) -> String {
     format!("{prefix}…")
 }
 
-#[doc(hidden)]
+/// Not a public API: only in builds for the fuzz targets (`--cfg fuzzing`) and in unit tests.
+#[cfg(any(test, fuzzing))]
 pub mod fuzzing;

@@ -15,17 +15,19 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::delivery::{key_of, Delivered, Delivery};
+use super::limits::{join_before, Deadline};
 use super::mode::HandlerRetryPolicy;
 use super::stats::{Counters, Event};
 use super::workers::panic_message;
 use crate::event::{parse_event, WasenderWebhookEvent};
 use crate::handler::{dispatch, WebhookHandler};
 use crate::journal::{DeadLetter, DeadLetters, DedupeWindow, Journal, JournalOptions, Seq};
+use crate::sync::{lock, wait, wait_timeout};
 
 /// The hook called with every dead letter.
 pub(crate) type DeadLetterHook = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
@@ -38,11 +40,6 @@ pub(crate) const DEDUPE_FILE: &str = "dedupe.log";
 /// How long shutdown waits for handler threads still inside the handler after
 /// the drain deadline before leaving them behind.
 const STRAGGLER_WAIT: Duration = Duration::from_millis(500);
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The queue's state is updated in single steps; it stays consistent.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Everything the queued modes are configured with.
 pub(crate) struct QueuedConfig {
@@ -180,10 +177,7 @@ impl Queue {
             if s.phase == Phase::Draining && s.reserved == 0 {
                 return None;
             }
-            s = self
-                .available
-                .wait(s)
-                .unwrap_or_else(PoisonError::into_inner);
+            s = wait(&self.available, s);
         }
     }
 
@@ -201,10 +195,7 @@ impl Queue {
 
     /// Waits on `changed` for at most `left`.
     fn wait_changed<'a>(&self, s: MutexGuard<'a, State>, left: Duration) -> MutexGuard<'a, State> {
-        self.changed
-            .wait_timeout(s, left)
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
+        wait_timeout(&self.changed, s, left).0
     }
 
     /// Wakes every waiter: after a phase change, or progress while draining.
@@ -222,28 +213,17 @@ impl Queue {
             Phase::Draining => durable,
             Phase::Stopped => true,
         };
-        let until = Instant::now().checked_add(delay);
+        let until = Deadline::after(delay);
         let mut s = lock(&self.state);
         loop {
             if abandon(s.phase) {
                 return false;
             }
-            let Some(left) = time_left(until) else {
+            let Some(left) = until.remaining() else {
                 return true;
             };
             s = self.wait_changed(s, left);
         }
-    }
-}
-
-/// Time until `deadline` (`None` once it passed); no deadline (an
-/// unrepresentable one) waits in hour-long steps.
-fn time_left(deadline: Option<Instant>) -> Option<Duration> {
-    match deadline {
-        Some(deadline) => deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero()),
-        None => Some(Duration::from_secs(3600)),
     }
 }
 
@@ -384,7 +364,7 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
     fn finish(&self) {
         let core = &self.core;
         let queue = &core.queue;
-        let deadline = Instant::now().checked_add(self.drain_timeout);
+        let deadline = Deadline::after(self.drain_timeout);
         let mut s = lock(&queue.state);
         s.phase = Phase::Draining;
         queue.wake_all();
@@ -393,7 +373,7 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
             log::info!("draining {waiting} queued event(s) before stopping");
         }
         while !s.idle() {
-            let Some(left) = time_left(deadline) else {
+            let Some(left) = deadline.remaining() else {
                 break;
             };
             s = queue.wait_changed(s, left);
@@ -426,18 +406,12 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
             log::warn!("{busy} handler call(s) still running at the drain deadline");
         }
         let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
-        let grace = Instant::now() + STRAGGLER_WAIT;
-        let mut stragglers = 0;
-        for thread in threads {
-            while !thread.is_finished() && Instant::now() < grace {
-                thread::sleep(Duration::from_millis(2));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            } else {
-                stragglers += 1;
-            }
-        }
+        let grace = Deadline::after(STRAGGLER_WAIT);
+        let stragglers = threads
+            .into_iter()
+            .map(|thread| join_before(thread, grace))
+            .filter(|joined| !joined)
+            .count();
         if stragglers > 0 {
             log::warn!("{stragglers} handler thread(s) left running inside the handler");
         }

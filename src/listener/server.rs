@@ -6,15 +6,16 @@ use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::connection;
 use super::delivery::Delivery;
-use super::limits::Limits;
+use super::limits::{join_before, Deadline, Limits};
 use super::stats::{Counters, ListenerStats, Outcome};
 use super::workers::{Job, Processor};
+use crate::sync::lock;
 
 /// Stack size of connection threads: they parse HTTP, never run user code.
 const CONNECTION_STACK: usize = 256 * 1024;
@@ -40,11 +41,6 @@ pub(crate) struct Shared {
 struct OpenConnection {
     stream: TcpStream,
     thread: Option<JoinHandle<()>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The guarded maps stay consistent even if a holder panicked.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {
@@ -212,13 +208,7 @@ impl WebhookListener {
             return;
         };
         request_stop(&self.shared, wake_address(self.local_addr));
-        let started = Instant::now();
-        while !threads.acceptor.is_finished() && started.elapsed() < ACCEPT_STOP_WAIT {
-            thread::sleep(Duration::from_millis(2));
-        }
-        if threads.acceptor.is_finished() {
-            let _ = threads.acceptor.join();
-        } else {
+        if !join_before(threads.acceptor, Deadline::after(ACCEPT_STOP_WAIT)) {
             log::warn!(
                 "the accept thread did not stop in time; leaving it to exit on its next connection"
             );

@@ -4,7 +4,7 @@ use std::any::Any;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
@@ -12,8 +12,9 @@ use super::delivery::{Delivered, Delivery};
 use super::http::Response;
 use super::mask_session_id;
 use super::stats::Outcome;
-use crate::client::WasenderSyncClient;
 use crate::error::WasenderError;
+use crate::sync::lock;
+use crate::WebhookVerifier;
 
 /// One webhook request whose body has been read, waiting for a worker.
 pub(crate) struct Job {
@@ -31,13 +32,13 @@ pub(crate) struct Reply {
 
 /// Turns request bodies into answers: verify, decode, deliver.
 pub(crate) struct Processor {
-    client: WasenderSyncClient,
+    verifier: WebhookVerifier,
     delivery: Arc<dyn Delivery>,
 }
 
 impl Processor {
-    pub fn new(client: WasenderSyncClient, delivery: Arc<dyn Delivery>) -> Self {
-        Self { client, delivery }
+    pub fn new(verifier: WebhookVerifier, delivery: Arc<dyn Delivery>) -> Self {
+        Self { verifier, delivery }
     }
 
     /// Processes one request, turning a panic anywhere below into a 500.
@@ -59,7 +60,7 @@ impl Processor {
 
     fn process_unguarded(&self, body: &[u8], signature: Option<&str>) -> Reply {
         let started = Instant::now();
-        let event = match self.client.handle_webhook_event(body, signature) {
+        let event = match self.verifier.handle_webhook_event(body, signature) {
             Ok(event) => event,
             Err(e) => return rejection(&e),
         };
@@ -181,8 +182,7 @@ pub(crate) fn spawn_workers(
 
 fn work(jobs: &Mutex<Receiver<Job>>, processor: &Processor) {
     loop {
-        // Nothing panics while the lock is held, but a poisoned lock is still usable.
-        let next = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let next = lock(jobs).recv();
         let Ok(job) = next else {
             return;
         };

@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use wasenderapi::{sign_webhook, MessagesData, SignatureScheme, WebhookEvent, WebhookHandler};
+use wasenderapi::event::MessagesData;
+use wasenderapi::{sign_webhook, SignatureScheme, WebhookEvent, WebhookHandler};
 
 pub const SECRET: &str = "0123456789abcdef0123456789abcdef";
 

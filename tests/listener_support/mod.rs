@@ -12,9 +12,10 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use wasenderapi::event::MessagesData;
 use wasenderapi::{
-    sign_webhook, MessagesData, SignatureScheme, WasenderSyncClient, WebhookEvent, WebhookHandler,
-    WebhookListener, WebhookListenerBuilder,
+    sign_webhook, SignatureScheme, WebhookEvent, WebhookHandler, WebhookListener,
+    WebhookListenerBuilder, WebhookVerifier,
 };
 
 pub const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -97,14 +98,14 @@ impl WebhookHandler for Recorder {
     }
 }
 
-/// The client every test listener verifies with.
-pub fn client() -> WasenderSyncClient {
-    WasenderSyncClient::new("test-api-key").with_webhook_secret(SECRET)
+/// The verifier every test listener verifies with.
+pub fn verifier() -> WebhookVerifier {
+    WebhookVerifier::with_secret(SECRET)
 }
 
 /// A builder on 127.0.0.1:0 with small timeouts, for `handler`.
 pub fn builder(handler: Arc<Recorder>) -> WebhookListenerBuilder<Recorder> {
-    WebhookListener::builder_shared(client(), handler)
+    WebhookListener::builder(verifier(), handler)
         .bind("127.0.0.1:0")
         .workers(2)
         .read_timeout(Duration::from_millis(200))

@@ -4,11 +4,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use wasenderapi::listener::fuzzing::serve_bytes;
-use wasenderapi::WasenderSyncClient;
+use wasenderapi::WebhookVerifier;
 
 fuzz_target!(|data: &[u8]| {
-    let client = WasenderSyncClient::new("k").with_webhook_secret("0123456789abcdef0123456789abcdef");
-    let (statuses, out) = serve_bytes(&client, data);
+    let verifier = WebhookVerifier::with_secret("0123456789abcdef0123456789abcdef");
+    let (statuses, out) = serve_bytes(&verifier, data);
     for status in &statuses {
         assert!(
             matches!(status, 200 | 400 | 401 | 404 | 405 | 408 | 413 | 500 | 505),

@@ -14,10 +14,10 @@ use super::queued::{DeadLetterHook, QueuedConfig, QueuedDelivery};
 use super::server::{Shared, WebhookListener};
 use super::stats::{Counters, ListenerStats};
 use super::workers::{spawn_workers, Processor};
-use crate::client::WasenderSyncClient;
 use crate::error::{Result, WasenderError};
 use crate::handler::WebhookHandler;
 use crate::journal::{DeadLetter, DedupeWindow};
+use crate::signature::WebhookVerifier;
 
 /// The address bound when [`bind`](WebhookListenerBuilder::bind) is not called.
 pub const DEFAULT_BIND: &str = "0.0.0.0:3000";
@@ -28,7 +28,7 @@ pub const DEFAULT_PATH: &str = "/webhook";
 ///
 /// Every setter documents its default; the defaults are safe to face the internet.
 pub struct WebhookListenerBuilder<H> {
-    client: WasenderSyncClient,
+    verifier: WebhookVerifier,
     handler: Arc<H>,
     bind: Bind,
     path: String,
@@ -51,7 +51,7 @@ enum Bind {
 impl<H> std::fmt::Debug for WebhookListenerBuilder<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookListenerBuilder")
-            .field("client", &self.client)
+            .field("verifier", &self.verifier)
             .field("path", &self.path)
             .field("workers", &self.workers)
             .field("limits", &self.limits)
@@ -65,23 +65,24 @@ impl<H> std::fmt::Debug for WebhookListenerBuilder<H> {
 }
 
 impl WebhookListener {
-    /// Starts configuring a listener that verifies events with `client` (its
-    /// webhook secrets) and delivers them to `handler`.
+    /// Starts configuring a listener that verifies events with `verifier` (a
+    /// [`WebhookVerifier`], or a `WasenderSyncClient` holding the webhook
+    /// secrets) and delivers them to `handler`.
     pub fn builder<H: WebhookHandler + 'static>(
-        client: WasenderSyncClient,
+        verifier: impl Into<WebhookVerifier>,
         handler: H,
     ) -> WebhookListenerBuilder<H> {
-        Self::builder_shared(client, Arc::new(handler))
+        Self::builder_shared(verifier, Arc::new(handler))
     }
 
     /// Like [`builder`](Self::builder), for a handler you keep a reference to.
     pub fn builder_shared<H: WebhookHandler + 'static>(
-        client: WasenderSyncClient,
+        verifier: impl Into<WebhookVerifier>,
         handler: Arc<H>,
     ) -> WebhookListenerBuilder<H> {
         let workers = thread::available_parallelism().map_or(4, |n| n.get());
         WebhookListenerBuilder {
-            client,
+            verifier: verifier.into(),
             handler,
             bind: Bind::Addresses(DEFAULT_BIND.to_socket_addrs().map(Iterator::collect)),
             path: DEFAULT_PATH.to_owned(),
@@ -253,7 +254,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             Bind::Addresses(addrs) => TcpListener::bind(addrs?.as_slice())?,
         };
         let local_addr = listener.local_addr()?;
-        if self.client.webhook_verifier().secret_count() == 0 {
+        if self.verifier.secret_count() == 0 {
             log::warn!("no webhook secret configured: every event will be refused with 500");
         }
         let mut limits = self.limits;
@@ -289,7 +290,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             }
         };
         let (jobs_tx, jobs_rx) = mpsc::sync_channel(limits.queue_capacity);
-        let processor = Arc::new(Processor::new(self.client, Arc::clone(&delivery)));
+        let processor = Arc::new(Processor::new(self.verifier, Arc::clone(&delivery)));
         // Queued modes store on the connection thread: no worker hand-off.
         let (worker_count, direct) = if self.mode.is_queued() {
             (0, Some(Arc::clone(&processor)))

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::http::{read_body, read_head, wait_for_request, write_response, ReadError, Response};
 use super::routing::{fixed_answer, route, Route};
-use crate::client::WasenderSyncClient;
+use crate::signature::WebhookVerifier;
 
 /// The head limit used by [`serve_bytes`].
 pub const FUZZ_MAX_HEAD: usize = 4096;
@@ -18,7 +18,7 @@ pub const FUZZ_MAX_BODY: usize = 16 * 1024;
 
 /// Serves every request found in `input` (keep-alive) on the path `/webhook`,
 /// returning the status of each answer and the bytes written back.
-pub fn serve_bytes(client: &WasenderSyncClient, input: &[u8]) -> (Vec<u16>, Vec<u8>) {
+pub fn serve_bytes(verifier: &WebhookVerifier, input: &[u8]) -> (Vec<u16>, Vec<u8>) {
     let mut reader = BufReader::with_capacity(1024, Cursor::new(input));
     let mut out = Vec::new();
     let mut statuses = Vec::new();
@@ -38,7 +38,7 @@ pub fn serve_bytes(client: &WasenderSyncClient, input: &[u8]) -> (Vec<u16>, Vec<
                         "a body beyond the limit was buffered"
                     );
                     let signature = head.header("x-webhook-signature");
-                    match client.handle_webhook_event(&body, signature) {
+                    match verifier.handle_webhook_event(&body, signature) {
                         Ok(event) => Response::json(
                             200,
                             format!("{{\"event\":{:?}}}", event.event_type().as_str()),
@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn serves_pipelined_requests_from_bytes() {
-        let client = WasenderSyncClient::new("k").with_webhook_secret("s");
+        let verifier = WebhookVerifier::with_secret("s");
         let body = br#"{"event":"session.status","data":{"status":"connected"}}"#;
         let sig = sign_webhook(SignatureScheme::SharedSecret, "s", body);
         let mut input = format!(
@@ -98,7 +98,7 @@ mod tests {
         input.extend_from_slice(body);
         input.extend_from_slice(b"GET /healthz HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n");
         input.extend_from_slice(b"POST /webhook HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n");
-        let (statuses, out) = serve_bytes(&client, &input);
+        let (statuses, out) = serve_bytes(&verifier, &input);
         assert_eq!(statuses, [200, 200, 404, 413]);
         assert!(out.starts_with(b"HTTP/1.1 200 OK\r\n"));
     }

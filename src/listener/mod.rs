@@ -2,7 +2,7 @@
 //! verifies each event and hands it to your [`WebhookHandler`](crate::WebhookHandler).
 //!
 //! ```
-//! use wasenderapi::{MessagesData, WasenderSyncClient, WebhookEvent, WebhookHandler, WebhookListener};
+//! use wasenderapi::{MessagesData, WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
 //!
 //! struct Bot;
 //! impl WebhookHandler for Bot {
@@ -15,8 +15,8 @@
 //!     }
 //! }
 //!
-//! let client = WasenderSyncClient::new("api-key").with_webhook_secret("webhook-secret");
-//! let listener = WebhookListener::builder(client, Bot)
+//! let verifier = WebhookVerifier::with_secret("webhook-secret");
+//! let listener = WebhookListener::builder(verifier, Bot)
 //!     .bind("127.0.0.1:0") // port 0: any free port
 //!     .path("/webhook")
 //!     .workers(4)

@@ -12,8 +12,8 @@ use super::delivery::{Delivered, Delivery};
 use super::http::Response;
 use super::mask_session_id;
 use super::stats::Outcome;
-use crate::client::WasenderSyncClient;
 use crate::error::WasenderError;
+use crate::signature::WebhookVerifier;
 
 /// One webhook request whose body has been read, waiting for a worker.
 pub(crate) struct Job {
@@ -31,13 +31,13 @@ pub(crate) struct Reply {
 
 /// Turns request bodies into answers: verify, decode, deliver.
 pub(crate) struct Processor {
-    client: WasenderSyncClient,
+    verifier: WebhookVerifier,
     delivery: Arc<dyn Delivery>,
 }
 
 impl Processor {
-    pub fn new(client: WasenderSyncClient, delivery: Arc<dyn Delivery>) -> Self {
-        Self { client, delivery }
+    pub fn new(verifier: WebhookVerifier, delivery: Arc<dyn Delivery>) -> Self {
+        Self { verifier, delivery }
     }
 
     /// Processes one request, turning a panic anywhere below into a 500.
@@ -59,7 +59,7 @@ impl Processor {
 
     fn process_unguarded(&self, body: &[u8], signature: Option<&str>) -> Reply {
         let started = Instant::now();
-        let event = match self.client.handle_webhook_event(body, signature) {
+        let event = match self.verifier.handle_webhook_event(body, signature) {
             Ok(event) => event,
             Err(e) => return rejection(&e),
         };

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wasenderapi::{SignatureScheme, WasenderSyncClient};
+use wasenderapi::{SignatureScheme, WebhookVerifier};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
@@ -13,19 +13,19 @@ fuzz_target!(|data: &[u8]| {
         Some((c, rest)) => (*c, rest),
         None => (0, data),
     };
-    let shared = WasenderSyncClient::new("k").with_webhook_secret(SECRET);
+    let shared = WebhookVerifier::with_secret(SECRET);
     let header = match choice % 4 {
         0 => Some(SECRET.to_owned()),
         1 => None,
         2 => Some(String::from_utf8_lossy(&body[..body.len().min(40)]).into_owned()),
         _ => Some(wasenderapi::sign_webhook(SignatureScheme::HmacSha256, SECRET, body)),
     };
-    let client = if choice % 4 == 3 {
-        shared.with_signature_scheme(SignatureScheme::HmacSha256)
+    let verifier = if choice % 4 == 3 {
+        shared.with_scheme(SignatureScheme::HmacSha256)
     } else {
         shared
     };
-    match client.handle_webhook_event(body, header.as_deref()) {
+    match verifier.handle_webhook_event(body, header.as_deref()) {
         Ok(event) => {
             let received: serde_json::Value =
                 serde_json::from_slice(body).expect("an accepted body is JSON");

@@ -134,6 +134,16 @@
 //! Without either, the crate is the webhook core: verification, events, handler.
 //! With `default-features = false, features = ["listener"]`, no HTTP client is
 //! compiled.
+//!
+// Without their features, the names the docs above mention point at the sections describing them.
+#![cfg_attr(
+    not(feature = "client"),
+    doc = "[`WasenderSyncClient`]: #answering-through-the-rest-api-feature-client"
+)]
+#![cfg_attr(
+    not(feature = "listener"),
+    doc = "[`WebhookListener`]: #the-listener-feature-listener\n[`listener`]: #the-listener-feature-listener"
+)]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -23,6 +23,7 @@ mod transport;
 mod types;
 mod webhook;
 
+pub use crate::secret::Secret;
 pub use contacts::{OnWhatsApp, Page, Pagination, ProfilePicture};
 pub use groups::{GroupInviteLink, GroupSettings};
 pub use media::{DecryptedMedia, UploadedMedia};
@@ -32,7 +33,7 @@ pub use sessions::{
     RegeneratedApiKey, SessionConnection, SessionSettings, SessionUser, WhatsAppSession,
 };
 pub use transport::USER_AGENT;
-pub use types::{ActionResult, RateLimitInfo, Secret, SendResult, SentMessage};
+pub use types::{ActionResult, RateLimitInfo, SendResult, SentMessage};
 
 /// The default REST base URL.
 pub const DEFAULT_BASE_URL: &str = "https://www.wasenderapi.com/api";
@@ -62,8 +63,8 @@ pub const DEFAULT_BASE_URL: &str = "https://www.wasenderapi.com/api";
 /// ```
 #[derive(Clone)]
 pub struct WasenderSyncClient {
-    pub(crate) api_key: String,
-    pub(crate) personal_access_token: Option<String>,
+    pub(crate) api_key: Secret,
+    pub(crate) personal_access_token: Option<Secret>,
     pub(crate) base_url: String,
     pub(crate) webhook: WebhookVerifier,
     pub(crate) http: transport::HttpSettings,
@@ -73,7 +74,7 @@ impl WasenderSyncClient {
     /// A client for the session whose API key is `api_key`.
     pub fn new(api_key: impl Into<String>) -> Self {
         Self {
-            api_key: api_key.into(),
+            api_key: Secret::new(api_key),
             personal_access_token: None,
             base_url: DEFAULT_BASE_URL.to_owned(),
             webhook: WebhookVerifier::default(),
@@ -90,7 +91,7 @@ impl WasenderSyncClient {
 
     /// Sets the Personal Access Token used by the account (`/whatsapp-sessions`) endpoints.
     pub fn with_personal_access_token(mut self, token: impl Into<String>) -> Self {
-        self.personal_access_token = Some(token.into());
+        self.personal_access_token = Some(Secret::new(token));
         self
     }
 
@@ -149,11 +150,8 @@ impl WasenderSyncClient {
 impl fmt::Debug for WasenderSyncClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WasenderSyncClient")
-            .field("api_key", &"[redacted]")
-            .field(
-                "personal_access_token",
-                &self.personal_access_token.as_ref().map(|_| "[redacted]"),
-            )
+            .field("api_key", &self.api_key)
+            .field("personal_access_token", &self.personal_access_token)
             .field("base_url", &self.base_url)
             .field("webhook", &self.webhook)
             .field("http", &self.http)

@@ -12,6 +12,7 @@ use super::response::{api_error, rate_limit, ApiReply};
 use super::retry::{Failure, RetryPolicy};
 use super::WasenderSyncClient;
 use crate::error::{Result, WasenderError};
+use crate::secret::Secret;
 
 /// The `User-Agent` every request carries.
 pub const USER_AGENT: &str = concat!("wasenderapi-rust/", env!("CARGO_PKG_VERSION"));
@@ -285,10 +286,11 @@ impl WasenderSyncClient {
     /// The bearer token for `auth`; fails before any I/O when the PAT is missing.
     fn token(&self, auth: Auth) -> Result<&str> {
         match auth {
-            Auth::ApiKey => Ok(&self.api_key),
+            Auth::ApiKey => Ok(self.api_key.expose()),
             Auth::PersonalAccessToken => self
                 .personal_access_token
-                .as_deref()
+                .as_ref()
+                .map(Secret::expose)
                 .filter(|t| !t.is_empty())
                 .ok_or(WasenderError::MissingPersonalAccessToken),
         }

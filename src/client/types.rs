@@ -3,7 +3,7 @@
 
 use crate::event::wire::{wire_object, Lenient};
 use crate::event::NumberOrString;
-pub use crate::secret::Secret;
+pub(crate) use crate::secret::Secret;
 
 /// The rate-limit headers of a response (`X-RateLimit-Limit`,
 /// `X-RateLimit-Remaining`, `X-RateLimit-Reset`).

@@ -1,7 +1,7 @@
 //! A small standard-alphabet base64 codec (RFC 4648), used for HMAC signatures
 //! and media uploads. Decoding also accepts the URL-safe alphabet and missing padding.
 
-#![cfg_attr(not(any(feature = "client", feature = "listener")), allow(dead_code))]
+#![cfg_attr(not(feature = "listener"), allow(dead_code))]
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

@@ -3,13 +3,13 @@
 //! Verify, decode and route an event in three lines:
 //!
 //! ```
-//! use wasenderapi::{WasenderSyncClient, WasenderWebhookEventType};
+//! use wasenderapi::{WasenderWebhookEventType, WebhookVerifier};
 //!
-//! let client = WasenderSyncClient::new("api-key").with_webhook_secret("secret");
+//! let verifier = WebhookVerifier::with_secret("secret");
 //! let body = br#"{"event":"messages.received","timestamp":1633456789,"data":{"messages":{
 //!     "key":{"id":"3EB0X1","fromMe":false,"remoteJid":"1234567890@s.whatsapp.net","cleanedSenderPn":"1234567890"},
 //!     "messageBody":"Hello"}}}"#;
-//! let event = client.handle_webhook_event(body, Some("secret"))?;
+//! let event = verifier.handle_webhook_event(body, Some("secret"))?;
 //! assert_eq!(event.event_type(), WasenderWebhookEventType::MessagesReceived);
 //! for m in event.messages() {
 //!     assert_eq!(m.text(), Some("Hello"));
@@ -44,7 +44,7 @@
 //! each event with [`dispatch`]:
 //!
 //! ```
-//! use wasenderapi::{dispatch, MessagesData, WasenderSyncClient, WebhookEvent, WebhookHandler};
+//! use wasenderapi::{dispatch, MessagesData, WebhookEvent, WebhookHandler, WebhookVerifier};
 //!
 //! struct Printer;
 //! impl WebhookHandler for Printer {
@@ -55,20 +55,22 @@
 //!     }
 //! }
 //!
-//! let client = WasenderSyncClient::new("key").with_webhook_secret("s");
-//! let event = client.handle_webhook_event(br#"{"event":"messages.upsert","data":{"messages":[]}}"#, Some("s"))?;
+//! let verifier = WebhookVerifier::with_secret("s");
+//! let event = verifier.handle_webhook_event(br#"{"event":"messages.upsert","data":{"messages":[]}}"#, Some("s"))?;
 //! dispatch(&Printer, &event).unwrap();
 //! # Ok::<(), wasenderapi::WasenderError>(())
 //! ```
 //!
 //! # Signatures
 //!
-//! WasenderAPI sends the webhook secret itself in `X-Webhook-Signature`
-//! ([`SignatureScheme::SharedSecret`], the default). An HMAC-SHA256 scheme over
-//! the raw body is available for signing proxies ([`SignatureScheme::HmacSha256`]).
-//! Comparisons are constant time, every configured secret is tried (rotation),
-//! and with no secret configured nothing is accepted. [`sign_webhook`] builds
-//! a valid header for your own tests.
+//! A [`WebhookVerifier`] holds the webhook secret(s) and the scheme; it needs
+//! no API key and no cargo feature. WasenderAPI sends the webhook secret itself
+//! in `X-Webhook-Signature` ([`SignatureScheme::SharedSecret`], the default).
+//! An HMAC-SHA256 scheme over the raw body is available for signing proxies
+//! ([`SignatureScheme::HmacSha256`]). Comparisons are constant time over
+//! fixed-length digests, every configured secret is tried (rotation), and with
+//! no secret configured nothing is accepted. [`sign_webhook`] builds a valid
+//! header for your own tests.
 //!
 //! # The listener (feature `listener`)
 //!
@@ -81,7 +83,8 @@
 //! and for the queued and durable delivery modes.
 //!
 //! ```no_run
-//! use wasenderapi::{MessagesData, WasenderSyncClient, WebhookEvent, WebhookHandler, WebhookListener};
+//! # #[cfg(feature = "listener")] {
+//! use wasenderapi::{MessagesData, WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
 //!
 //! struct Bot;
 //! impl WebhookHandler for Bot {
@@ -92,16 +95,17 @@
 //!     }
 //! }
 //!
-//! let client = WasenderSyncClient::new("api-key").with_webhook_secret("webhook-secret");
-//! let listener = WebhookListener::builder(client, Bot).bind("0.0.0.0:3000").spawn()?;
+//! let verifier = WebhookVerifier::with_secret("webhook-secret");
+//! let listener = WebhookListener::builder(verifier, Bot).bind("0.0.0.0:3000").spawn()?;
 //! listener.join(); // or keep working and call listener.shutdown() later
+//! # }
 //! # Ok::<(), wasenderapi::WasenderError>(())
 //! ```
 //!
 //! # Answering through the REST API (feature `client`)
 //!
-//! The same [`WasenderSyncClient`] speaks the REST API over `ureq`, blocking,
-//! with bounded retries (a 429 is waited out; a message is never re-sent after
+//! [`WasenderSyncClient`] speaks the REST API over `ureq`, blocking, with
+//! bounded retries (a 429 is waited out; a message is never re-sent after
 //! an ambiguous failure unless you opt in):
 //!
 //! ```no_run
@@ -122,14 +126,29 @@
 //!
 //! # Features
 //!
-//! - `client` (default): the blocking REST client over `ureq`.
+//! - `client` (default): the blocking REST client over `ureq`
+//!   ([`WasenderSyncClient`]). It also holds webhook secrets, and can be
+//!   given wherever a [`WebhookVerifier`] is taken.
 //! - `listener` (default): the bundled webhook listener and the durable journal.
 //!
 //! Without either, the crate is the webhook core: verification, events, handler.
+//! With `default-features = false, features = ["listener"]`, no HTTP client is
+//! compiled.
+//!
+// Without their features, the names the docs above mention point at the sections describing them.
+#![cfg_attr(
+    not(feature = "client"),
+    doc = "[`WasenderSyncClient`]: #answering-through-the-rest-api-feature-client"
+)]
+#![cfg_attr(
+    not(feature = "listener"),
+    doc = "[`WebhookListener`]: #the-listener-feature-listener\n[`listener`]: #the-listener-feature-listener"
+)]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod base64;
+#[cfg(feature = "client")]
 pub mod client;
 mod error;
 pub mod event;
@@ -138,17 +157,18 @@ mod handler;
 pub mod journal;
 #[cfg(feature = "listener")]
 pub mod listener;
+mod secret;
 pub mod signature;
 mod sync;
-mod webhook;
 
+#[cfg(feature = "client")]
 pub use client::WasenderSyncClient;
 #[cfg(feature = "client")]
 pub use client::{
     ActionResult, DecryptedMedia, GroupInviteLink, GroupSettings, Message, MessageInfo, OnWhatsApp,
     Page, Pagination, PresenceType, ProfilePicture, RateLimitInfo, RegeneratedApiKey, RetryPolicy,
-    Secret, SendResult, SentMessage, SessionConnection, SessionSettings, SessionUser,
-    UploadedMedia, WhatsAppSession,
+    SendResult, SentMessage, SessionConnection, SessionSettings, SessionUser, UploadedMedia,
+    WhatsAppSession,
 };
 pub use error::{Result, WasenderError};
 pub use event::*;
@@ -158,4 +178,5 @@ pub use listener::{
     DeliveryMode, HandlerRetryPolicy, ListenerStats, ShutdownHandle, WebhookListener,
     WebhookListenerBuilder,
 };
+pub use secret::Secret;
 pub use signature::{sign_webhook, SignatureScheme, WebhookVerifier, SIGNATURE_HEADER};

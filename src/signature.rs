@@ -8,19 +8,41 @@
 //!
 //! Several secrets may be configured at once, so a secret can be rotated
 //! without dropping events: every configured secret is compared, without
-//! stopping at the first match.
+//! stopping at the first match. Only fixed-length digests are compared (the
+//! SHA-256 of a shared secret, a 32-byte MAC), with [`subtle`], so neither a
+//! secret's length nor its content shows in the time a rejection takes.
 
+use std::fmt;
+
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::{DecodePaddingMode, Engine};
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::error::WasenderError;
+use crate::event::WasenderWebhookEvent;
 
 /// The request header that carries the signature.
 pub const SIGNATURE_HEADER: &str = "X-Webhook-Signature";
 
 /// The longest signature header value looked at; longer values are rejected unread.
 pub const MAX_SIGNATURE_HEADER_LEN: usize = 4096;
+
+/// The optional prefix of an HMAC signature, as GitHub-style senders write it.
+const HMAC_PREFIX: &str = "sha256=";
+
+/// The length of a SHA-256 digest and of an HMAC-SHA256 MAC, in bytes.
+const DIGEST_LEN: usize = 32;
+
+/// Base64 decoding accepts padded and unpadded input, in either alphabet.
+const ANY_PADDING: GeneralPurposeConfig =
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+const BASE64_STANDARD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, ANY_PADDING);
+const BASE64_URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, ANY_PADDING);
+
+type HmacSha256 = Hmac<Sha256>;
 
 /// How a webhook request proves it comes from WasenderAPI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -30,28 +52,64 @@ pub enum SignatureScheme {
     #[default]
     SharedSecret,
     /// The header carries HMAC-SHA256(secret, raw body), as hex (any case) or
-    /// base64 (standard or URL-safe), optionally prefixed with `sha256=`.
-    /// Several comma- or space-separated signatures may be given.
+    /// base64 (standard or URL-safe, padded or not), optionally prefixed with
+    /// `sha256=`. Several comma- or space-separated signatures may be given.
     HmacSha256,
 }
 
-/// A webhook secret that never shows itself in `Debug` output.
+/// One accepted secret, prepared once when it is added: the SHA-256 of the
+/// secret (what a shared-secret header is compared with) and the HMAC keyed
+/// with it (what a body is signed with). The secret itself is not kept.
 #[derive(Clone)]
-struct Secret(Vec<u8>);
+struct AcceptedSecret {
+    digest: [u8; DIGEST_LEN],
+    hmac: HmacSha256,
+}
 
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
+impl AcceptedSecret {
+    fn new(secret: &[u8]) -> Self {
+        Self {
+            digest: Sha256::digest(secret).into(),
+            hmac: keyed_hmac(secret),
+        }
     }
 }
 
-/// Verifies webhook signatures against one or more configured secrets.
+/// Verifies webhook requests against one or more secrets, then decodes them:
+/// the receive side of the crate, usable without the REST client (it compiles
+/// with no cargo feature at all).
 ///
-/// Held by [`WasenderSyncClient`](crate::WasenderSyncClient); usable on its own.
-/// Its `Debug` output never shows a secret.
-#[derive(Debug, Clone, Default)]
+/// Configure it once and share it: it is `Clone`, `Send` and `Sync`, and its
+/// `Debug` output shows the scheme and how many secrets are set, never a
+/// secret. Hand it to the bundled listener (`WebhookListener::builder`, feature
+/// `listener`) or call [`handle_webhook_event`](Self::handle_webhook_event)
+/// from your own server.
+///
+/// ```
+/// use wasenderapi::{sign_webhook, SignatureScheme, WasenderError, WebhookVerifier};
+///
+/// // The common case: WasenderAPI's shared secret, from the dashboard.
+/// let verifier = WebhookVerifier::with_secret("new-secret")
+///     // While rotating, the old secret is accepted too.
+///     .with_additional_secret("old-secret");
+///
+/// let body = br#"{"event":"session.status","data":{"status":"connected"}}"#;
+/// let event = verifier.handle_webhook_event(body, Some("old-secret"))?;
+/// assert_eq!(event.event_type().as_str(), "session.status");
+/// assert!(matches!(
+///     verifier.handle_webhook_event(body, Some("guess")),
+///     Err(WasenderError::InvalidSignature)
+/// ));
+///
+/// // Behind a signing proxy: HMAC-SHA256 of the raw body.
+/// let hmac = verifier.clone().with_scheme(SignatureScheme::HmacSha256);
+/// let header = sign_webhook(SignatureScheme::HmacSha256, "new-secret", body);
+/// assert!(hmac.verify(body, Some(&header)).is_ok());
+/// # Ok::<(), WasenderError>(())
+/// ```
+#[derive(Clone, Default)]
 pub struct WebhookVerifier {
-    secrets: Vec<Secret>,
+    secrets: Vec<AcceptedSecret>,
     scheme: SignatureScheme,
 }
 
@@ -78,9 +136,20 @@ impl WebhookVerifier {
     /// # Ok::<(), wasenderapi::WasenderError>(())
     /// ```
     pub fn with_secret(secret: impl AsRef<[u8]>) -> Self {
-        let mut verifier = Self::new(SignatureScheme::SharedSecret);
-        verifier.add_secret(secret);
-        verifier
+        Self::new(SignatureScheme::SharedSecret).with_additional_secret(secret)
+    }
+
+    /// Also accepts `secret` (rotation: the new and the old secret both verify
+    /// until the old one is dropped). Same rules as [`add_secret`](Self::add_secret).
+    pub fn with_additional_secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.add_secret(secret);
+        self
+    }
+
+    /// Uses `scheme` (default [`SignatureScheme::SharedSecret`]); the secrets stay.
+    pub fn with_scheme(mut self, scheme: SignatureScheme) -> Self {
+        self.scheme = scheme;
+        self
     }
 
     /// Verifies a webhook request and decodes its body into a typed event.
@@ -97,7 +166,7 @@ impl WebhookVerifier {
         &self,
         body: &[u8],
         signature: Option<&str>,
-    ) -> Result<crate::event::WasenderWebhookEvent, WasenderError> {
+    ) -> Result<WasenderWebhookEvent, WasenderError> {
         self.verify(body, signature)?;
         crate::event::parse_event(body)
     }
@@ -107,7 +176,7 @@ impl WebhookVerifier {
     pub fn add_secret(&mut self, secret: impl AsRef<[u8]>) {
         let secret = secret.as_ref().trim_ascii();
         if !secret.is_empty() {
-            self.secrets.push(Secret(secret.to_vec()));
+            self.secrets.push(AcceptedSecret::new(secret));
         }
     }
 
@@ -158,19 +227,27 @@ impl WebhookVerifier {
         }
     }
 
+    /// Compares the SHA-256 of `candidate` with that of every secret, all of them.
     fn any_secret_equals(&self, candidate: &[u8]) -> Choice {
-        let mut matched = Choice::from(0);
-        for secret in &self.secrets {
-            matched |= ct_eq_bytes(&secret.0, candidate);
-        }
-        matched
+        let candidate: [u8; DIGEST_LEN] = Sha256::digest(candidate).into();
+        self.secrets
+            .iter()
+            .fold(Choice::from(0), |matched, secret| {
+                matched | secret.digest.ct_eq(&candidate)
+            })
     }
 
+    /// Compares every well-formed signature in `header` with the body's MAC
+    /// under every secret, all of them.
     fn any_hmac_matches(&self, body: &[u8], header: &str) -> Choice {
-        let macs: Vec<[u8; 32]> = self
+        let macs: Vec<[u8; DIGEST_LEN]> = self
             .secrets
             .iter()
-            .map(|s| hmac_sha256(&s.0, body))
+            .map(|secret| {
+                let mut mac = secret.hmac.clone();
+                mac.update(body);
+                mac.finalize().into_bytes().into()
+            })
             .collect();
         let mut matched = Choice::from(0);
         for candidate in header.split([',', ' ']).filter(|c| !c.is_empty()) {
@@ -178,61 +255,45 @@ impl WebhookVerifier {
                 continue;
             };
             for mac in &macs {
-                matched |= ct_eq_bytes(mac, &decoded);
+                matched |= mac.ct_eq(&decoded);
             }
         }
         matched
     }
 }
 
-/// Constant-time equality of two byte strings (time depends only on their lengths),
-/// comparing eight bytes per step.
-fn ct_eq_bytes(a: &[u8], b: &[u8]) -> Choice {
-    if a.len() != b.len() {
-        return Choice::from(0);
+impl fmt::Debug for WebhookVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookVerifier")
+            .field("scheme", &self.scheme)
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .finish()
     }
-    let mut diff = 0u64;
-    let (a_words, a_tail) = a.split_at(a.len() - a.len() % 8);
-    let (b_words, b_tail) = b.split_at(b.len() - b.len() % 8);
-    for (x, y) in a_words.chunks_exact(8).zip(b_words.chunks_exact(8)) {
-        let word =
-            |c: &[u8]| u64::from_le_bytes(c.try_into().expect("chunks_exact(8) yields 8 bytes"));
-        diff |= word(x) ^ word(y);
-    }
-    for (x, y) in a_tail.iter().zip(b_tail) {
-        diff |= u64::from(x ^ y);
-    }
-    diff.ct_eq(&0)
 }
 
-fn hmac_sha256(key: &[u8], body: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length; this cannot fail.
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(body);
-    mac.finalize().into_bytes().into()
+fn keyed_hmac(key: &[u8]) -> HmacSha256 {
+    <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes keys of any length")
 }
 
-/// Decodes one HMAC signature (`sha256=` prefix optional; hex or base64) to its 32 bytes.
-fn decode_signature(candidate: &str) -> Option<Vec<u8>> {
+/// Decodes one HMAC signature (`sha256=` prefix optional; hex or base64) to
+/// its 32 bytes; `None` for anything that is not exactly 32 bytes.
+fn decode_signature(candidate: &str) -> Option<[u8; DIGEST_LEN]> {
     let value = candidate
-        .strip_prefix("sha256=")
+        .strip_prefix(HMAC_PREFIX)
         .or_else(|| candidate.strip_prefix("SHA256="))
         .unwrap_or(candidate);
-    let bytes = if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
-        decode_hex(value)?
-    } else {
-        crate::base64::decode(value)?
-    };
-    (bytes.len() == 32).then_some(bytes)
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    hex.as_bytes()
-        .chunks(2)
-        .map(|pair| Some(digit(pair[0])? << 4 | digit(*pair.get(1)?)?))
-        .collect()
+    let mut mac = [0u8; DIGEST_LEN];
+    if value.len() == 2 * DIGEST_LEN && hex::decode_to_slice(value, &mut mac).is_ok() {
+        return Some(mac);
+    }
+    let bytes = BASE64_STANDARD
+        .decode(value)
+        .or_else(|_| BASE64_URL_SAFE.decode(value))
+        .ok()?;
+    bytes.try_into().ok()
 }
 
 /// Builds the `X-Webhook-Signature` value WasenderAPI (or a signing proxy) would send
@@ -242,31 +303,27 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 /// [`SignatureScheme::HmacSha256`] it is `sha256=` followed by the lowercase hex digest.
 ///
 /// ```
-/// use wasenderapi::{sign_webhook, SignatureScheme, WasenderSyncClient};
+/// use wasenderapi::{sign_webhook, SignatureScheme, WebhookVerifier};
 /// let body = br#"{"event":"session.status","data":{"status":"connected"}}"#;
 /// let header = sign_webhook(SignatureScheme::HmacSha256, "secret", body);
-/// let client = WasenderSyncClient::new("key")
-///     .with_webhook_secret("secret")
-///     .with_signature_scheme(SignatureScheme::HmacSha256);
-/// assert!(client.handle_webhook_event(body, Some(&header)).is_ok());
+/// let verifier = WebhookVerifier::with_secret("secret").with_scheme(SignatureScheme::HmacSha256);
+/// assert!(verifier.handle_webhook_event(body, Some(&header)).is_ok());
 /// ```
 pub fn sign_webhook(scheme: SignatureScheme, secret: &str, body: &[u8]) -> String {
     match scheme {
         SignatureScheme::SharedSecret => secret.to_owned(),
         SignatureScheme::HmacSha256 => {
-            let mac = hmac_sha256(secret.as_bytes(), body);
-            let mut out = String::with_capacity(7 + 64);
-            out.push_str("sha256=");
-            for byte in mac {
-                out.push_str(&format!("{byte:02x}"));
-            }
-            out
+            let mut mac = keyed_hmac(secret.as_bytes());
+            mac.update(body);
+            format!("{HMAC_PREFIX}{}", hex::encode(mac.finalize().into_bytes()))
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
     use super::*;
 
     fn verifier(scheme: SignatureScheme, secrets: &[&str]) -> WebhookVerifier {
@@ -275,6 +332,16 @@ mod tests {
             v.add_secret(s);
         }
         v
+    }
+
+    fn is_invalid(result: Result<(), WasenderError>) -> bool {
+        matches!(result, Err(WasenderError::InvalidSignature))
+    }
+
+    /// The raw 32 bytes of the HMAC `sign_webhook` puts in hex.
+    fn raw_mac(secret: &str, body: &[u8]) -> Vec<u8> {
+        let header = sign_webhook(SignatureScheme::HmacSha256, secret, body);
+        hex::decode(header.trim_start_matches(HMAC_PREFIX)).expect("sign_webhook writes hex")
     }
 
     #[test]
@@ -292,12 +359,33 @@ mod tests {
             "0123456789ABCDEF0123456789ABCDEF",  // wrong case
             "x",
         ] {
+            assert!(is_invalid(v.verify(b"{}", Some(bad))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_byte_of_the_shared_secret_counts() {
+        let secret = "0123456789abcdef0123456789abcdefXYZ";
+        let v = WebhookVerifier::with_secret(secret);
+        for i in 0..secret.len() {
+            let mut flipped = secret.as_bytes().to_vec();
+            flipped[i] ^= 1;
+            let flipped = String::from_utf8(flipped).expect("ASCII stays ASCII");
+            assert!(is_invalid(v.verify(b"{}", Some(&flipped))), "byte {i}");
+        }
+    }
+
+    #[test]
+    fn every_byte_of_the_hmac_counts() {
+        let body = b"{\"event\":\"x\"}";
+        let v = verifier(SignatureScheme::HmacSha256, &["k"]);
+        let mac = raw_mac("k", body);
+        for i in 0..mac.len() {
+            let mut flipped = mac.clone();
+            flipped[i] ^= 1;
             assert!(
-                matches!(
-                    v.verify(b"{}", Some(bad)),
-                    Err(WasenderError::InvalidSignature)
-                ),
-                "{bad}"
+                is_invalid(v.verify(body, Some(&hex::encode(&flipped)))),
+                "byte {i}"
             );
         }
     }
@@ -324,7 +412,8 @@ mod tests {
             v.verify(b"{}", Some("x")),
             Err(WasenderError::SecretNotConfigured)
         ));
-        let v = verifier(SignatureScheme::SharedSecret, &[""]);
+        let v = verifier(SignatureScheme::SharedSecret, &["", "  "]);
+        assert_eq!(v.secret_count(), 0);
         assert!(matches!(
             v.verify(b"{}", Some("")),
             Err(WasenderError::SecretNotConfigured)
@@ -332,11 +421,37 @@ mod tests {
     }
 
     #[test]
+    fn over_long_header_is_rejected_unread() {
+        let long = "a".repeat(MAX_SIGNATURE_HEADER_LEN + 1);
+        let v = WebhookVerifier::with_secret(&long);
+        assert!(is_invalid(v.verify(b"{}", Some(&long))));
+    }
+
+    #[test]
     fn any_rotated_secret_verifies() {
         let v = verifier(SignatureScheme::SharedSecret, &["old-secret", "new-secret"]);
         assert!(v.verify(b"{}", Some("old-secret")).is_ok());
         assert!(v.verify(b"{}", Some("new-secret")).is_ok());
-        assert!(v.verify(b"{}", Some("other")).is_err());
+        assert!(is_invalid(v.verify(b"{}", Some("other"))));
+    }
+
+    #[test]
+    fn builder_style_configuration_matches_the_setters() {
+        let built = WebhookVerifier::with_secret("new")
+            .with_additional_secret("old")
+            .with_scheme(SignatureScheme::HmacSha256);
+        let mut set = WebhookVerifier::new(SignatureScheme::SharedSecret);
+        set.add_secret("new");
+        set.add_secret("old");
+        set.set_scheme(SignatureScheme::HmacSha256);
+        assert_eq!(built.scheme(), set.scheme());
+        assert_eq!(built.secret_count(), 2);
+        let body = b"{}";
+        for secret in ["new", "old"] {
+            let header = sign_webhook(SignatureScheme::HmacSha256, secret, body);
+            assert!(built.verify(body, Some(&header)).is_ok(), "{secret}");
+            assert!(set.verify(body, Some(&header)).is_ok(), "{secret}");
+        }
     }
 
     #[test]
@@ -345,16 +460,35 @@ mod tests {
         let v = verifier(SignatureScheme::HmacSha256, &["k"]);
         let hex = sign_webhook(SignatureScheme::HmacSha256, "k", body);
         assert!(v.verify(body, Some(&hex)).is_ok());
-        let bare = hex.trim_start_matches("sha256=");
+        let bare = hex.trim_start_matches(HMAC_PREFIX);
         assert!(v.verify(body, Some(bare)).is_ok());
         assert!(v.verify(body, Some(&bare.to_uppercase())).is_ok());
-        let raw = decode_hex(bare).unwrap();
-        let b64 = crate::base64::encode(&raw);
-        assert!(v.verify(body, Some(&b64)).is_ok());
-        assert!(v.verify(body, Some(&format!("sha256={b64}"))).is_ok());
+        assert!(v.verify(body, Some(&format!("SHA256={bare}"))).is_ok());
+        let raw = raw_mac("k", body);
+        let padded = STANDARD.encode(&raw);
+        assert!(v.verify(body, Some(&padded)).is_ok());
+        assert!(v.verify(body, Some(padded.trim_end_matches('='))).is_ok());
+        assert!(v.verify(body, Some(&format!("sha256={padded}"))).is_ok());
+        assert!(v.verify(body, Some(&URL_SAFE_NO_PAD.encode(&raw))).is_ok());
         assert!(v
             .verify(body, Some(&format!("sha256=deadbeef, {hex}")))
             .is_ok());
+    }
+
+    #[test]
+    fn hmac_url_safe_alphabet_is_accepted() {
+        // Find a body whose MAC encodes with '-' or '_' in the URL-safe alphabet.
+        let v = verifier(SignatureScheme::HmacSha256, &["k"]);
+        let (body, encoded) = (0u32..)
+            .map(|n| {
+                let body = format!("{{\"n\":{n}}}").into_bytes();
+                let encoded = URL_SAFE_NO_PAD.encode(raw_mac("k", &body));
+                (body, encoded)
+            })
+            .find(|(_, encoded)| encoded.contains(['-', '_']))
+            .expect("some MAC has a URL-safe symbol");
+        assert!(v.verify(&body, Some(&encoded)).is_ok());
+        assert!(v.verify(&body, Some(&format!("{encoded}="))).is_ok());
     }
 
     #[test]
@@ -362,32 +496,44 @@ mod tests {
         let body = b"{\"event\":\"x\"}";
         let v = verifier(SignatureScheme::HmacSha256, &["k"]);
         let hex = sign_webhook(SignatureScheme::HmacSha256, "k", body);
-        assert!(v.verify(b"{\"event\":\"y\"}", Some(&hex)).is_err());
-        assert!(v.verify(body, Some(&hex[..hex.len() - 2])).is_err());
-        assert!(v.verify(body, Some(&format!("{hex}00"))).is_err());
-        assert!(v.verify(body, Some("sha256=")).is_err());
+        assert!(is_invalid(v.verify(b"{\"event\":\"y\"}", Some(&hex))));
+        assert!(is_invalid(v.verify(body, Some(&hex[..hex.len() - 2]))));
+        assert!(is_invalid(v.verify(body, Some(&format!("{hex}00")))));
+        assert!(is_invalid(v.verify(body, Some("sha256="))));
+        assert!(is_invalid(v.verify(body, Some(","))));
         let other = sign_webhook(SignatureScheme::HmacSha256, "other", body);
-        assert!(v.verify(body, Some(&other)).is_err());
+        assert!(is_invalid(v.verify(body, Some(&other))));
         // The shared secret itself is not an HMAC signature.
-        assert!(v.verify(body, Some("k")).is_err());
+        assert!(is_invalid(v.verify(body, Some("k"))));
     }
 
     #[test]
-    fn ct_eq_bytes_compares_every_byte() {
-        let a = b"0123456789abcdef0123456789abcdefXYZ";
-        assert!(bool::from(ct_eq_bytes(a, a)));
-        for i in 0..a.len() {
-            let mut b = a.to_vec();
-            b[i] ^= 1;
-            assert!(!bool::from(ct_eq_bytes(a, &b)), "byte {i}");
-        }
-        assert!(!bool::from(ct_eq_bytes(a, &a[..34])));
-        assert!(bool::from(ct_eq_bytes(b"", b"")));
+    fn hmac_rejects_base64_of_the_wrong_length() {
+        let body = b"{}";
+        let v = verifier(SignatureScheme::HmacSha256, &["k"]);
+        let raw = raw_mac("k", body);
+        let truncated = STANDARD.encode(&raw[..31]);
+        assert!(is_invalid(v.verify(body, Some(&truncated))));
+        let mut longer = raw.clone();
+        longer.push(0);
+        assert!(is_invalid(v.verify(body, Some(&STANDARD.encode(&longer)))));
+        assert!(is_invalid(v.verify(body, Some("=="))));
+    }
+
+    #[test]
+    fn verifier_is_shareable_across_threads() {
+        fn assert_shareable<T: Send + Sync + Clone + 'static>() {}
+        assert_shareable::<WebhookVerifier>();
     }
 
     #[test]
     fn debug_never_prints_secrets() {
-        let v = verifier(SignatureScheme::SharedSecret, &["topsecretvalue"]);
-        assert!(!format!("{v:?}").contains("topsecretvalue"));
+        let v = verifier(SignatureScheme::SharedSecret, &["topsecretvalue", "other"]);
+        let debug = format!("{v:?}");
+        assert!(!debug.contains("topsecretvalue"), "{debug}");
+        assert_eq!(
+            debug,
+            "WebhookVerifier { scheme: SharedSecret, secrets: [2 redacted] }"
+        );
     }
 }

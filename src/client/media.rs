@@ -1,6 +1,8 @@
 //! Media: uploading files (`/upload`) and decrypting received media
 //! (`/decrypt-media`), straight from a webhook message.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use serde_json::{json, Value};
 
 use super::transport::ApiRequest;
@@ -126,7 +128,7 @@ impl WasenderSyncClient {
         bytes: &[u8],
         mimetype: &str,
     ) -> Result<UploadedMedia> {
-        self.upload_media_base64(&crate::base64::encode(bytes), Some(mimetype))
+        self.upload_media_base64(&STANDARD.encode(bytes), Some(mimetype))
     }
 
     /// Asks the API to decrypt the media of a message received in a webhook

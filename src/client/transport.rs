@@ -14,6 +14,7 @@ use super::response::{api_error, rate_limit, ApiReply};
 use super::retry::{FailedAttempt, Failure, RetryPolicy};
 use super::WasenderSyncClient;
 use crate::error::{Result, WasenderError};
+use crate::secret::Secret;
 
 /// The `User-Agent` every request carries.
 pub const USER_AGENT: &str = concat!("wasenderapi-rust/", env!("CARGO_PKG_VERSION"));
@@ -365,10 +366,11 @@ impl WasenderSyncClient {
     /// PAT is missing or a credential cannot be a header value.
     fn authorization(&self, auth: Auth, endpoint: &str) -> Result<HeaderValue> {
         let (token, name): (&str, _) = match auth {
-            Auth::ApiKey => (&self.api_key, "API key"),
+            Auth::ApiKey => (self.api_key.expose(), "API key"),
             Auth::PersonalAccessToken => (
                 self.personal_access_token
-                    .as_deref()
+                    .as_ref()
+                    .map(Secret::expose)
                     .filter(|t| !t.is_empty())
                     .ok_or_else(|| WasenderError::MissingPersonalAccessToken {
                         endpoint: endpoint.to_owned(),

@@ -1,12 +1,9 @@
 //! Result types shared by several API areas: send results, rate limits,
-//! plain action results, and the redacting [`Secret`] string.
-
-use std::fmt;
-
-use serde::{Serialize, Serializer};
+//! plain action results; and how a [`Secret`] in a response is decoded.
 
 use crate::event::wire::{wire_object, Lenient};
 use crate::event::NumberOrString;
+pub(crate) use crate::secret::Secret;
 
 /// The rate-limit headers of a response (`X-RateLimit-Limit`,
 /// `X-RateLimit-Remaining`, `X-RateLimit-Reset`).
@@ -76,40 +73,10 @@ wire_object! {
     }
 }
 
-/// A secret string from a response (an API key, a webhook secret): `Debug`
-/// prints `[redacted]`; read it with [`Secret::expose`]. It serialises as the
-/// plain string, so responses stay lossless.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret value.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
+// A secret in a response (an API key, a webhook secret) decodes leniently, by value.
 impl Lenient for Secret {
     fn from_string(s: String) -> Result<Self, String> {
-        Ok(Self(s))
+        Ok(Self::from(s))
     }
 }
 

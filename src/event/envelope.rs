@@ -340,7 +340,7 @@ impl WasenderWebhookEvent {
     }
 
     /// Decodes an event from raw bytes, without verifying any signature.
-    /// Prefer [`WasenderSyncClient::handle_webhook_event`](crate::WasenderSyncClient::handle_webhook_event),
+    /// Prefer [`WebhookVerifier::handle_webhook_event`](crate::WebhookVerifier::handle_webhook_event),
     /// which verifies first.
     pub fn from_slice(body: &[u8]) -> Result<Self, WasenderError> {
         parse_event(body)

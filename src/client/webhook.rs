@@ -1,12 +1,44 @@
-//! Verifying and decoding incoming webhook requests.
+//! The client's webhook side: it holds a [`WebhookVerifier`] and delegates to it.
 
-use crate::client::WasenderSyncClient;
+use super::WasenderSyncClient;
 use crate::error::WasenderError;
 use crate::event::WasenderWebhookEvent;
-use crate::signature::WebhookVerifier;
+use crate::signature::{SignatureScheme, WebhookVerifier};
 
 impl WasenderSyncClient {
-    /// Verifies a webhook request and decodes its body into a typed event.
+    /// Adds a webhook secret (the value shown in the dashboard). Call it again to
+    /// accept several secrets while rotating; empty secrets are ignored.
+    pub fn with_webhook_secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.webhook.add_secret(secret);
+        self
+    }
+
+    /// Adds several webhook secrets at once (rotation).
+    pub fn with_webhook_secrets<I, S>(mut self, secrets: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
+        for secret in secrets {
+            self.webhook.add_secret(secret);
+        }
+        self
+    }
+
+    /// Chooses the signature scheme (default: [`SignatureScheme::SharedSecret`]).
+    pub fn with_signature_scheme(mut self, scheme: SignatureScheme) -> Self {
+        self.webhook.set_scheme(scheme);
+        self
+    }
+
+    /// The webhook verifier in use.
+    pub fn webhook_verifier(&self) -> &WebhookVerifier {
+        &self.webhook
+    }
+
+    /// Verifies a webhook request and decodes its body into a typed event:
+    /// [`WebhookVerifier::handle_webhook_event`] with this client's secrets and
+    /// scheme.
     ///
     /// `body` is the raw request body, exactly as received; `signature` is the
     /// `X-Webhook-Signature` header value (`None` if absent). The signature is
@@ -24,7 +56,8 @@ impl WasenderSyncClient {
         self.webhook.handle_webhook_event(body, signature)
     }
 
-    /// Only verifies the signature of a webhook request.
+    /// Only verifies the signature of a webhook request
+    /// ([`WebhookVerifier::verify`]).
     pub fn verify_webhook_signature(
         &self,
         body: &[u8],

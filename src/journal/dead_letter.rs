@@ -232,7 +232,10 @@ mod tests {
     #[test]
     fn a_clock_past_year_9999_formats_without_panicking() {
         let last = rfc3339_utc(u64::MAX);
-        assert!(last.starts_with("9999-12-") && last.ends_with('Z'), "{last}");
+        assert!(
+            last.starts_with("9999-12-") && last.ends_with('Z'),
+            "{last}"
+        );
         assert_eq!(last.len(), "9999-12-31T23:59:59.999Z".len(), "{last}");
     }
 

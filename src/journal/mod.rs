@@ -35,13 +35,13 @@
 //! - **A file from another format is never repaired.** Every segment starts
 //!   with a magic and a format version. A segment with another magic or an
 //!   unknown version fails the open with
-//!   [`WasenderError::JournalFormat`](crate::WasenderError::JournalFormat)
+//!   [`WasenderError::JournalFormat`]
 //!   naming the file, and no file in the directory is changed: a newer
 //!   version's pending events are never cut off as if they were torn. Only a
 //!   segment too short to hold its header (a crash right at its creation) or
 //!   holding only zero bytes is rewritten, as it holds no record.
 //! - **Errors name their file.** Opening fails with
-//!   [`WasenderError::Journal`](crate::WasenderError::Journal) carrying the
+//!   [`WasenderError::Journal`] carrying the
 //!   path and the I/O error (permissions, a full disk); damaged records never
 //!   fail it.
 //! - **Bounded disk.** Segments rotate at [`JournalOptions::segment_size`];
@@ -76,10 +76,11 @@
 //!
 //! - `dedupe.log`, the listener's dedupe window: text, a first line
 //!   `#wasender-dedupe 1`, then one line per change, `+` or `-` and the key as
-//!   a JSON string. A key is the event name with the SHA-256 (hex) of the
-//!   message id, or of the body when there is none. A file whose first line
-//!   names another version is refused like a segment; one with no version
-//!   line (format 0, keys hashed with FNV-1a) is read, and its keys age out.
+//!   a JSON string. A key is `id:` and the hex SHA-256 of the event name and
+//!   message id, or `body:` and that of the event name and raw body when
+//!   there is no id. A file whose first line names another version is
+//!   refused like a segment; one with no version line (format 0, keys hashed
+//!   with FNV-1a) is read, and its keys age out as new ones arrive.
 //! - `dead-letters.jsonl`, one JSON object per [`DeadLetter`], with `"v":1`
 //!   (lines without `v` are format 0, read the same way).
 

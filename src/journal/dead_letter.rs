@@ -84,7 +84,7 @@ impl DeadLetter {
             Some(v) if v.as_u64() == Some(FORMAT_VERSION) => {}
             Some(v) => {
                 return Err(LineError::Version(format!(
-                    "dead-letter format version {v}; this build reads version {FORMAT_VERSION}"
+                    "dead-letter format version {v}, this build reads versions 0 (no \"v\") to {FORMAT_VERSION}"
                 )))
             }
         }

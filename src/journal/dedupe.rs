@@ -114,24 +114,8 @@ impl DedupeWindow {
         };
         let mut lines = text.lines().peekable();
         if let Some(first) = lines.peek() {
-            if let Some(version) = first.strip_prefix(VERSION_PREFIX) {
-                if version.trim() != FORMAT_VERSION.to_string() {
-                    return Err(format_error(
-                        &path,
-                        format!(
-                            "dedupe file format version {:?}; this build reads version {FORMAT_VERSION}",
-                            version.trim()
-                        ),
-                    ));
-                }
+            if is_version_line(&path, first)? {
                 lines.next();
-            } else if !first.starts_with([INSERT, REMOVE]) {
-                return Err(format_error(
-                    &path,
-                    format!(
-                        "first line is neither {VERSION_PREFIX:?} and a version nor a key line"
-                    ),
-                ));
             }
         }
         let mut damaged = 0usize;
@@ -213,6 +197,27 @@ impl DedupeWindow {
 
     fn lock(&self) -> MutexGuard<'_, Window> {
         lock(&self.inner)
+    }
+}
+
+/// Checks the first line of a dedupe file: `true` when it is the version
+/// line of this format, `false` when it is a key line (format 0, before the
+/// version line), an error for any other format.
+fn is_version_line(path: &Path, first: &str) -> crate::Result<bool> {
+    match first.strip_prefix(VERSION_PREFIX) {
+        Some(version) if version.trim() == FORMAT_VERSION.to_string() => Ok(true),
+        Some(version) => Err(format_error(
+            path,
+            format!(
+                "dedupe file format version {:?}, this build reads versions 0 (no version line) to {FORMAT_VERSION}",
+                version.trim()
+            ),
+        )),
+        None if first.starts_with([INSERT, REMOVE]) => Ok(false),
+        None => Err(format_error(
+            path,
+            format!("the first line is neither {VERSION_PREFIX:?} and a version nor a key line"),
+        )),
     }
 }
 

@@ -54,7 +54,7 @@ pub(crate) fn layout(head: &[u8], zero_filled: bool) -> Layout {
             Layout::Current
         } else {
             Layout::Foreign(format!(
-                "segment format version {version}; this build reads version {FORMAT_VERSION} (and headerless format 0)"
+                "segment format version {version}, this build reads versions 0 (headerless) to {FORMAT_VERSION}"
             ))
         };
     }
@@ -63,7 +63,7 @@ pub(crate) fn layout(head: &[u8], zero_filled: bool) -> Layout {
     }
     if head.starts_with(&FILE_MAGIC) {
         return Layout::Foreign(format!(
-            "a cut-off header of another format version (this build reads version {FORMAT_VERSION})"
+            "a cut-off header of another format version, this build writes version {FORMAT_VERSION}"
         ));
     }
     // A headerless segment starts with a record; a cut-off first record too.
@@ -94,30 +94,23 @@ fn describe(head: &[u8]) -> String {
 /// and the rest only when those are all zero.
 pub(crate) fn read_layout(path: &Path) -> io::Result<Layout> {
     let mut file = File::open(path)?;
-    let mut head = [0u8; FILE_HEADER_LEN];
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read(&mut head[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let head = &head[..filled];
-    let zero_filled = !head.is_empty() && head.iter().all(|&b| b == 0) && rest_is_zero(&mut file)?;
-    Ok(layout(head, zero_filled))
+    let mut head = Vec::with_capacity(FILE_HEADER_LEN);
+    (&mut file)
+        .take(FILE_HEADER_LEN as u64)
+        .read_to_end(&mut head)?;
+    let zero_filled = !head.is_empty() && head.iter().all(|&b| b == 0) && rest_is_zero(file)?;
+    Ok(layout(&head, zero_filled))
 }
 
-fn rest_is_zero(file: &mut File) -> io::Result<bool> {
-    let mut chunk = [0u8; 8192];
+fn rest_is_zero(mut rest: File) -> io::Result<bool> {
+    let mut chunk = Vec::with_capacity(64 * 1024);
     loop {
-        match file.read(&mut chunk) {
-            Ok(0) => return Ok(true),
-            Ok(n) if chunk[..n].iter().any(|&b| b != 0) => return Ok(false),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        chunk.clear();
+        if (&mut rest).take(64 * 1024).read_to_end(&mut chunk)? == 0 {
+            return Ok(true);
+        }
+        if chunk.iter().any(|&b| b != 0) {
+            return Ok(false);
         }
     }
 }
@@ -354,6 +347,7 @@ mod tests {
         };
         assert!(reason.contains("version 2"), "{reason}");
         assert!(matches!(layout(&newer[..7], false), Layout::Foreign(_)));
+        assert!(matches!(layout(b"WSJRNL", false), Layout::Unfinished));
         let Layout::Foreign(reason) = layout(b"SQLite f", false) else {
             panic!("another magic must be refused");
         };

@@ -147,7 +147,6 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-mod base64;
 #[cfg(feature = "client")]
 pub mod client;
 mod error;

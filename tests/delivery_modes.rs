@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use delivery::*;
-use wasenderapi::journal::{DeadLetter, DeadLetters, Journal, JournalOptions};
+use wasenderapi::journal::{DeadLetter, DeadLetters};
 use wasenderapi::{
     DeliveryMode, HandlerRetryPolicy, ListenerStats, WasenderError, WebhookListener,
     WebhookListenerBuilder, WebhookVerifier,
@@ -201,10 +201,25 @@ fn durable_shutdown_leaves_the_rest_in_the_journal_and_a_restart_replays_it() {
 fn a_journal_torn_mid_record_replays_every_intact_event_in_order() {
     let dir = TempDir::new("torn");
     {
-        let (journal, _) = Journal::open(dir.path(), JournalOptions::default()).unwrap();
+        // Six events left in the journal with no done marker: each attempt
+        // fails, and the shutdown interrupts the retry backoff.
+        let probe = Arc::new(Probe::default());
+        probe.failing.store(true, Ordering::SeqCst);
+        let listener = durable(&probe, &dir)
+            .handler_threads(1)
+            .handler_retries(
+                HandlerRetryPolicy::default()
+                    .max_attempts(5)
+                    .initial_backoff(Duration::from_secs(20)),
+            )
+            .spawn()
+            .unwrap();
         for i in 0..6 {
-            journal.append(&event(&format!("T{i}"), "x")).unwrap();
+            let answer = post(listener.local_addr(), &event(&format!("T{i}"), "flaky"));
+            assert_eq!(answer.status, 200);
         }
+        assert!(wait_until(WAIT, || probe.attempts("T0") == 1));
+        listener.shutdown();
     }
     let segment = std::fs::read_dir(dir.path())
         .unwrap()
@@ -455,5 +470,8 @@ fn invalid_delivery_settings_are_refused() {
     let built = builder(&probe)
         .delivery_mode(DeliveryMode::durable(&not_a_dir))
         .spawn();
-    assert!(matches!(built, Err(WasenderError::Io(_))), "{built:?}");
+    assert!(
+        matches!(&built, Err(WasenderError::Journal { path, .. }) if *path == not_a_dir),
+        "{built:?}"
+    );
 }

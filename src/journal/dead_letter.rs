@@ -6,15 +6,26 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use super::Seq;
+use super::{format_error, io_error, Seq};
+use crate::sync::lock;
 
-/// An event that failed every attempt, as written to a [`DeadLetters`] file.
+/// The line format this build writes (`"v":1`). Lines without `v` are
+/// format 0, which has the same fields.
+const FORMAT_VERSION: u64 = 1;
+
+/// An event that failed every attempt, as the listener hands it to
+/// `on_dead_letter` and writes it to the dead-letter file.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeadLetter {
-    /// The event's journal sequence number.
-    pub seq: Seq,
+    /// The event's sequence number: its position in the journal (durable
+    /// mode) or its arrival order since start (in-memory queue).
+    pub seq: u64,
     /// The raw event body as received.
     pub payload: Vec<u8>,
     /// The last error the handler returned.
@@ -25,14 +36,22 @@ pub struct DeadLetter {
     pub time_unix_ms: u64,
 }
 
+/// Why a line of the dead-letter file was not read.
+enum LineError {
+    /// Not a whole dead letter (a line cut short by a crash): skipped.
+    Damaged,
+    /// A dead letter of a format version this build does not know.
+    Version(String),
+}
+
 impl DeadLetter {
     /// A dead letter stamped with the current time.
-    pub fn new(seq: Seq, payload: Vec<u8>, error: impl Into<String>, attempts: u32) -> Self {
+    pub(crate) fn new(seq: Seq, payload: Vec<u8>, error: impl Into<String>, attempts: u32) -> Self {
         let time_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         Self {
-            seq,
+            seq: seq.0,
             payload,
             error: error.into(),
             attempts,
@@ -45,10 +64,11 @@ impl DeadLetter {
     fn to_json(&self) -> Value {
         let (payload, encoding) = match std::str::from_utf8(&self.payload) {
             Ok(text) => (text.to_owned(), "utf8"),
-            Err(_) => (crate::base64::encode(&self.payload), "base64"),
+            Err(_) => (BASE64.encode(&self.payload), "base64"),
         };
         json!({
-            "seq": self.seq.0,
+            "v": FORMAT_VERSION,
+            "seq": self.seq,
             "time": rfc3339_utc(self.time_unix_ms),
             "time_unix_ms": self.time_unix_ms,
             "attempts": self.attempts,
@@ -58,15 +78,28 @@ impl DeadLetter {
         })
     }
 
-    fn from_json(value: &Value) -> Option<Self> {
+    fn from_json(value: &Value) -> Result<Self, LineError> {
+        match value.get("v") {
+            None => {}
+            Some(v) if v.as_u64() == Some(FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(LineError::Version(format!(
+                    "dead-letter format version {v}, this build reads versions 0 (no \"v\") to {FORMAT_VERSION}"
+                )))
+            }
+        }
+        Self::fields(value).ok_or(LineError::Damaged)
+    }
+
+    fn fields(value: &Value) -> Option<Self> {
         let text = value.get("payload")?.as_str()?;
         let payload = match value.get("payload_encoding")?.as_str()? {
             "utf8" => text.as_bytes().to_vec(),
-            "base64" => crate::base64::decode(text)?,
+            "base64" => BASE64.decode(text).ok()?,
             _ => return None,
         };
         Some(Self {
-            seq: Seq(value.get("seq")?.as_u64()?),
+            seq: value.get("seq")?.as_u64()?,
             payload,
             error: value.get("error")?.as_str()?.to_owned(),
             attempts: u32::try_from(value.get("attempts")?.as_u64()?).ok()?,
@@ -75,15 +108,19 @@ impl DeadLetter {
     }
 }
 
-/// An append-only JSON-lines file of [`DeadLetter`]s (by convention
-/// `dead-letters.jsonl` in the journal directory).
+/// The dead-letter file of a durable listener: `dead-letters.jsonl` in its
+/// journal directory, one JSON line per [`DeadLetter`], appended and synced
+/// before the event is marked done. Read it with [`DeadLetters::read`].
 ///
-/// Each line is synced before [`record`](Self::record) returns, so the event's
-/// done marker can follow safely. A line looks like:
+/// A line looks like:
 ///
 /// ```text
-/// {"attempts":5,"error":"db down","payload":"{\"event\":\"messages.upsert\"}","payload_encoding":"utf8","seq":42,"time":"2024-05-01T12:00:00.000Z","time_unix_ms":1714564800000}
+/// {"attempts":5,"error":"db down","payload":"{\"event\":\"messages.upsert\"}","payload_encoding":"utf8","seq":42,"time":"2024-05-01T12:00:00.000Z","time_unix_ms":1714564800000,"v":1}
 /// ```
+///
+/// `payload` is the body as text when it is UTF-8 (`"payload_encoding":"utf8"`),
+/// else standard base64 (`"base64"`); `time` is RFC 3339 in UTC with
+/// milliseconds.
 #[derive(Debug)]
 pub struct DeadLetters {
     path: PathBuf,
@@ -92,38 +129,57 @@ pub struct DeadLetters {
 
 impl DeadLetters {
     /// Opens (creating if needed) the file at `path` for appending.
-    pub fn open(path: impl AsRef<Path>) -> io::Result<Self> {
+    pub(crate) fn open(path: impl AsRef<Path>) -> crate::Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| io_error(&path, e))?;
         Ok(Self {
             path,
             file: Mutex::new(file),
         })
     }
 
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Appends one letter and syncs it to disk.
-    pub fn record(&self, letter: &DeadLetter) -> io::Result<()> {
+    /// Appends one letter and syncs it to disk. The error names the file.
+    pub(crate) fn record(&self, letter: &DeadLetter) -> io::Result<()> {
         let mut line = letter.to_json().to_string();
         line.push('\n');
         // Appends are whole lines under the lock; a panic elsewhere cannot leave half of one.
-        let mut file = self
-            .file
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        file.write_all(line.as_bytes())?;
-        file.sync_data()
+        let mut file = lock(&self.file);
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("dead letters {}: {e}", self.path.display()),
+                )
+            })
     }
 
-    /// Reads every letter in the file at `path`, oldest first. Damaged lines
-    /// (a last line cut short by a crash) are skipped with a warning.
-    pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<DeadLetter>> {
+    /// Reads every letter in the file at `path`, oldest first.
+    ///
+    /// Damaged lines (a last line cut short by a crash) are skipped with a
+    /// `log::warn!`. Fails with
+    /// [`WasenderError::Journal`](crate::WasenderError::Journal) when the file
+    /// cannot be read (a missing file included), and with
+    /// [`WasenderError::JournalFormat`](crate::WasenderError::JournalFormat)
+    /// when a line carries a format version (`"v"`) this build does not know;
+    /// both name the file.
+    ///
+    /// ```no_run
+    /// use wasenderapi::journal::DeadLetters;
+    ///
+    /// let letters = DeadLetters::read("/var/lib/bot/journal/dead-letters.jsonl")?;
+    /// for letter in &letters {
+    ///     eprintln!("#{}: {} after {} attempts", letter.seq, letter.error, letter.attempts);
+    /// }
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
+    pub fn read(path: impl AsRef<Path>) -> crate::Result<Vec<DeadLetter>> {
         let path = path.as_ref();
-        let bytes = fs::read(path)?;
+        let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
         let text = String::from_utf8_lossy(&bytes);
         let mut letters = Vec::new();
         for (number, line) in text
@@ -131,49 +187,34 @@ impl DeadLetters {
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
         {
-            match serde_json::from_str::<Value>(line)
-                .ok()
-                .as_ref()
-                .and_then(DeadLetter::from_json)
-            {
-                Some(letter) => letters.push(letter),
-                None => log::warn!(
+            let parsed = serde_json::from_str::<Value>(line)
+                .map_err(|_| LineError::Damaged)
+                .and_then(|value| DeadLetter::from_json(&value));
+            match parsed {
+                Ok(letter) => letters.push(letter),
+                Err(LineError::Damaged) => log::warn!(
                     "dead letters {}: skipping damaged line {}",
                     path.display(),
                     number + 1
                 ),
+                Err(LineError::Version(reason)) => {
+                    return Err(format_error(path, format!("line {}: {reason}", number + 1)))
+                }
             }
         }
         Ok(letters)
     }
 }
 
-/// Formats milliseconds since the epoch as an RFC 3339 UTC timestamp.
+/// Formats milliseconds since the epoch as an RFC 3339 UTC timestamp with
+/// milliseconds (`2024-05-01T12:00:00.000Z`).
 fn rfc3339_utc(unix_ms: u64) -> String {
-    let secs = unix_ms / 1000;
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let in_day = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        in_day / 3600,
-        in_day % 3600 / 60,
-        in_day % 60,
-        unix_ms % 1000
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    // Past jiff's range (year 9999) only with a wildly wrong clock: say the last instant.
+    let time = i64::try_from(unix_ms)
+        .ok()
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .unwrap_or(Timestamp::MAX);
+    format!("{time:.3}")
 }
 
 #[cfg(test)]
@@ -189,9 +230,19 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_past_year_9999_formats_without_panicking() {
+        let last = rfc3339_utc(u64::MAX);
+        assert!(
+            last.starts_with("9999-12-") && last.ends_with('Z'),
+            "{last}"
+        );
+        assert_eq!(last.len(), "9999-12-31T23:59:59.999Z".len(), "{last}");
+    }
+
+    #[test]
     fn text_payloads_stay_readable_and_binary_ones_are_base64() {
         let text = DeadLetter {
-            seq: Seq(1),
+            seq: 1,
             payload: b"{\"a\":1}".to_vec(),
             error: "e".into(),
             attempts: 3,
@@ -200,12 +251,14 @@ mod tests {
         let json = text.to_json();
         assert_eq!(json["payload"], "{\"a\":1}");
         assert_eq!(json["payload_encoding"], "utf8");
+        assert_eq!(json["v"], 1);
         let binary = DeadLetter {
             payload: vec![0xff, 0x00, 0xfe],
             ..text
         };
         let json = binary.to_json();
         assert_eq!(json["payload_encoding"], "base64");
-        assert_eq!(DeadLetter::from_json(&json), Some(binary));
+        assert_eq!(json["payload"], "/wD+");
+        assert_eq!(DeadLetter::from_json(&json).ok(), Some(binary));
     }
 }

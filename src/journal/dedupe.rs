@@ -1,4 +1,12 @@
 //! A bounded window of recently seen event keys, optionally kept on disk.
+//!
+//! The file is text: a version line, then one line per change.
+//!
+//! ```text
+//! #wasender-dedupe 1
+//! +"id:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+//! -"body:…"
+//! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -6,37 +14,36 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::checksum::fnv1a128;
+use sha2::{Digest, Sha256};
+
+use super::{format_error, io_error};
+use crate::sync::lock;
 
 /// The key under which an event is deduplicated: the event name plus the
-/// message `key.id` when there is one, else a hash of the raw body.
+/// message `key.id` when there is one, else the raw body.
 ///
-/// The key is a fixed-width FNV-1a 128 hash (written here, so it is the same on
-/// every platform and Rust release and can be persisted), prefixed `id:` or
-/// `body:`. FNV is not collision resistant against a chosen input; that is
-/// acceptable because only a sender holding the webhook secret reaches this.
-///
-/// ```
-/// use wasenderapi::journal::dedupe_key;
-/// let a = dedupe_key("messages.upsert", Some("3EB0X1"), b"{...}");
-/// assert_eq!(a, dedupe_key("messages.upsert", Some("3EB0X1"), b"another body"));
-/// assert_ne!(a, dedupe_key("messages.update", Some("3EB0X1"), b"{...}"));
-/// assert!(dedupe_key("session.status", None, b"{}").starts_with("body:"));
-/// ```
-pub fn dedupe_key(event_name: &str, message_id: Option<&str>, body: &[u8]) -> String {
-    // Length-prefixed fields, so ("ab", "c") and ("a", "bc") hash apart.
-    let mut input =
-        Vec::with_capacity(16 + event_name.len() + message_id.map_or(body.len(), str::len));
+/// The key is `id:` or `body:` and the hex SHA-256 of those fields: fixed
+/// width, the same on every platform and release (it is persisted), and a
+/// sender cannot make two different events collide on purpose.
+pub(crate) fn dedupe_key(event_name: &str, message_id: Option<&str>, body: &[u8]) -> String {
     let (tag, value) = match message_id {
         Some(id) if !id.is_empty() => ("id", id.as_bytes()),
         _ => ("body", body),
     };
+    // Length-prefixed fields, so ("ab", "c") and ("a", "bc") hash apart.
+    let mut digest = Sha256::new();
     for field in [tag.as_bytes(), event_name.as_bytes(), value] {
-        input.extend_from_slice(&(field.len() as u64).to_le_bytes());
-        input.extend_from_slice(field);
+        digest.update((field.len() as u64).to_le_bytes());
+        digest.update(field);
     }
-    format!("{tag}:{:032x}", fnv1a128(&input))
+    format!("{tag}:{}", hex::encode(digest.finalize()))
 }
+
+/// The first line of a dedupe file, before the format version.
+const VERSION_PREFIX: &str = "#wasender-dedupe ";
+/// The dedupe file format this build writes (SHA-256 keys). Format 0 had no
+/// version line and FNV-1a keys; it is still read.
+const FORMAT_VERSION: u32 = 1;
 
 /// A bounded set of keys with first-in, first-out eviction: remembers the last
 /// `capacity` keys inserted.
@@ -49,8 +56,7 @@ pub fn dedupe_key(event_name: &str, message_id: Option<&str>, body: &[u8]) -> St
 /// best-effort filter on top of at-least-once delivery, never a reason to
 /// refuse an event.
 ///
-/// ```
-/// use wasenderapi::journal::DedupeWindow;
+/// ```text
 /// let window = DedupeWindow::new(2);
 /// assert!(window.check_and_insert("a"));  // new: handle it
 /// assert!(!window.check_and_insert("a")); // seen: skip it
@@ -58,7 +64,7 @@ pub fn dedupe_key(event_name: &str, message_id: Option<&str>, body: &[u8]) -> St
 /// window.check_and_insert("c");           // evicts "a"
 /// assert!(!window.contains("a"));
 /// ```
-pub struct DedupeWindow {
+pub(crate) struct DedupeWindow {
     inner: Mutex<Window>,
 }
 
@@ -75,6 +81,7 @@ struct Window {
 struct Store {
     path: PathBuf,
     file: File,
+    /// Lines in the file, the version line included.
     lines: usize,
 }
 
@@ -83,7 +90,7 @@ const REMOVE: char = '-';
 
 impl DedupeWindow {
     /// An in-memory window of `capacity` keys (at least one).
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             inner: Mutex::new(Window::new(capacity)),
         }
@@ -91,17 +98,28 @@ impl DedupeWindow {
 
     /// A window kept in the file at `path` (created if missing; by convention
     /// `dedupe.log` in the journal directory). Damaged lines, such as a last
-    /// line cut short by a crash, are skipped with a warning.
-    pub fn open(path: impl AsRef<Path>, capacity: usize) -> io::Result<Self> {
+    /// line cut short by a crash, are skipped with a warning. A file whose
+    /// version line names another format, or that is not a dedupe file at
+    /// all, is refused with [`WasenderError::JournalFormat`](crate::WasenderError::JournalFormat)
+    /// and left as it is.
+    pub(crate) fn open(path: impl AsRef<Path>, capacity: usize) -> crate::Result<Self> {
         let path = path.as_ref().to_path_buf();
         let mut window = Window::new(capacity);
         let text = match fs::read(&path) {
+            // Zero bytes only (a crash before any data reached the disk) hold nothing.
+            Ok(bytes) if bytes.iter().all(|&b| b == 0) => String::new(),
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e),
+            Err(e) => return Err(io_error(&path, e)),
         };
+        let mut lines = text.lines().peekable();
+        if let Some(first) = lines.peek() {
+            if is_version_line(&path, first)? {
+                lines.next();
+            }
+        }
         let mut damaged = 0usize;
-        for line in text.lines() {
+        for line in lines {
             let mut chars = line.chars();
             let op = chars.next();
             match (op, serde_json::from_str::<String>(chars.as_str())) {
@@ -120,7 +138,9 @@ impl DedupeWindow {
                 path.display()
             );
         }
-        window.store = Some(Store::rewrite(path, &window.order, &window.keys)?);
+        let store = Store::rewrite(path.clone(), &window.order, &window.keys)
+            .map_err(|e| io_error(&path, e))?;
+        window.store = Some(store);
         Ok(Self {
             inner: Mutex::new(window),
         })
@@ -128,7 +148,7 @@ impl DedupeWindow {
 
     /// Inserts `key` and returns `true` if it was not in the window (handle the
     /// event), `false` if it was (a duplicate: skip it).
-    pub fn check_and_insert(&self, key: &str) -> bool {
+    pub(crate) fn check_and_insert(&self, key: &str) -> bool {
         let mut w = self.lock();
         if w.keys.contains_key(key) {
             return false;
@@ -139,14 +159,14 @@ impl DedupeWindow {
     }
 
     /// Whether `key` is in the window.
-    pub fn contains(&self, key: &str) -> bool {
+    pub(crate) fn contains(&self, key: &str) -> bool {
         self.lock().keys.contains_key(key)
     }
 
     /// Forgets `key` (for instance when the event it stood for could not be
     /// accepted after all, so a retry by the sender must get through).
     /// Returns whether it was there.
-    pub fn remove(&self, key: &str) -> bool {
+    pub(crate) fn remove(&self, key: &str) -> bool {
         let mut w = self.lock();
         let removed = w.remove(key);
         if removed {
@@ -156,17 +176,19 @@ impl DedupeWindow {
     }
 
     /// Number of keys in the window.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.lock().keys.len()
     }
 
     /// Whether the window is empty.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Flushes the backing file to disk (a no-op in memory).
-    pub fn sync(&self) -> io::Result<()> {
+    pub(crate) fn sync(&self) -> io::Result<()> {
         match &self.lock().store {
             Some(store) => store.file.sync_data(),
             None => Ok(()),
@@ -174,10 +196,28 @@ impl DedupeWindow {
     }
 
     fn lock(&self) -> MutexGuard<'_, Window> {
-        // The window is a cache: after a panic elsewhere its content is still usable.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner)
+    }
+}
+
+/// Checks the first line of a dedupe file: `true` when it is the version
+/// line of this format, `false` when it is a key line (format 0, before the
+/// version line), an error for any other format.
+fn is_version_line(path: &Path, first: &str) -> crate::Result<bool> {
+    match first.strip_prefix(VERSION_PREFIX) {
+        Some(version) if version.trim() == FORMAT_VERSION.to_string() => Ok(true),
+        Some(version) => Err(format_error(
+            path,
+            format!(
+                "dedupe file format version {:?}, this build reads versions 0 (no version line) to {FORMAT_VERSION}",
+                version.trim()
+            ),
+        )),
+        None if first.starts_with([INSERT, REMOVE]) => Ok(false),
+        None => Err(format_error(
+            path,
+            format!("the first line is neither {VERSION_PREFIX:?} and a version nor a key line"),
+        )),
     }
 }
 
@@ -256,8 +296,8 @@ impl Store {
         order: &VecDeque<(Arc<str>, u64)>,
         keys: &HashMap<Arc<str>, u64>,
     ) -> io::Result<Store> {
-        let mut text = String::new();
-        let mut lines = 0;
+        let mut text = format!("{VERSION_PREFIX}{FORMAT_VERSION}\n");
+        let mut lines = 1;
         for (key, generation) in order {
             if keys.get(key) == Some(generation) {
                 text.push(INSERT);
@@ -338,6 +378,40 @@ mod tests {
             dedupe_key("e", None, b"body1"),
             dedupe_key("e", None, b"body2")
         );
-        assert_eq!(dedupe_key("e", Some("id"), b"").len(), "id:".len() + 32);
+        assert_eq!(dedupe_key("e", Some("id"), b"").len(), "id:".len() + 64);
+    }
+
+    #[test]
+    fn dedupe_keys_are_sha256_of_the_length_prefixed_fields() {
+        let mut input = Vec::new();
+        for field in [&b"body"[..], b"session.status", b"{}"] {
+            input.extend_from_slice(&(field.len() as u64).to_le_bytes());
+            input.extend_from_slice(field);
+        }
+        let expected = format!("body:{}", hex::encode(Sha256::digest(&input)));
+        assert_eq!(dedupe_key("session.status", None, b"{}"), expected);
+        // Pinned, so a change of the key (which orphans persisted windows) is deliberate.
+        assert_eq!(
+            dedupe_key("messages.upsert", Some("3EB0X1"), b""),
+            "id:f722de10a93a47d901a6638fa44906f7188924af2a7c41cedb7014358394d08d"
+        );
+    }
+
+    #[test]
+    fn a_window_answers_new_then_seen_and_forgets_the_oldest() {
+        let a = dedupe_key("messages.upsert", Some("3EB0X1"), b"{...}");
+        assert_eq!(
+            a,
+            dedupe_key("messages.upsert", Some("3EB0X1"), b"another body")
+        );
+        assert_ne!(a, dedupe_key("messages.update", Some("3EB0X1"), b"{...}"));
+        assert!(dedupe_key("session.status", None, b"{}").starts_with("body:"));
+
+        let window = DedupeWindow::new(2);
+        assert!(window.check_and_insert("a"));
+        assert!(!window.check_and_insert("a"));
+        window.check_and_insert("b");
+        window.check_and_insert("c");
+        assert!(!window.contains("a"));
     }
 }

@@ -1,43 +1,49 @@
-//! A durable, append-only journal of received events: the storage under the
-//! listener's queued durable delivery mode.
+//! The durable journal under the listener's
+//! [`DeliveryMode::durable`](crate::DeliveryMode::durable), and the dead
+//! letters it leaves for you to read.
 //!
-//! An event is [appended](Journal::append) before the webhook is answered, and
-//! `append` returns only once the record is on disk (written and `fsync`ed).
-//! When the handler is done with it, [`Journal::mark_done`] appends a done
-//! marker. On start, [`Journal::open`] hands back every event not marked done,
-//! in the order it was appended.
+//! The listener appends each event to the journal and `fsync`s it before it
+//! answers 200, marks it done once the handler returns `Ok`, and at the next
+//! start hands back every event not marked done, in the order received. You
+//! never drive the journal yourself; what you may want from this module is
+//! [`DeadLetters::read`], the events the handler gave up on:
 //!
-//! ```
-//! use wasenderapi::journal::{Journal, JournalOptions};
+//! ```no_run
+//! use wasenderapi::journal::DeadLetters;
 //!
-//! # let dir = std::env::temp_dir().join(format!("wasender-journal-doc-{}", std::process::id()));
-//! let (journal, recovery) = Journal::open(&dir, JournalOptions::default())?;
-//! assert!(recovery.pending.is_empty());
-//! let seq = journal.append(br#"{"event":"messages.upsert"}"#)?; // durable now: answer 200
-//! journal.mark_done(seq)?;                                      // handled
-//! drop(journal);
-//!
-//! let (_journal, recovery) = Journal::open(&dir, JournalOptions::default())?;
-//! assert!(recovery.pending.is_empty());
-//! # std::fs::remove_dir_all(&dir)?;
-//! # Ok::<(), std::io::Error>(())
+//! for letter in DeadLetters::read("/var/lib/bot/journal/dead-letters.jsonl")? {
+//!     println!("#{} failed {} times: {}", letter.seq, letter.attempts, letter.error);
+//! }
+//! # Ok::<(), wasenderapi::WasenderError>(())
 //! ```
 //!
 //! # Guarantees
 //!
-//! - **Durable appends, with group commit.** Concurrent `append` calls share
-//!   one `fsync`: the first waiting thread becomes the leader and syncs every
-//!   record written so far while the others wait on a condition variable.
-//!   [`JournalStats::commits`] counts those syncs.
+//! - **Durable appends, with group commit.** An append returns only once the
+//!   record is written and `fsync`ed. Concurrent appends share one `fsync`:
+//!   the first waiting thread becomes the leader and syncs every record
+//!   written so far while the others wait on a condition variable.
 //! - **At-least-once.** A done marker is written to the operating system at
 //!   once (it survives the process being killed) but reaches the disk lazily,
-//!   with the next group commit, [`Journal::sync`], rotation, or drop. After a
-//!   power loss an event already handled may therefore be handed back again —
-//!   never the other way round. Use a [`DedupeWindow`] or idempotent handlers.
+//!   with the next group commit, rotation, or shutdown. After a power loss an
+//!   event already handled may therefore be handed back again — never the
+//!   other way round. Use the listener's dedupe window or idempotent handlers.
 //! - **Damage is contained.** Every record carries a CRC-32C. A torn tail (a
-//!   crash mid-write) or garbage is reported in [`Recovery::corruption`] and
-//!   logged with `log::warn!`; the file is truncated to its last intact record.
-//!   Damage in the middle of a file is skipped up to the next intact record.
+//!   crash mid-write) or garbage is logged with `log::warn!` and the file is
+//!   truncated to its last intact record. Damage in the middle of a file is
+//!   skipped up to the next intact record.
+//! - **A file from another format is never repaired.** Every segment starts
+//!   with a magic and a format version. A segment with another magic or an
+//!   unknown version fails the open with
+//!   [`WasenderError::JournalFormat`]
+//!   naming the file, and no file in the directory is changed: a newer
+//!   version's pending events are never cut off as if they were torn. Only a
+//!   segment too short to hold its header (a crash right at its creation) or
+//!   holding only zero bytes is rewritten, as it holds no record.
+//! - **Errors name their file.** Opening fails with
+//!   [`WasenderError::Journal`] carrying the
+//!   path and the I/O error (permissions, a full disk); damaged records never
+//!   fail it.
 //! - **Bounded disk.** Segments rotate at [`JournalOptions::segment_size`];
 //!   at each rotation, sealed segments with no pending events are deleted, and
 //!   those where pending events fill at most a quarter of the file have them
@@ -50,20 +56,34 @@
 //! # On-disk format
 //!
 //! A directory of segment files named `<20-digit id>.wal` (ids increase in
-//! write order), each a plain sequence of records, all integers little endian:
+//! write order). All integers are little endian. Each segment starts with a
+//! file header, then holds a plain sequence of records:
 //!
 //! ```text
-//! magic "WJR1" (4) | crc32c (4) | seq u64 (8) | kind u8 (1) | len u32 (4) | payload (len)
+//! header: magic "WSJRNL" (6) | format version u16 (2), now 1
+//! record: magic "WJR1" (4) | crc32c (4) | seq u64 (8) | kind u8 (1) | len u32 (4) | payload (len)
 //! ```
 //!
 //! The CRC-32C covers `seq` through the end of the payload. `kind` is 1 for an
 //! event and 2 for a done marker (whose `seq` is the event it completes and
 //! whose payload is empty). An event copied forward by compaction keeps its
-//! seq; recovery keeps the last copy and orders pending events by seq.
-//! [`DedupeWindow`] and [`DeadLetters`] keep their own files (`dedupe.log`,
-//! `dead-letters.jsonl` by convention), which the journal ignores.
+//! seq; recovery keeps the last copy and orders pending events by seq. A
+//! segment that starts directly with a record (`WJR1`) was written before the
+//! header existed (format 0): it is read as such, and new records always go
+//! to a segment with a header.
+//!
+//! Two more files live beside the segments:
+//!
+//! - `dedupe.log`, the listener's dedupe window: text, a first line
+//!   `#wasender-dedupe 1`, then one line per change, `+` or `-` and the key as
+//!   a JSON string. A key is `id:` and the hex SHA-256 of the event name and
+//!   message id, or `body:` and that of the event name and raw body when
+//!   there is no id. A file whose first line names another version is
+//!   refused like a segment; one with no version line (format 0, keys hashed
+//!   with FNV-1a) is read, and its keys age out as new ones arrive.
+//! - `dead-letters.jsonl`, one JSON object per [`DeadLetter`], with `"v":1`
+//!   (lines without `v` are format 0, read the same way).
 
-mod checksum;
 mod compaction;
 mod dead_letter;
 mod dedupe;
@@ -72,31 +92,54 @@ mod record;
 mod segment;
 mod writer;
 
-use std::fmt;
-use std::path::PathBuf;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::WasenderError;
+
 pub use dead_letter::{DeadLetter, DeadLetters};
-pub use dedupe::{dedupe_key, DedupeWindow};
-pub use record::CorruptionKind;
-pub use writer::Journal;
+pub(crate) use dedupe::{dedupe_key, DedupeWindow};
+pub(crate) use writer::{Journal, Seq};
 
-/// The sequence number of an event in a [`Journal`]: strictly increasing in
-/// append order, never reused (there may be gaps).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Seq(pub u64);
-
-impl fmt::Display for Seq {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
+/// The journal's internals, for `benches/journal.rs` only.
+///
+/// Not an API: no semver guarantee, may change or vanish in any release.
+/// Enabled by the `bench-internals` cargo feature.
+#[cfg(feature = "bench-internals")]
+pub mod bench {
+    pub use super::open::{Corruption, Recovery};
+    pub use super::record::CorruptionKind;
+    pub use super::writer::{Journal, JournalStats, Seq};
+    pub use super::JournalOptions;
 }
 
 /// Largest payload the reader accepts, whatever the options say, so lowering
 /// [`JournalOptions::max_record_size`] never hides records already written.
 const RECORD_LIMIT: u32 = 1 << 30;
 
-/// How a [`Journal`] writes. Build with [`JournalOptions::default`] and the setters.
+/// The error for an I/O failure on the journal file or directory at `path`.
+fn io_error(path: &Path, source: std::io::Error) -> WasenderError {
+    WasenderError::Journal {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The error for a file at `path` in a format this build does not read.
+fn format_error(path: &Path, reason: impl Into<String>) -> WasenderError {
+    WasenderError::JournalFormat {
+        path: PathBuf::from(path),
+        reason: reason.into(),
+    }
+}
+
+/// How the journal writes: segment size, record limit, group commit.
+///
+/// Build with [`JournalOptions::default`] and the setters; each setter
+/// documents its default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalOptions {
     segment_size: u64,
@@ -125,7 +168,7 @@ impl JournalOptions {
         self
     }
 
-    /// Largest payload [`Journal::append`] accepts (default 16 MiB, at most
+    /// Largest event payload the journal accepts (default 16 MiB, at most
     /// 1 GiB); a larger one is refused with `InvalidInput`.
     pub fn max_record_size(mut self, bytes: u32) -> Self {
         self.max_record_size = bytes.min(RECORD_LIMIT);
@@ -148,66 +191,4 @@ impl JournalOptions {
         self.group_commit = on;
         self
     }
-}
-
-/// What [`Journal::open`] found on disk.
-#[derive(Debug, Default)]
-#[non_exhaustive]
-pub struct Recovery {
-    /// Events appended but not marked done, oldest first. They are still
-    /// pending in the journal: mark each done once handled.
-    pub pending: Vec<(Seq, Vec<u8>)>,
-    /// Damaged byte ranges that were skipped (each also logged with `log::warn!`).
-    pub corruption: Vec<Corruption>,
-}
-
-impl Recovery {
-    /// `true` when no damage was found.
-    pub fn is_clean(&self) -> bool {
-        self.corruption.is_empty()
-    }
-}
-
-/// A damaged byte range found by [`Journal::open`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Corruption {
-    /// The segment file.
-    pub segment: PathBuf,
-    /// Offset of the first damaged byte.
-    pub offset: u64,
-    /// Number of bytes skipped.
-    pub len: u64,
-    /// What was wrong.
-    pub kind: CorruptionKind,
-    /// `true` when the range was the file's tail and was cut off.
-    pub truncated: bool,
-}
-
-/// Counters and sizes of a [`Journal`], from [`Journal::stats`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct JournalStats {
-    /// Events appended since open.
-    pub appends: u64,
-    /// Done markers written since open.
-    pub done_marks: u64,
-    /// Group-commit `fsync`s: one per batch of appends (or `sync` calls).
-    pub commits: u64,
-    /// All data `fsync`s, including those at rotation and compaction.
-    pub syncs: u64,
-    /// Segments sealed since open.
-    pub rotations: u64,
-    /// Compactions that deleted at least one segment.
-    pub compactions: u64,
-    /// Segment files deleted since open.
-    pub segments_deleted: u64,
-    /// Pending events copied forward out of sparse segments since open.
-    pub carried_forward: u64,
-    /// Events not yet marked done.
-    pub pending: u64,
-    /// Segment files on disk.
-    pub segments: u64,
-    /// Bytes in those segment files.
-    pub disk_bytes: u64,
 }

@@ -1,30 +1,91 @@
-//! Opening a journal: scanning every segment, reporting and cutting off
-//! damage, and rebuilding which events are still pending.
+//! Opening a journal: checking every segment's format, scanning them,
+//! reporting and cutting off damage, and rebuilding which events are still
+//! pending.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::record::{self, RecordKind};
-use super::segment::{self, Location, SegmentMeta};
-use super::writer::{Journal, Writer};
-use super::{Corruption, JournalOptions, Recovery, Seq, RECORD_LIMIT};
+use super::record::{self, CorruptionKind, RecordKind};
+use super::segment::{self, Layout, Location, SegmentMeta, FILE_HEADER_LEN};
+use super::writer::{Journal, Seq, Writer};
+use super::{format_error, io_error, JournalOptions, RECORD_LIMIT};
+use crate::sync::lock;
+use crate::Result;
 
-pub(super) fn open(dir: &Path, options: JournalOptions) -> io::Result<(Journal, Recovery)> {
-    fs::create_dir_all(dir)?;
+/// What [`Journal::open`] found on disk.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// Events appended but not marked done, oldest first. They are still
+    /// pending in the journal: mark each done once handled.
+    pub pending: Vec<(Seq, Vec<u8>)>,
+    /// Damaged byte ranges that were skipped (each also logged with `log::warn!`).
+    pub corruption: Vec<Corruption>,
+}
+
+impl Recovery {
+    /// `true` when no damage was found.
+    pub fn is_clean(&self) -> bool {
+        self.corruption.is_empty()
+    }
+}
+
+/// A damaged byte range found by [`Journal::open`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Corruption {
+    /// The segment file.
+    pub segment: PathBuf,
+    /// Offset of the first damaged byte.
+    pub offset: u64,
+    /// Number of bytes skipped.
+    pub len: u64,
+    /// What was wrong.
+    pub kind: CorruptionKind,
+    /// `true` when the range was the file's tail and was cut off.
+    pub truncated: bool,
+}
+
+pub(super) fn open(dir: &Path, options: JournalOptions) -> Result<(Journal, Recovery)> {
+    fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    let listed = segment::list_segments(dir).map_err(|e| io_error(dir, e))?;
+    // Every header is checked before anything is changed: a segment in an
+    // unknown format fails the open with every file as it was.
+    let mut found = Vec::with_capacity(listed.len());
+    for (id, path) in listed {
+        match segment::read_layout(&path).map_err(|e| io_error(&path, e))? {
+            Layout::Foreign(reason) => return Err(format_error(&path, reason)),
+            layout => found.push((id, path, layout)),
+        }
+    }
+
     let mut segments: BTreeMap<u64, SegmentMeta> = BTreeMap::new();
     // seq -> (segment, offset, payload) of the last copy seen.
     let mut events: BTreeMap<u64, (u64, u64, Vec<u8>)> = BTreeMap::new();
     let mut done: HashSet<u64> = HashSet::new();
     let mut corruption = Vec::new();
     let mut max_seq = 0u64;
+    let mut last_headerless = false;
 
-    for (id, path) in segment::list_segments(dir)? {
-        let bytes = fs::read(&path)?;
-        let scan = record::scan(&bytes, RECORD_LIMIT);
+    for (id, path, layout) in found {
         let mut meta = SegmentMeta::new(path.clone());
+        last_headerless = layout == Layout::Headerless;
+        if layout == Layout::Unfinished {
+            meta.size =
+                repair_unfinished(&path, &mut corruption).map_err(|e| io_error(&path, e))?;
+            segments.insert(id, meta);
+            continue;
+        }
+        let bytes = fs::read(&path).map_err(|e| io_error(&path, e))?;
+        let start = if layout == Layout::Current {
+            FILE_HEADER_LEN
+        } else {
+            0
+        };
+        let scan = record::scan(&bytes, start, RECORD_LIMIT);
         for rec in &scan.records {
             max_seq = max_seq.max(rec.seq);
             match rec.kind {
@@ -64,9 +125,7 @@ pub(super) fn open(dir: &Path, options: JournalOptions) -> io::Result<(Journal, 
             });
         }
         if scan.valid_end < bytes.len() as u64 {
-            let file = OpenOptions::new().write(true).open(&path)?;
-            file.set_len(scan.valid_end)?;
-            file.sync_all()?;
+            truncate(&path, scan.valid_end).map_err(|e| io_error(&path, e))?;
         }
         meta.size = scan.valid_end;
         segments.insert(id, meta);
@@ -93,20 +152,22 @@ pub(super) fn open(dir: &Path, options: JournalOptions) -> io::Result<(Journal, 
 
     let last = segments.last_key_value().map(|(&id, meta)| (id, meta.size));
     let next_seq = (max_seq + 1).max(last.map_or(1, |(id, _)| id));
+    // New records go to a segment with a header: a headerless one is sealed.
     let (active, file) = match last {
-        Some((id, size)) if size < options.segment_size => (
-            id,
-            OpenOptions::new().append(true).open(&segments[&id].path)?,
-        ),
-        _ => {
-            let id = last.map_or(next_seq, |(id, _)| next_seq.max(id + 1));
-            let path = dir.join(segment::segment_name(id));
+        Some((id, size)) if size < options.segment_size && !last_headerless => {
+            let path = &segments[&id].path;
             let file = OpenOptions::new()
                 .append(true)
-                .create_new(true)
-                .open(&path)?;
-            segment::sync_dir(dir)?;
-            segments.insert(id, SegmentMeta::new(path));
+                .open(path)
+                .map_err(|e| io_error(path, e))?;
+            (id, file)
+        }
+        _ => {
+            let id = last.map_or(next_seq, |(id, _)| next_seq.max(id + 1));
+            let (path, file) = segment::create(dir, id).map_err(|e| io_error(dir, e))?;
+            let mut meta = SegmentMeta::new(path);
+            meta.size = FILE_HEADER_LEN as u64;
+            segments.insert(id, meta);
             (id, file)
         }
     };
@@ -122,12 +183,9 @@ pub(super) fn open(dir: &Path, options: JournalOptions) -> io::Result<(Journal, 
     };
     let journal = Journal::from_parts(dir.to_path_buf(), options, writer);
     {
-        let mut w = journal
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut w = lock(&journal.writer);
         let compacted = journal.compact_locked(&mut w);
-        journal.check(compacted)?;
+        journal.check(compacted).map_err(|e| io_error(dir, e))?;
     }
     Ok((
         journal,
@@ -136,4 +194,40 @@ pub(super) fn open(dir: &Path, options: JournalOptions) -> io::Result<(Journal, 
             corruption,
         },
     ))
+}
+
+/// Rewrites an unfinished segment (a crash right at its creation) with a
+/// fresh header, reporting the bytes it held, if any. Returns its new size.
+fn repair_unfinished(path: &Path, corruption: &mut Vec<Corruption>) -> io::Result<u64> {
+    let len = fs::metadata(path)?.len();
+    if len > 0 {
+        // A cut-off header is a torn write; anything else unfinished is zeros.
+        let kind = if len < FILE_HEADER_LEN as u64
+            && segment::file_header().starts_with(&fs::read(path)?)
+        {
+            CorruptionKind::Truncated
+        } else {
+            CorruptionKind::Garbage
+        };
+        log::warn!(
+            "journal: {} holds an unfinished header ({len} bytes, {kind:?}); rewriting it",
+            path.display()
+        );
+        corruption.push(Corruption {
+            segment: path.to_path_buf(),
+            offset: 0,
+            len,
+            kind,
+            truncated: true,
+        });
+    }
+    segment::reset(path)?;
+    Ok(FILE_HEADER_LEN as u64)
+}
+
+/// Cuts the segment at `path` to `len` bytes, durably.
+fn truncate(path: &Path, len: u64) -> io::Result<()> {
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(len)?;
+    file.sync_all()
 }

@@ -1,16 +1,58 @@
 //! The journal handle: appends with group commit, done markers, rotation.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fmt;
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 
+use super::open::Recovery;
 use super::record::{self, RecordKind};
-use super::segment::{self, Location, SegmentMeta};
-use super::{JournalOptions, JournalStats, Recovery, Seq};
+use super::segment::{self, Location, SegmentMeta, FILE_HEADER_LEN};
+use super::JournalOptions;
+use crate::sync::{lock, wait};
+
+/// The sequence number of an event in a [`Journal`]: strictly increasing in
+/// append order, never reused (there may be gaps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Seq(pub u64);
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Counters and sizes of a [`Journal`], from [`Journal::stats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JournalStats {
+    /// Events appended since open.
+    pub appends: u64,
+    /// Done markers written since open.
+    pub done_marks: u64,
+    /// Group-commit `fsync`s: one per batch of appends (or `sync` calls).
+    pub commits: u64,
+    /// All data `fsync`s, including those at rotation and compaction.
+    pub syncs: u64,
+    /// Segments sealed since open.
+    pub rotations: u64,
+    /// Compactions that deleted at least one segment.
+    pub compactions: u64,
+    /// Segment files deleted since open.
+    pub segments_deleted: u64,
+    /// Pending events copied forward out of sparse segments since open.
+    pub carried_forward: u64,
+    /// Events not yet marked done.
+    pub pending: u64,
+    /// Segment files on disk.
+    pub segments: u64,
+    /// Bytes in those segment files (headers included).
+    pub disk_bytes: u64,
+}
 
 /// An append-only, checksummed, group-committed journal in one directory.
 ///
@@ -102,21 +144,20 @@ pub(super) fn bump(counter: &AtomicU64, by: u64) {
     counter.fetch_add(by, Ordering::Relaxed);
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding a journal lock leaves no half-applied state that
-    // matters: the files are the truth, and a failed write poisons the journal.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl Journal {
     /// Opens (creating if needed) the journal in `dir`, recovers it, and
     /// returns it with the events still pending.
     ///
-    /// Damaged records are skipped and reported in [`Recovery::corruption`];
-    /// only I/O errors (permissions, a full disk) fail the open.
-    pub fn open(dir: impl AsRef<Path>, options: JournalOptions) -> io::Result<(Journal, Recovery)> {
+    /// Damaged records are skipped and reported in [`Recovery::corruption`].
+    /// The open fails with [`WasenderError::Journal`](crate::WasenderError::Journal)
+    /// on an I/O error (permissions, a full disk) and with
+    /// [`WasenderError::JournalFormat`](crate::WasenderError::JournalFormat)
+    /// when a segment is in a format this build does not read; both name the
+    /// file, and a refused segment is left untouched.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        options: JournalOptions,
+    ) -> crate::Result<(Journal, Recovery)> {
         super::open::open(dir.as_ref(), options)
     }
 
@@ -136,11 +177,6 @@ impl Journal {
             failure: Mutex::new(None),
             counters: Counters::default(),
         }
-    }
-
-    /// The directory this journal lives in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Appends an event and returns once it is written and `fsync`ed.
@@ -211,6 +247,7 @@ impl Journal {
     /// Runs a compaction now instead of at the next rotation: deletes sealed
     /// segments with no pending events and copies forward pending events out of
     /// sparse ones. The active segment is never touched.
+    #[cfg(any(test, feature = "bench-internals"))]
     pub fn compact(&self) -> io::Result<()> {
         let mut w = self.lock_writer()?;
         let result = self.compact_locked(&mut w);
@@ -256,7 +293,10 @@ impl Journal {
             .unwrap_or((io::ErrorKind::Other, String::new()));
         Err(io::Error::new(
             kind,
-            format!("journal unusable after an earlier I/O error: {message}"),
+            format!(
+                "journal {} unusable after an earlier I/O error: {message}",
+                self.dir.display()
+            ),
         ))
     }
 
@@ -303,15 +343,12 @@ impl Journal {
         bump(&self.counters.syncs, 1);
         self.advance_durable(w.written);
         let id = w.next_seq.max(w.active + 1);
-        let path = self.dir.join(segment::segment_name(id));
-        let file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(&path)?;
-        segment::sync_dir(&self.dir)?;
+        let (path, file) = segment::create(&self.dir, id)?;
         w.file = Arc::new(file);
         w.active = id;
-        w.segments.insert(id, SegmentMeta::new(path));
+        let mut meta = SegmentMeta::new(path);
+        meta.size = FILE_HEADER_LEN as u64;
+        w.segments.insert(id, meta);
         bump(&self.counters.rotations, 1);
         self.compact_locked(w)
     }
@@ -338,10 +375,7 @@ impl Journal {
                 break Err(e);
             }
             if c.leader {
-                c = self
-                    .committed
-                    .wait(c)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                c = wait(&self.committed, c);
                 continue;
             }
             c.leader = true;

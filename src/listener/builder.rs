@@ -297,8 +297,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
 
     /// Suppresses events already seen among the last `window_capacity`
     /// (off by default): same event name and first message `key.id`, or the
-    /// same body when there is no message id
-    /// ([`dedupe_key`](crate::journal::dedupe_key)). A duplicate is answered
+    /// same body when there is no message id (compared by SHA-256). A duplicate is answered
     /// 200 (`"duplicate":true`) and not handled again. In durable mode the
     /// window is kept in `dedupe.log` in the journal directory and survives
     /// restarts; otherwise it is in memory. An event the handler failed on

@@ -259,7 +259,7 @@ impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
         handler: Arc<H>,
         config: QueuedConfig,
         counters: Arc<Counters>,
-    ) -> std::io::Result<Self> {
+    ) -> crate::Result<Self> {
         let (store, recovered) = match &config.journal_dir {
             Some(dir) => {
                 let (store, recovered) = open_store(dir, config.max_record_size)?;
@@ -314,7 +314,7 @@ impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
                 Err(e) => {
                     // Stop the threads already started before failing.
                     delivery.stop_now();
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         }
@@ -333,7 +333,7 @@ impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
 /// Events found pending in the journal, oldest first.
 type Pending = Vec<(Seq, Vec<u8>)>;
 
-fn open_store(dir: &Path, max_record_size: usize) -> std::io::Result<(Store, Pending)> {
+fn open_store(dir: &Path, max_record_size: usize) -> crate::Result<(Store, Pending)> {
     let options = JournalOptions::default()
         .max_record_size(u32::try_from(max_record_size).unwrap_or(u32::MAX));
     let (journal, recovery) = Journal::open(dir, options)?;

@@ -1,12 +1,9 @@
 //! The dedupe window and the dead-letter file, across restarts.
-#![cfg(feature = "listener")]
-
-mod journal_support;
 
 use std::fs;
 
-use journal_support::TempDir;
-use wasenderapi::journal::{dedupe_key, DeadLetter, DeadLetters, DedupeWindow, Seq};
+use super::TempDir;
+use crate::journal::{dedupe_key, DeadLetter, DeadLetters, DedupeWindow, Seq};
 
 #[test]
 fn a_persisted_window_remembers_its_keys_after_reopen() {

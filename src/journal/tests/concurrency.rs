@@ -1,15 +1,12 @@
 //! Many threads at once: nothing lost, nothing doubled, and fsyncs shared.
-#![cfg(feature = "listener")]
-
-mod journal_support;
 
 use std::collections::HashSet;
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use journal_support::{open, open_with, TempDir};
-use wasenderapi::journal::{JournalOptions, Seq};
+use super::{open, open_with, TempDir};
+use crate::journal::{JournalOptions, Seq};
 
 const THREADS: usize = 8;
 

@@ -1,12 +1,7 @@
 //! Rotation and compaction: the directory stays small, pending events survive.
-#![cfg(feature = "listener")]
 
-mod journal_support;
-
-use journal_support::{
-    disk_usage, open_with, payload, payloads, record_len, segment_files, TempDir,
-};
-use wasenderapi::journal::{JournalOptions, Seq};
+use super::{disk_usage, open_with, payload, payloads, record_len, segment_files, TempDir, HEADER};
+use crate::journal::{JournalOptions, Seq};
 
 #[test]
 fn segments_rotate_at_the_configured_size() {
@@ -22,7 +17,7 @@ fn segments_rotate_at_the_configured_size() {
     assert_eq!(files.len(), 3);
     assert_eq!(
         std::fs::metadata(&files[0]).expect("stat").len(),
-        record * 10
+        HEADER + record * 10
     );
 }
 

@@ -1,18 +1,27 @@
-//! Helpers shared by the `journal_*` tests.
-#![allow(dead_code)]
+//! The journal's behaviour through its crate-internal API: recovery after
+//! crashes and damage, the file-format check, compaction, concurrency, and
+//! the dedupe and dead-letter files.
+
+mod compaction;
+mod concurrency;
+mod dedupe;
+mod format;
+mod recovery;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use wasenderapi::journal::{Journal, JournalOptions, Recovery, Seq};
+use super::open::Recovery;
+use super::segment::FILE_HEADER_LEN;
+use super::{Journal, JournalOptions, Seq};
 
 /// A directory under the system temp dir, removed on drop.
-pub struct TempDir(PathBuf);
+pub(super) struct TempDir(PathBuf);
 
 impl TempDir {
-    pub fn new(label: &str) -> Self {
+    pub(super) fn new(label: &str) -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -27,7 +36,7 @@ impl TempDir {
         Self(path)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -38,25 +47,25 @@ impl Drop for TempDir {
     }
 }
 
-pub fn open(dir: &Path) -> (Journal, Recovery) {
+pub(super) fn open(dir: &Path) -> (Journal, Recovery) {
     open_with(dir, JournalOptions::default())
 }
 
-pub fn open_with(dir: &Path, options: JournalOptions) -> (Journal, Recovery) {
+pub(super) fn open_with(dir: &Path, options: JournalOptions) -> (Journal, Recovery) {
     Journal::open(dir, options).expect("open the journal")
 }
 
 /// The payloads of the pending events, in order.
-pub fn payloads(recovery: &Recovery) -> Vec<Vec<u8>> {
+pub(super) fn payloads(recovery: &Recovery) -> Vec<Vec<u8>> {
     recovery.pending.iter().map(|(_, p)| p.clone()).collect()
 }
 
-pub fn seqs(recovery: &Recovery) -> Vec<Seq> {
+pub(super) fn seqs(recovery: &Recovery) -> Vec<Seq> {
     recovery.pending.iter().map(|(s, _)| *s).collect()
 }
 
 /// Segment files in `dir`, oldest first.
-pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
+pub(super) fn segment_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .expect("list the journal dir")
         .map(|e| e.expect("read a dir entry").path())
@@ -67,18 +76,21 @@ pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Total bytes of the segment files in `dir`.
-pub fn disk_usage(dir: &Path) -> u64 {
+pub(super) fn disk_usage(dir: &Path) -> u64 {
     segment_files(dir)
         .iter()
         .map(|p| fs::metadata(p).map_or(0, |m| m.len()))
         .sum()
 }
 
+/// Bytes before the first record of a segment: the file header.
+pub(super) const HEADER: u64 = FILE_HEADER_LEN as u64;
+
 /// The on-disk size of a record carrying `payload_len` bytes.
-pub fn record_len(payload_len: usize) -> u64 {
+pub(super) fn record_len(payload_len: usize) -> u64 {
     21 + payload_len as u64
 }
 
-pub fn payload(i: usize) -> Vec<u8> {
+pub(super) fn payload(i: usize) -> Vec<u8> {
     format!("{{\"event\":\"messages.upsert\",\"n\":{i}}}").into_bytes()
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use serde_json::Value;
-use wasenderapi::WasenderSyncClient;
+use wasenderapi::WebhookVerifier;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
@@ -40,7 +40,7 @@ fn bodies() -> Vec<(String, Vec<u8>)> {
 }
 
 fn criterion_benches(c: &mut Criterion, bodies: &[(String, Vec<u8>)]) {
-    let client = WasenderSyncClient::new("key").with_webhook_secret(SECRET);
+    let client = WebhookVerifier::with_secret(SECRET);
     let mut group = c.benchmark_group("parse");
     for (name, body) in bodies {
         group.throughput(Throughput::Bytes(body.len() as u64));
@@ -76,7 +76,7 @@ fn time_per_call(mut f: impl FnMut(), iters: u32) -> Duration {
 }
 
 fn summary(bodies: &[(String, Vec<u8>)]) {
-    let client = WasenderSyncClient::new("key").with_webhook_secret(SECRET);
+    let client = WebhookVerifier::with_secret(SECRET);
     println!(
         "\nsummary: handle_webhook_event / from_slice::<Value> (median of 15 interleaved rounds)"
     );

@@ -21,7 +21,8 @@ use std::time::Instant;
 
 use load::{Histogram, Limit};
 use wasenderapi::event::MessagesData;
-use wasenderapi::{DeliveryMode, WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
+use wasenderapi::listener::DeliveryMode;
+use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 /// Request workers in every mode. Verification and decoding are CPU-bound, but

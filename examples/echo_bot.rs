@@ -13,9 +13,9 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
-use wasenderapi::{
-    MessagesData, WasenderSyncClient, WebhookEvent, WebhookHandler, WebhookListener, WebhookMessage,
-};
+use wasenderapi::{WasenderSyncClient, WebhookEvent, WebhookHandler, WebhookListener};
+
+use wasenderapi::event::{MessagesData, WebhookMessage};
 
 /// How many recent message ids are remembered to skip duplicate deliveries.
 const REMEMBERED_IDS: usize = 4096;

@@ -5,19 +5,16 @@
 //! ```
 //!
 //! Environment: `PORT` (default 3000), `WASENDER_WEBHOOK_SECRET` (if unset, a
-//! development secret is generated and printed), `WASENDER_API_KEY`
-//! (optional), `RUST_LOG` (default `info`; `debug` shows every request).
+//! development secret is generated and printed), `RUST_LOG` (default `info`; `debug` shows every request).
 //! Then post an event from another terminal with the `send_event` example.
 
 use std::collections::hash_map::RandomState;
 use std::convert::Infallible;
 use std::hash::{BuildHasher, Hasher};
 
+use wasenderapi::event::{CallData, MessagesData, QrCodeData, SessionStatusData};
 use wasenderapi::listener::mask_session_id;
-use wasenderapi::{
-    CallData, MessagesData, QrCodeData, SessionStatusData, WasenderSyncClient, WebhookEvent,
-    WebhookHandler, WebhookListener,
-};
+use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
 
 /// Logs each event as one readable line.
 struct LogEvents;
@@ -120,79 +117,81 @@ impl WebhookHandler for LogEvents {
     // Every other event type gets the short line too.
     fn on_messages_update(
         &self,
-        e: &WebhookEvent<wasenderapi::OneOrMany<wasenderapi::MessageUpdate>>,
+        e: &WebhookEvent<wasenderapi::event::OneOrMany<wasenderapi::event::MessageUpdate>>,
     ) -> Result<(), Infallible> {
         Self::other(e)
     }
     fn on_messages_delete(
         &self,
-        e: &WebhookEvent<wasenderapi::MessagesDelete>,
+        e: &WebhookEvent<wasenderapi::event::MessagesDelete>,
     ) -> Result<(), Infallible> {
         Self::other(e)
     }
     fn on_messages_reaction(
         &self,
-        e: &WebhookEvent<wasenderapi::OneOrMany<wasenderapi::MessageReaction>>,
+        e: &WebhookEvent<wasenderapi::event::OneOrMany<wasenderapi::event::MessageReaction>>,
     ) -> Result<(), Infallible> {
         Self::other(e)
     }
     fn on_message_receipt_update(
         &self,
-        e: &WebhookEvent<wasenderapi::OneOrMany<wasenderapi::ReceiptUpdate>>,
+        e: &WebhookEvent<wasenderapi::event::OneOrMany<wasenderapi::event::ReceiptUpdate>>,
     ) -> Result<(), Infallible> {
         Self::other(e)
     }
     fn on_chats_upsert(
         &self,
-        e: &WebhookEvent<wasenderapi::OneOrMany<wasenderapi::Chat>>,
+        e: &WebhookEvent<wasenderapi::event::OneOrMany<wasenderapi::event::Chat>>,
     ) -> Result<(), Infallible> {
         Self::other(e)
     }
     fn on_chats_update(
         &self,
-        e: &WebhookEvent<wasenderapi::OneOrMany<wasenderapi::Chat>>,
+        e: &WebhookEvent<wasenderapi::event::OneOrMany<wasenderapi::event::Chat>>,
     ) -> Result<(), Infallible> {
         Self::other(e)
     }
     fn on_chats_delete(
         &self,
-        e: &WebhookEvent<wasenderapi::OneOrMany<String>>,
+        e: &WebhookEvent<wasenderapi::event::OneOrMany<String>>,
     ) -> Result<(), Infallible> {
         Self::other(e)
     }
     fn on_contacts_upsert(
         &self,
-        e: &WebhookEvent<wasenderapi::OneOrMany<wasenderapi::Contact>>,
+        e: &WebhookEvent<wasenderapi::event::OneOrMany<wasenderapi::event::Contact>>,
     ) -> Result<(), Infallible> {
         Self::other(e)
     }
     fn on_contacts_update(
         &self,
-        e: &WebhookEvent<wasenderapi::OneOrMany<wasenderapi::Contact>>,
+        e: &WebhookEvent<wasenderapi::event::OneOrMany<wasenderapi::event::Contact>>,
     ) -> Result<(), Infallible> {
         Self::other(e)
     }
     fn on_groups_upsert(
         &self,
-        e: &WebhookEvent<wasenderapi::OneOrMany<wasenderapi::GroupMetadata>>,
+        e: &WebhookEvent<wasenderapi::event::OneOrMany<wasenderapi::event::GroupMetadata>>,
     ) -> Result<(), Infallible> {
         Self::other(e)
     }
     fn on_groups_update(
         &self,
-        e: &WebhookEvent<wasenderapi::OneOrMany<wasenderapi::GroupMetadata>>,
+        e: &WebhookEvent<wasenderapi::event::OneOrMany<wasenderapi::event::GroupMetadata>>,
     ) -> Result<(), Infallible> {
         Self::other(e)
     }
     fn on_group_participants_update(
         &self,
-        e: &WebhookEvent<wasenderapi::OneOrMany<wasenderapi::GroupParticipantsUpdate>>,
+        e: &WebhookEvent<
+            wasenderapi::event::OneOrMany<wasenderapi::event::GroupParticipantsUpdate>,
+        >,
     ) -> Result<(), Infallible> {
         Self::other(e)
     }
     fn on_poll_results(
         &self,
-        e: &WebhookEvent<wasenderapi::PollResults>,
+        e: &WebhookEvent<wasenderapi::event::PollResults>,
     ) -> Result<(), Infallible> {
         Self::other(e)
     }
@@ -227,13 +226,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             s
         }
     };
-    let api_key = std::env::var("WASENDER_API_KEY").unwrap_or_default();
-    if api_key.is_empty() {
-        log::info!("WASENDER_API_KEY not set: fine for receiving webhooks");
-    }
-    let client = WasenderSyncClient::new(api_key).with_webhook_secret(&secret);
+    let verifier = WebhookVerifier::with_secret(&secret);
 
-    let listener = WebhookListener::builder(client, LogEvents)
+    let listener = WebhookListener::builder(verifier, LogEvents)
         .bind(("0.0.0.0", port))
         .path("/webhook")
         .spawn()?;

@@ -30,8 +30,8 @@
 //! array) never fails the event; a mis-shaped member is kept verbatim in the
 //! owning object's `extra` map, so `serde_json::to_value(&event)` always equals
 //! the received JSON. Accessors hide the protocol's quirks:
-//! [`WebhookMessage::text`], [`WebhookMessage::sender_phone`],
-//! [`WebhookMessage::media`], [`MessageStatus`], and timestamps normalised to
+//! [`WebhookMessage::text`](event::WebhookMessage::text), [`sender_phone`](event::WebhookMessage::sender_phone),
+//! [`media`](event::WebhookMessage::media), [`MessageStatus`](event::MessageStatus), and timestamps normalised to
 //! seconds.
 //!
 //! Numbers are kept as serde_json keeps them: integers up to `u64::MAX` survive
@@ -44,7 +44,8 @@
 //! each event with [`dispatch`]:
 //!
 //! ```
-//! use wasenderapi::{dispatch, MessagesData, WebhookEvent, WebhookHandler, WebhookVerifier};
+//! use wasenderapi::{dispatch, WebhookEvent, WebhookHandler, WebhookVerifier};
+//! use wasenderapi::event::MessagesData;
 //!
 //! struct Printer;
 //! impl WebhookHandler for Printer {
@@ -84,7 +85,8 @@
 //!
 //! ```no_run
 //! # #[cfg(feature = "listener")] {
-//! use wasenderapi::{MessagesData, WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
+//! use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
+//! use wasenderapi::event::MessagesData;
 //!
 //! struct Bot;
 //! impl WebhookHandler for Bot {
@@ -110,7 +112,8 @@
 //!
 //! ```no_run
 //! # #[cfg(feature = "client")] {
-//! use wasenderapi::{WasenderSyncClient, WebhookMessage};
+//! use wasenderapi::WasenderSyncClient;
+//! use wasenderapi::event::WebhookMessage;
 //!
 //! fn answer(client: &WasenderSyncClient, message: &WebhookMessage) -> wasenderapi::Result<()> {
 //!     if message.media().is_some() {
@@ -162,20 +165,9 @@ mod sync;
 
 #[cfg(feature = "client")]
 pub use client::WasenderSyncClient;
-#[cfg(feature = "client")]
-pub use client::{
-    ActionResult, DecryptedMedia, GroupInviteLink, GroupSettings, Message, MessageInfo, OnWhatsApp,
-    Page, Pagination, PresenceType, ProfilePicture, RateLimitInfo, RegeneratedApiKey, RetryPolicy,
-    SendResult, SentMessage, SessionConnection, SessionSettings, SessionUser, UploadedMedia,
-    WhatsAppSession,
-};
 pub use error::{Result, WasenderError};
-pub use event::*;
+pub use event::{WasenderWebhookEvent, WasenderWebhookEventType, WebhookEvent};
 pub use handler::{dispatch, WebhookHandler};
 #[cfg(feature = "listener")]
-pub use listener::{
-    DeliveryMode, HandlerRetryPolicy, ListenerStats, ShutdownHandle, WebhookListener,
-    WebhookListenerBuilder,
-};
-pub use secret::Secret;
+pub use listener::{WebhookListener, WebhookListenerBuilder};
 pub use signature::{sign_webhook, SignatureScheme, WebhookVerifier, SIGNATURE_HEADER};

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 /// length.
 ///
 /// ```
-/// use wasenderapi::Secret;
+/// use wasenderapi::signature::Secret;
 ///
 /// let secret = Secret::new("webhook-secret");
 /// assert_eq!(format!("{secret:?} {secret}"), "[redacted] [redacted]");

@@ -23,6 +23,7 @@ use subtle::{Choice, ConstantTimeEq};
 
 use crate::error::WasenderError;
 use crate::event::WasenderWebhookEvent;
+pub use crate::secret::Secret;
 
 /// The request header that carries the signature.
 pub const SIGNATURE_HEADER: &str = "X-Webhook-Signature";

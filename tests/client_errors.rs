@@ -8,7 +8,8 @@ use std::error::Error as _;
 use std::time::{Duration, Instant};
 
 use client_support::{fast_retries, rest_fixture, Reply, TestServer};
-use wasenderapi::{RetryPolicy, WasenderError, WasenderSyncClient};
+use wasenderapi::client::RetryPolicy;
+use wasenderapi::{WasenderError, WasenderSyncClient};
 
 fn sent() -> Reply {
     Reply::json(200, &rest_fixture("send-message.response.json"))

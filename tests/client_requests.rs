@@ -6,9 +6,9 @@ mod client_support;
 
 use client_support::{assert_json_body, assert_request, rest_json, Reply, TestServer};
 use serde_json::json;
-use wasenderapi::{
-    GroupSettings, Message, ParticipantAction, PresenceType, SessionSettings, WasenderError,
-};
+use wasenderapi::client::{GroupSettings, Message, PresenceType, SessionSettings};
+use wasenderapi::event::ParticipantAction;
+use wasenderapi::WasenderError;
 
 fn ok() -> Reply {
     Reply::json(200, r#"{"success":true,"data":{}}"#)
@@ -136,7 +136,7 @@ fn mark_as_read_sends_the_key() {
         200,
         &client_support::rest_fixture("messages.read.response.json"),
     ));
-    let key: wasenderapi::MessageKey =
+    let key: wasenderapi::event::MessageKey =
         serde_json::from_value(rest_json("messages.read.request.json")["key"].clone())
             .expect("key");
     let result = server.client().mark_as_read(&key).expect("read");

@@ -6,7 +6,7 @@ mod client_support;
 
 use client_support::{rest_fixture, rest_json, Reply, TestServer};
 use serde_json::json;
-use wasenderapi::{MessageStatus, SessionStatus};
+use wasenderapi::event::{MessageStatus, SessionStatus};
 
 fn serve(fixture: &str) -> TestServer {
     TestServer::always(Reply::json(200, &rest_fixture(fixture)))
@@ -136,7 +136,7 @@ fn presence_answer_is_kept_as_action_data() {
         .client()
         .send_presence_update(
             "1234567890@s.whatsapp.net",
-            wasenderapi::PresenceType::Composing,
+            wasenderapi::client::PresenceType::Composing,
             None,
         )
         .expect("presence");
@@ -173,7 +173,9 @@ fn created_session_exposes_its_secrets_only_on_request() {
     let server = serve("whatsapp-sessions.create.response.json");
     let client = server.client().with_personal_access_token("pat");
     let session = client
-        .create_whatsapp_session(&wasenderapi::SessionSettings::new().name("Business WhatsApp"))
+        .create_whatsapp_session(
+            &wasenderapi::client::SessionSettings::new().name("Business WhatsApp"),
+        )
         .expect("created");
     let key = session.api_key.as_ref().expect("api key");
     assert_eq!(

@@ -6,7 +6,8 @@ mod client_support;
 
 use client_support::{assert_json_body, assert_request, event_fixture, Reply, TestServer};
 use serde_json::{json, Value};
-use wasenderapi::{WasenderError, WebhookMessage};
+use wasenderapi::event::WebhookMessage;
+use wasenderapi::WasenderError;
 
 /// The messages of a webhook fixture, as the client's user gets them.
 fn messages_of(fixture: &str) -> Vec<WebhookMessage> {

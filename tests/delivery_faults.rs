@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use delivery::*;
 use wasenderapi::event::MessagesData;
-use wasenderapi::{DeliveryMode, WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
+use wasenderapi::listener::DeliveryMode;
+use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
 
 const ENV_JOURNAL: &str = "WASENDER_FAULT_CHILD_JOURNAL";
 const ENV_OUT: &str = "WASENDER_FAULT_CHILD_OUT";

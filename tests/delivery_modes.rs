@@ -12,10 +12,8 @@ use std::time::{Duration, Instant};
 
 use delivery::*;
 use wasenderapi::journal::{DeadLetter, DeadLetters};
-use wasenderapi::{
-    DeliveryMode, HandlerRetryPolicy, ListenerStats, WasenderError, WebhookListener,
-    WebhookListenerBuilder, WebhookVerifier,
-};
+use wasenderapi::listener::{DeliveryMode, HandlerRetryPolicy, ListenerStats};
+use wasenderapi::{WasenderError, WebhookListener, WebhookListenerBuilder, WebhookVerifier};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -7,12 +7,13 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 use wasenderapi::event::EventData;
+use wasenderapi::event::*;
 use wasenderapi::*;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-fn client() -> WasenderSyncClient {
-    WasenderSyncClient::new("api-key").with_webhook_secret(SECRET)
+fn client() -> WebhookVerifier {
+    WebhookVerifier::with_secret(SECRET)
 }
 
 fn handle(name: &str) -> WasenderWebhookEvent {

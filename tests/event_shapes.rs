@@ -2,7 +2,7 @@
 //! nothing real is refused, nothing is lost, accessors see through the quirks.
 
 use serde_json::{json, Value};
-use wasenderapi::*;
+use wasenderapi::event::*;
 
 fn parse(value: &Value) -> WasenderWebhookEvent {
     let bytes = serde_json::to_vec(value).unwrap();

@@ -6,8 +6,8 @@ use wasenderapi::*;
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 const EVENT: &[u8] = br#"{"event":"session.status","data":{"status":"connected"}}"#;
 
-fn client() -> WasenderSyncClient {
-    WasenderSyncClient::new("api-key").with_webhook_secret(SECRET)
+fn client() -> WebhookVerifier {
+    WebhookVerifier::with_secret(SECRET)
 }
 
 #[test]
@@ -85,7 +85,7 @@ fn variants_are_distinct() {
         c.handle_webhook_event(b"42", Some(SECRET)),
         Err(WasenderError::NotAnEvent { .. })
     ));
-    let no_secret = WasenderSyncClient::new("k");
+    let no_secret = WebhookVerifier::new(SignatureScheme::SharedSecret);
     let err = no_secret
         .handle_webhook_event(EVENT, Some("anything"))
         .unwrap_err();
@@ -129,7 +129,7 @@ fn deep_nesting_is_refused_without_overflow() {
 
 #[test]
 fn rotation_accepts_every_configured_secret() {
-    let c = WasenderSyncClient::new("k").with_webhook_secrets(["old", "new"]);
+    let c = WebhookVerifier::with_secret("old").with_additional_secret("new");
     assert!(c.handle_webhook_event(EVENT, Some("old")).is_ok());
     assert!(c.handle_webhook_event(EVENT, Some("new")).is_ok());
     assert!(c.handle_webhook_event(EVENT, Some("older")).is_err());
@@ -137,9 +137,7 @@ fn rotation_accepts_every_configured_secret() {
 
 #[test]
 fn hmac_scheme_verifies_the_raw_body() {
-    let c = WasenderSyncClient::new("k")
-        .with_webhook_secret("hmac-key")
-        .with_signature_scheme(SignatureScheme::HmacSha256);
+    let c = WebhookVerifier::with_secret("hmac-key").with_scheme(SignatureScheme::HmacSha256);
     let sig = sign_webhook(SignatureScheme::HmacSha256, "hmac-key", EVENT);
     assert!(c.handle_webhook_event(EVENT, Some(&sig)).is_ok());
     // The same JSON re-serialised differently no longer verifies: the raw bytes count.
@@ -152,10 +150,12 @@ fn hmac_scheme_verifies_the_raw_body() {
     assert!(c.handle_webhook_event(EVENT, Some("hmac-key")).is_err());
 }
 
+#[cfg(feature = "client")]
 #[test]
 fn client_is_send_sync_and_debug_redacts() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<WasenderSyncClient>();
+    assert_send_sync::<WebhookVerifier>();
     assert_send_sync::<WasenderWebhookEvent>();
     assert_send_sync::<WasenderError>();
     let c = WasenderSyncClient::new("my-api-key-123")

@@ -15,7 +15,7 @@ use crate::event::{GroupMetadata, Participant, ParticipantAction, ParticipantInf
 /// settings you set are sent.
 ///
 /// ```
-/// use wasenderapi::GroupSettings;
+/// use wasenderapi::client::GroupSettings;
 /// let settings = GroupSettings::new().subject("Team").announce(true);
 /// assert_eq!(
 ///     serde_json::to_value(&settings).unwrap(),

@@ -13,7 +13,7 @@ use crate::event::WebhookMessage;
 
 wire_object! {
     /// What `/upload` answers: a public URL for the file (valid 24 h), to send
-    /// with [`Message::image`](crate::Message::image) and friends.
+    /// with [`Message::image`](crate::client::Message::image) and friends.
     pub struct UploadedMedia {
         /// The file's public URL.
         "publicUrl" => public_url: String,
@@ -160,7 +160,7 @@ impl WasenderSyncClient {
     /// (without credentials), up to the configured size limit
     /// ([`Self::with_max_download_size`]) and download timeout
     /// ([`Self::with_download_timeout`]), retrying as the
-    /// [`RetryPolicy`](crate::RetryPolicy) allows.
+    /// [`RetryPolicy`](crate::client::RetryPolicy) allows.
     ///
     /// Errors: those of [`Self::decrypt_media_file`];
     /// [`WasenderError::Decode`] when its answer has no URL;
@@ -170,7 +170,7 @@ impl WasenderSyncClient {
     /// without its query.
     ///
     /// ```no_run
-    /// # fn handle(client: &wasenderapi::WasenderSyncClient, m: &wasenderapi::WebhookMessage) -> wasenderapi::Result<()> {
+    /// # fn handle(client: &wasenderapi::WasenderSyncClient, m: &wasenderapi::event::WebhookMessage) -> wasenderapi::Result<()> {
     /// if let Some(media) = m.media() {
     ///     let bytes = client.download_media(m)?;
     ///     println!("{} {:?}: {} bytes", media.kind.as_str(), media.mimetype(), bytes.len());

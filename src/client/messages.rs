@@ -18,7 +18,7 @@ use crate::event::{
 /// options every kind takes (caption, `replyTo`, mentions, view-once).
 ///
 /// ```
-/// use wasenderapi::Message;
+/// use wasenderapi::client::Message;
 ///
 /// let reply = Message::text("+1234567890", "On my way").reply_to(100000);
 /// let photo = Message::image("+1234567890", "https://example.com/a.jpg")
@@ -293,7 +293,7 @@ impl WasenderSyncClient {
     /// Sends a message built with [`Message`] (`POST /send-message`).
     ///
     /// Not retried after an ambiguous failure unless the retry policy opts in
-    /// (see [`RetryPolicy`](crate::RetryPolicy)); 429 answers are waited out.
+    /// (see [`RetryPolicy`](crate::client::RetryPolicy)); 429 answers are waited out.
     pub fn send(&self, message: &Message) -> Result<SendResult> {
         let reply = self.execute(ApiRequest::post("/send-message").json(message)?)?;
         Ok(SendResult {
@@ -394,7 +394,7 @@ impl WasenderSyncClient {
     /// reply quotes it.
     ///
     /// ```no_run
-    /// # fn handle(client: &wasenderapi::WasenderSyncClient, m: &wasenderapi::WebhookMessage) -> wasenderapi::Result<()> {
+    /// # fn handle(client: &wasenderapi::WasenderSyncClient, m: &wasenderapi::event::WebhookMessage) -> wasenderapi::Result<()> {
     /// if !m.is_from_me() {
     ///     if let Some(text) = m.text() {
     ///         client.reply_text(m, &format!("You said: {text}"))?;

@@ -130,7 +130,7 @@ impl WasenderSyncClient {
         self
     }
 
-    /// Sets the retry policy (default [`RetryPolicy::default`](crate::RetryPolicy)).
+    /// Sets the retry policy (default [`RetryPolicy::default`](crate::client::RetryPolicy)).
     pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.http.retry = policy;
         self

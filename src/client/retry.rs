@@ -52,7 +52,8 @@ const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 ///
 /// ```
 /// use std::time::Duration;
-/// use wasenderapi::{RetryPolicy, WasenderSyncClient};
+/// use wasenderapi::WasenderSyncClient;
+/// use wasenderapi::client::RetryPolicy;
 ///
 /// let client = WasenderSyncClient::new("api-key").with_retry_policy(
 ///     RetryPolicy::default()

@@ -109,7 +109,7 @@ wire_object! {
 /// [`WasenderSyncClient::update_whatsapp_session`]; only what you set is sent.
 ///
 /// ```
-/// use wasenderapi::SessionSettings;
+/// use wasenderapi::client::SessionSettings;
 /// let settings = SessionSettings::new()
 ///     .name("Support")
 ///     .phone_number("+1234567890")

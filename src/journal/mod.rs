@@ -1,5 +1,5 @@
 //! The durable journal under the listener's
-//! [`DeliveryMode::durable`](crate::DeliveryMode::durable), and the dead
+//! [`DeliveryMode::durable`](crate::listener::DeliveryMode::durable), and the dead
 //! letters it leaves for you to read.
 //!
 //! The listener appends each event to the journal and `fsync`s it before it

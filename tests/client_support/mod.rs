@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasenderapi::{RetryPolicy, WasenderSyncClient};
+use wasenderapi::WasenderSyncClient;
+
+use wasenderapi::client::RetryPolicy;
 
 /// One request as the server received it.
 #[derive(Debug, Clone)]

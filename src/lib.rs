@@ -171,3 +171,8 @@ pub use handler::{dispatch, WebhookHandler};
 #[cfg(feature = "listener")]
 pub use listener::{WebhookListener, WebhookListenerBuilder};
 pub use signature::{sign_webhook, SignatureScheme, WebhookVerifier, SIGNATURE_HEADER};
+
+/// The README's examples, compiled and run as doc tests so they keep matching the API.
+#[cfg(all(doctest, feature = "client", feature = "listener"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

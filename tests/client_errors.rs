@@ -320,7 +320,7 @@ fn no_content_is_an_empty_success() {
     let blocked = client.block_contact("1").expect("204 is success");
     assert!(blocked.extra.is_empty());
     let info = client.get_message_info(1).expect("204 decodes to empty");
-    assert!(info.status().is_none());
+    assert!(info.status_parsed().is_none());
 }
 
 #[test]

@@ -41,8 +41,8 @@ fn send_result_without_rate_limit_headers_has_none() {
 fn message_info_decodes_status_key_and_content() {
     let server = serve("messages.info.response.json");
     let info = server.client().get_message_info(100000).expect("info");
-    assert_eq!(info.status(), Some(MessageStatus::Sent));
-    assert_eq!(info.timestamp(), Some(1751297488));
+    assert_eq!(info.status_parsed(), Some(MessageStatus::Sent));
+    assert_eq!(info.timestamp_secs(), Some(1751297488));
     assert_eq!(
         info.key.as_ref().and_then(|k| k.id.as_deref()),
         Some("EN82FV0387IVR54JTE2R1")
@@ -155,7 +155,7 @@ fn session_list_keeps_nulls_and_never_debug_prints_secrets() {
     assert_eq!(sessions.len(), 2);
     assert_eq!(sessions.items[0].session_id(), Some(1));
     assert_eq!(
-        sessions.items[1].status(),
+        sessions.items[1].status_parsed(),
         Some(SessionStatus::Disconnected)
     );
     assert_eq!(
@@ -202,7 +202,7 @@ fn connect_and_qrcode_decode_the_qr() {
     ]);
     let client = server.client().with_personal_access_token("pat");
     let connect = client.connect_whatsapp_session(1, false).expect("connect");
-    assert_eq!(connect.status(), Some(SessionStatus::NeedScan));
+    assert_eq!(connect.status_parsed(), Some(SessionStatus::NeedScan));
     assert_eq!(
         connect.qr_code.as_deref(),
         Some("2@DTMUHeYfa9/RMXr8A2IP3/...")

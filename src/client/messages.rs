@@ -253,12 +253,12 @@ wire_object! {
 
 impl MessageInfo {
     /// The delivery status (0 error, 1 pending, 2 sent, 3 delivered, 4 read, 5 played).
-    pub fn status(&self) -> Option<MessageStatus> {
+    pub fn status_parsed(&self) -> Option<MessageStatus> {
         self.status.as_ref().map(MessageStatus::from_raw)
     }
 
     /// `messageTimestamp` as seconds.
-    pub fn timestamp(&self) -> Option<i64> {
+    pub fn timestamp_secs(&self) -> Option<i64> {
         self.message_timestamp
             .as_ref()
             .and_then(NumberOrString::as_i64)

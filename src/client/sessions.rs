@@ -52,7 +52,7 @@ impl WhatsAppSession {
     }
 
     /// The connection status, parsed (any case).
-    pub fn status(&self) -> Option<SessionStatus> {
+    pub fn status_parsed(&self) -> Option<SessionStatus> {
         self.status.as_deref().map(SessionStatus::from)
     }
 }
@@ -70,7 +70,7 @@ wire_object! {
 
 impl SessionConnection {
     /// The status, parsed (any case).
-    pub fn status(&self) -> Option<SessionStatus> {
+    pub fn status_parsed(&self) -> Option<SessionStatus> {
         self.status.as_deref().map(SessionStatus::from)
     }
 }

@@ -76,9 +76,32 @@ pub trait WebhookHandler: Send + Sync {
         let _ = event;
         Ok(())
     }
+
+    /// Every event passes here first; by default it calls the one typed method
+    /// for the event's type (or [`on_unknown`](Self::on_unknown)).
+    ///
+    /// Override it to see every event in one place (to log, count or forward
+    /// them), then call [`dispatch_typed`] to keep the typed methods working:
+    ///
+    /// ```
+    /// use wasenderapi::{dispatch_typed, WasenderWebhookEvent, WebhookHandler};
+    ///
+    /// struct Logged;
+    /// impl WebhookHandler for Logged {
+    ///     type Error = std::convert::Infallible;
+    ///     fn on_event(&self, event: &WasenderWebhookEvent) -> Result<(), Self::Error> {
+    ///         println!("{}", event.event_type().as_str());
+    ///         dispatch_typed(self, event)
+    ///     }
+    /// }
+    /// ```
+    fn on_event(&self, event: &WasenderWebhookEvent) -> Result<(), Self::Error> {
+        route(self, event)
+    }
 }
 
-/// Routes one event to exactly one method of `handler`.
+/// Routes one event to `handler`: [`on_event`](WebhookHandler::on_event),
+/// which by default calls exactly one typed method.
 ///
 /// ```
 /// use wasenderapi::{dispatch, event::MessagesData, WasenderWebhookEvent, WebhookEvent, WebhookHandler};
@@ -99,6 +122,16 @@ pub trait WebhookHandler: Send + Sync {
 /// # Ok::<(), wasenderapi::WasenderError>(())
 /// ```
 pub fn dispatch<H: WebhookHandler + ?Sized>(
+    handler: &H,
+    event: &WasenderWebhookEvent,
+) -> Result<(), H::Error> {
+    handler.on_event(event)
+}
+
+/// Calls the one typed method of `handler` for `event` (or `on_unknown`),
+/// bypassing [`on_event`](WebhookHandler::on_event): what an overridden
+/// `on_event` calls to keep the typed methods working.
+pub fn dispatch_typed<H: WebhookHandler + ?Sized>(
     handler: &H,
     event: &WasenderWebhookEvent,
 ) -> Result<(), H::Error> {

@@ -167,7 +167,7 @@ mod sync;
 pub use client::WasenderSyncClient;
 pub use error::{Result, WasenderError};
 pub use event::{WasenderWebhookEvent, WasenderWebhookEventType, WebhookEvent};
-pub use handler::{dispatch, WebhookHandler};
+pub use handler::{dispatch, dispatch_typed, WebhookHandler};
 #[cfg(feature = "listener")]
 pub use listener::{WebhookListener, WebhookListenerBuilder};
 pub use signature::{sign_webhook, SignatureScheme, WebhookVerifier, SIGNATURE_HEADER};

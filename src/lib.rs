@@ -124,6 +124,9 @@
 //!
 //! - `client` (default): the blocking REST client over `ureq`.
 //! - `listener` (default): the bundled webhook listener and the durable journal.
+//! - `redis`: scale-out delivery on Redis Streams — many listeners and many
+//!   workers on one stream, with shared dedupe: the listener's
+//!   `DeliveryMode::redis` and `redis::RedisWorker` (see the `redis` module).
 //!
 //! Without either, the crate is the webhook core: verification, events, handler.
 #![deny(missing_docs)]
@@ -138,6 +141,8 @@ mod handler;
 pub mod journal;
 #[cfg(feature = "listener")]
 pub mod listener;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod signature;
 mod sync;
 mod webhook;

@@ -11,6 +11,8 @@ use super::delivery::{Delivery, InlineDelivery};
 use super::limits::{default_queue_capacity, Limits};
 use super::mode::{DeliveryMode, HandlerRetryPolicy, DEFAULT_DRAIN_TIMEOUT};
 use super::queued::{DeadLetterHook, QueuedConfig, QueuedDelivery};
+#[cfg(feature = "redis")]
+use super::redis_delivery::RedisDelivery;
 use super::server::{Shared, WebhookListener};
 use super::stats::{Counters, ListenerStats};
 use super::workers::{spawn_workers, Processor};
@@ -287,6 +289,8 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
                     Arc::clone(&counters),
                 )?)
             }
+            #[cfg(feature = "redis")]
+            DeliveryMode::Redis { options } => Arc::new(RedisDelivery::connect(options)?),
         };
         let (jobs_tx, jobs_rx) = mpsc::sync_channel(limits.queue_capacity);
         let processor = Arc::new(Processor::new(self.client, Arc::clone(&delivery)));
@@ -305,6 +309,8 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             DeliveryMode::Durable { dir, capacity } => {
                 format!("durable (journal {}, capacity {capacity})", dir.display())
             }
+            #[cfg(feature = "redis")]
+            DeliveryMode::Redis { options } => RedisDelivery::describe(options),
         };
         log::info!(
             "webhook listener on http://{local_addr}{} with {} workers, {mode} delivery",

@@ -1,0 +1,482 @@
+//! [`RedisWorker`]: reads the stream with a consumer group and runs the
+//! handler on its own threads.
+//!
+//! One reader thread fetches entries (`XAUTOCLAIM` for abandoned ones, then
+//! `XREADGROUP … >` for new ones), never more than there are idle handler
+//! threads, so that nothing waits in this process while another worker could
+//! take it. Handler threads run the handler ([`handling`](super::handling))
+//! and acknowledge, retry or dead-letter.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use ::redis::{Connection, Script};
+
+use super::connection::Connector;
+use super::entry::Entry;
+use super::handling::{self, DEAD_LETTER_SCRIPT};
+use super::options::{host_name, RedisOptions};
+use super::reading;
+use crate::error::{Result, WasenderError};
+use crate::handler::WebhookHandler;
+use crate::sync::{lock, wait, wait_timeout};
+
+/// How long [`RedisWorker::shutdown`] waits for handler calls in progress
+/// when not set with [`RedisWorkerBuilder::drain_timeout`].
+pub const DEFAULT_WORKER_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs a [`WebhookHandler`] on the events that listeners added to the Redis
+/// stream: reads with a consumer group, acknowledges (`XACK`) each entry only
+/// after the handler returned `Ok`, retries failures with backoff, moves an
+/// entry to the dead-letter stream after the last attempt, and takes over
+/// entries that crashed or stuck workers left pending. Run as many workers,
+/// in as many processes and on as many machines, as you like. See the
+/// [module docs](super) for the guarantees.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use wasenderapi::redis::{RedisOptions, RedisWorker};
+/// use wasenderapi::{MessagesData, WebhookEvent, WebhookHandler};
+///
+/// struct Bot;
+/// impl WebhookHandler for Bot {
+///     type Error = String;
+///     fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> Result<(), String> {
+///         for m in event.data().iter().flat_map(|d| d.messages()) {
+///             println!("{:?} says {:?}", m.sender_phone(), m.text());
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let options = RedisOptions::new("redis://127.0.0.1:6379/").max_attempts(8);
+/// let worker = RedisWorker::builder(options, Bot)
+///     .handler_threads(4)
+///     .consumer_name("worker-a")
+///     .spawn()?;
+/// std::thread::sleep(Duration::from_secs(60));
+/// let stats = worker.shutdown(); // finishes calls in progress; the rest stays pending
+/// println!("handled {}", stats.handled);
+/// # Ok::<(), wasenderapi::WasenderError>(())
+/// ```
+pub struct RedisWorker {
+    shared: Arc<Shared>,
+    threads: Option<Threads>,
+    drain_timeout: Duration,
+}
+
+struct Threads {
+    reader: Option<JoinHandle<()>>,
+    handlers: Vec<JoinHandle<()>>,
+}
+
+/// Configures and starts a [`RedisWorker`]. Made by [`RedisWorker::builder`].
+pub struct RedisWorkerBuilder<H> {
+    options: RedisOptions,
+    handler: Arc<H>,
+    handler_threads: usize,
+    consumer: Option<String>,
+    drain_timeout: Duration,
+}
+
+impl<H> std::fmt::Debug for RedisWorkerBuilder<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisWorkerBuilder")
+            .field("options", &self.options)
+            .field("handler_threads", &self.handler_threads)
+            .field("consumer", &self.consumer)
+            .field("drain_timeout", &self.drain_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisWorker {
+    /// Starts configuring a worker that reads the stream described by
+    /// `options` and hands each event to `handler`.
+    pub fn builder<H: WebhookHandler + 'static>(
+        options: RedisOptions,
+        handler: H,
+    ) -> RedisWorkerBuilder<H> {
+        Self::builder_shared(options, Arc::new(handler))
+    }
+
+    /// Like [`builder`](Self::builder), for a handler you keep a reference to.
+    pub fn builder_shared<H: WebhookHandler + 'static>(
+        options: RedisOptions,
+        handler: Arc<H>,
+    ) -> RedisWorkerBuilder<H> {
+        RedisWorkerBuilder {
+            options,
+            handler,
+            handler_threads: thread::available_parallelism().map_or(4, |n| n.get()),
+            consumer: None,
+            drain_timeout: DEFAULT_WORKER_DRAIN_TIMEOUT,
+        }
+    }
+
+    /// This worker's consumer name in the group.
+    pub fn consumer_name(&self) -> &str {
+        &self.shared.consumer
+    }
+
+    /// The counters as they are now.
+    pub fn stats(&self) -> RedisWorkerStats {
+        self.shared.counters.snapshot(&self.shared)
+    }
+
+    /// Stops gracefully and returns the final counters: no more entries are
+    /// read, handler calls in progress finish (for up to the drain timeout)
+    /// and are acknowledged, and everything else this worker holds — fetched
+    /// but not started, or waiting to be retried — stays pending in Redis,
+    /// where another worker takes it over after the claim idle time (or this
+    /// consumer, restarted under the same name). Takes at most the block
+    /// time plus the drain timeout.
+    pub fn shutdown(mut self) -> RedisWorkerStats {
+        self.stop();
+        self.stats()
+    }
+
+    fn stop(&mut self) {
+        let Some(threads) = self.threads.take() else {
+            return;
+        };
+        let shared = &self.shared;
+        shared.stopping.store(true, Ordering::Release);
+        shared.changed.notify_all();
+        if let Some(reader) = threads.reader {
+            let _ = reader.join();
+        }
+        let deadline = Instant::now() + self.drain_timeout;
+        let mut stragglers = 0;
+        for thread in threads.handlers {
+            while !thread.is_finished() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(2));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            } else {
+                stragglers += 1;
+            }
+        }
+        if stragglers > 0 {
+            log::warn!(
+                "{stragglers} handler thread(s) still inside the handler at the drain deadline; \
+                 their entries stay pending"
+            );
+        }
+        let left = lock(&shared.local).waiting.len() as u64;
+        if left > 0 {
+            shared.counters.left_pending.fetch_add(left, Ordering::Relaxed);
+            log::info!("{left} fetched entries left pending for other workers");
+        }
+        if stragglers == 0 {
+            handling::forget_consumer_if_idle(shared);
+        }
+        log::info!("Redis worker {} stopped", shared.consumer);
+    }
+}
+
+impl Drop for RedisWorker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl<H: WebhookHandler + 'static> RedisWorkerBuilder<H> {
+    /// Threads running the handler (default: the available parallelism).
+    /// Entries are fetched only for idle threads, so this is also the most
+    /// entries this worker holds at once.
+    pub fn handler_threads(mut self, threads: usize) -> Self {
+        self.handler_threads = threads;
+        self
+    }
+
+    /// This worker's consumer name in the group (default: host name and
+    /// process id, `host-1234`). Names must differ between workers running
+    /// at the same time. A worker restarted under the same name resumes the
+    /// entries it left pending; under a new name, others take them over
+    /// after the claim idle time.
+    pub fn consumer_name(mut self, name: impl Into<String>) -> Self {
+        self.consumer = Some(name.into());
+        self
+    }
+
+    /// How long [`RedisWorker::shutdown`] waits for handler calls in progress
+    /// (default [`DEFAULT_WORKER_DRAIN_TIMEOUT`], 30 s). Calls still running
+    /// then are left behind; their entries stay pending and are taken over.
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// Starts the reader and the handler threads, returning at once. Redis
+    /// need not be up: the worker connects (and creates the consumer group
+    /// if it is missing) as soon as it can, and reconnects whenever the
+    /// connection is lost, logging the outage.
+    ///
+    /// Errors: [`WasenderError::InvalidArgument`] for unusable options (see
+    /// [`RedisOptions`]; `max_backoff` must be shorter than `claim_idle`),
+    /// zero handler threads or an empty consumer name;
+    /// [`WasenderError::Io`] when a thread cannot be started.
+    pub fn spawn(self) -> Result<RedisWorker> {
+        self.options.validate_worker()?;
+        let consumer = self
+            .consumer
+            .unwrap_or_else(|| format!("{}-{}", host_name(), std::process::id()));
+        if self.handler_threads == 0 || consumer.is_empty() {
+            return Err(WasenderError::InvalidArgument(
+                "Redis worker: handler_threads must be at least 1 and the consumer name non-empty"
+                    .to_owned(),
+            ));
+        }
+        let shared = Arc::new(Shared {
+            connector: Connector::new(&self.options)?,
+            events_key: self.options.events_key(),
+            dead_key: self.options.dead_key(),
+            options: self.options,
+            consumer,
+            threads: self.handler_threads,
+            local: Mutex::new(Local::default()),
+            changed: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            counters: Counters::default(),
+            dead_letter_script: Script::new(DEAD_LETTER_SCRIPT),
+        });
+        let mut worker = RedisWorker {
+            shared: Arc::clone(&shared),
+            threads: None,
+            drain_timeout: self.drain_timeout,
+        };
+        let started = start_threads(&shared, &self.handler);
+        let threads = match started {
+            Ok(threads) => threads,
+            Err((e, partial)) => {
+                worker.threads = Some(partial);
+                worker.stop();
+                return Err(e.into());
+            }
+        };
+        worker.threads = Some(threads);
+        log::info!(
+            "Redis worker {} reading {} (group {}) with {} handler thread(s)",
+            shared.consumer,
+            shared.events_key,
+            shared.options.group,
+            shared.threads
+        );
+        Ok(worker)
+    }
+}
+
+type Started = std::result::Result<Threads, (std::io::Error, Threads)>;
+
+fn start_threads<H: WebhookHandler + 'static>(shared: &Arc<Shared>, handler: &Arc<H>) -> Started {
+    let mut threads = Threads {
+        reader: None,
+        handlers: Vec::with_capacity(shared.threads),
+    };
+    for i in 0..shared.threads {
+        let thread_shared = Arc::clone(shared);
+        let handler = Arc::clone(handler);
+        let spawned = thread::Builder::new()
+            .name(format!("wasender-redis-handler-{i}"))
+            .spawn(move || handling::run(&thread_shared, &*handler));
+        match spawned {
+            Ok(thread) => threads.handlers.push(thread),
+            Err(e) => return Err((e, threads)),
+        }
+    }
+    let reader_shared = Arc::clone(shared);
+    let spawned = thread::Builder::new()
+        .name("wasender-redis-reader".to_owned())
+        .spawn(move || reading::run(&reader_shared));
+    match spawned {
+        Ok(reader) => {
+            threads.reader = Some(reader);
+            Ok(threads)
+        }
+        Err(e) => Err((e, threads)),
+    }
+}
+
+/// What the reader and the handler threads share.
+pub(crate) struct Shared {
+    pub options: RedisOptions,
+    pub connector: Connector,
+    pub events_key: String,
+    pub dead_key: String,
+    pub consumer: String,
+    pub threads: usize,
+    pub local: Mutex<Local>,
+    /// Entries fetched, threads freed, or stopping.
+    pub changed: Condvar,
+    pub stopping: AtomicBool,
+    pub counters: Counters,
+    pub dead_letter_script: Script,
+}
+
+/// One fetched entry and how many times Redis has delivered it.
+pub(crate) struct Job {
+    pub entry: Entry,
+    pub deliveries: u64,
+}
+
+/// Entries fetched and not yet taken by a handler thread, and the threads busy.
+#[derive(Default)]
+pub(crate) struct Local {
+    pub waiting: VecDeque<Job>,
+    pub busy: usize,
+}
+
+impl Shared {
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Waits until some handler thread could take an entry, and returns how
+    /// many could; 0 once stopping.
+    pub fn free_slots(&self) -> usize {
+        let mut local = lock(&self.local);
+        loop {
+            if self.stopping() {
+                return 0;
+            }
+            let taken = local.busy + local.waiting.len();
+            if taken < self.threads {
+                return self.threads - taken;
+            }
+            local = wait(&self.changed, local);
+        }
+    }
+
+    /// Hands fetched entries to the handler threads.
+    pub fn push(&self, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        lock(&self.local).waiting.extend(jobs);
+        self.changed.notify_all();
+    }
+
+    /// The next entry for a handler thread; `None` once stopping (what is
+    /// still waiting stays pending in Redis).
+    pub fn next_job(&self) -> Option<Job> {
+        let mut local = lock(&self.local);
+        loop {
+            if self.stopping() {
+                return None;
+            }
+            if let Some(job) = local.waiting.pop_front() {
+                local.busy += 1;
+                return Some(job);
+            }
+            local = wait(&self.changed, local);
+        }
+    }
+
+    /// A handler thread finished an entry.
+    pub fn job_done(&self) {
+        lock(&self.local).busy -= 1;
+        self.changed.notify_all();
+    }
+
+    /// Sleeps `delay`; `false` when woken early because the worker is stopping.
+    pub fn sleep_unless_stopping(&self, delay: Duration) -> bool {
+        let until = Instant::now() + delay;
+        let mut local = lock(&self.local);
+        loop {
+            if self.stopping() {
+                return false;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            local = wait_timeout(&self.changed, local, left).0;
+        }
+    }
+
+    /// A connection, reusing `slot`'s when it is there.
+    pub fn connection<'a>(
+        &self,
+        slot: &'a mut Option<Connection>,
+    ) -> std::result::Result<&'a mut Connection, ::redis::RedisError> {
+        if slot.is_none() {
+            *slot = Some(self.connector.connect()?);
+        }
+        Ok(slot.as_mut().expect("the connection was just set"))
+    }
+}
+
+/// A snapshot of a worker's counters, from [`RedisWorker::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisWorkerStats {
+    /// New entries read (`XREADGROUP … >`).
+    pub read: u64,
+    /// Entries taken over from idle consumers (`XAUTOCLAIM`).
+    pub claimed: u64,
+    /// Handler calls that returned `Ok`; the entry was then acknowledged.
+    pub handled: u64,
+    /// Handler calls that returned an error.
+    pub handler_errors: u64,
+    /// Handler calls that panicked.
+    pub handler_panics: u64,
+    /// Attempts after a failure (the first attempt not counted).
+    pub retried: u64,
+    /// Entries moved to the dead-letter stream.
+    pub dead_lettered: u64,
+    /// Redis commands that failed (the worker reconnects and carries on).
+    pub redis_errors: u64,
+    /// Entries of the stream removed by trimming acknowledged history.
+    pub trimmed: u64,
+    /// Entries this worker held when it stopped, left pending for others.
+    pub left_pending: u64,
+    /// Pending entries found deleted from the stream before they were
+    /// handled (trimmed by `max_stream_len`, or deleted by hand): lost.
+    pub deleted_unhandled: u64,
+    /// Handler calls in progress (or waiting to be retried) now.
+    pub in_flight: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub read: AtomicU64,
+    pub claimed: AtomicU64,
+    pub handled: AtomicU64,
+    pub handler_errors: AtomicU64,
+    pub handler_panics: AtomicU64,
+    pub retried: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub redis_errors: AtomicU64,
+    pub trimmed: AtomicU64,
+    pub left_pending: AtomicU64,
+    pub deleted_unhandled: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self, shared: &Shared) -> RedisWorkerStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        RedisWorkerStats {
+            read: get(&self.read),
+            claimed: get(&self.claimed),
+            handled: get(&self.handled),
+            handler_errors: get(&self.handler_errors),
+            handler_panics: get(&self.handler_panics),
+            retried: get(&self.retried),
+            dead_lettered: get(&self.dead_lettered),
+            redis_errors: get(&self.redis_errors),
+            trimmed: get(&self.trimmed),
+            left_pending: get(&self.left_pending),
+            deleted_unhandled: get(&self.deleted_unhandled),
+            in_flight: lock(&shared.local).busy as u64,
+        }
+    }
+}

@@ -124,8 +124,8 @@ fn deeply_nested_json_is_400_without_stack_overflow() {
     let (listener, _) = start();
     let depth = 200_000;
     let mut body = br#"{"event":"x","data":"#.to_vec();
-    body.extend(std::iter::repeat(b'[').take(depth));
-    body.extend(std::iter::repeat(b']').take(depth));
+    body.extend(std::iter::repeat_n(b'[', depth));
+    body.extend(std::iter::repeat_n(b']', depth));
     body.push(b'}');
     let reply = Conn::open(listener.local_addr()).post_signed(&body);
     assert_eq!(reply.status, 400, "{}", reply.body);

@@ -54,7 +54,10 @@ fn an_event_sent_to_two_listeners_is_added_once_and_handled_once() {
     for sender in senders {
         answers.extend(sender.join().expect("sender"));
     }
-    assert!(answers.iter().all(|(_, status, _)| *status == 200), "{answers:?}");
+    assert!(
+        answers.iter().all(|(_, status, _)| *status == 200),
+        "{answers:?}"
+    );
     let duplicates = answers
         .iter()
         .filter(|(_, _, body)| body.contains(r#""duplicate":true"#))
@@ -74,7 +77,10 @@ fn an_event_sent_to_two_listeners_is_added_once_and_handled_once() {
     assert_eq!(handled_total(&stats), 200);
     let listener_stats: Vec<_> = listeners.into_iter().map(|l| l.shutdown()).collect();
     assert_eq!(listener_stats.iter().map(|s| s.queued).sum::<u64>(), 200);
-    assert_eq!(listener_stats.iter().map(|s| s.deduplicated).sum::<u64>(), 40);
+    assert_eq!(
+        listener_stats.iter().map(|s| s.deduplicated).sum::<u64>(),
+        40
+    );
 }
 
 #[test]
@@ -116,7 +122,10 @@ fn a_failing_event_is_dead_lettered_after_the_last_attempt_then_requeued_and_han
     assert_eq!(probe.count("poison-1"), 1);
     assert_eq!(dead.count().expect("count"), 0);
     let stats = worker.shutdown();
-    assert_eq!((stats.dead_lettered, stats.retried, stats.handled), (1, 2, 1));
+    assert_eq!(
+        (stats.dead_lettered, stats.retried, stats.handled),
+        (1, 2, 1)
+    );
     drop(listener);
 }
 
@@ -162,9 +171,7 @@ fn with_redis_stopped_the_listener_answers_503_and_never_200() {
 #[test]
 fn too_few_replicas_for_wait_answers_503_and_the_retry_is_added_again() {
     let server = RedisServer::start();
-    let options: RedisOptions = server
-        .options()
-        .wait_replicas(1, Duration::from_millis(50));
+    let options: RedisOptions = server.options().wait_replicas(1, Duration::from_millis(50));
     let listener = listener(options.clone());
     let body = event("unreplicated", "hi");
     for _ in 0..2 {
@@ -186,16 +193,26 @@ fn acknowledged_history_is_trimmed_and_pending_entries_are_kept() {
     let mut conn = RawConn::open(listener.local_addr()).expect("connect");
     let ids: Vec<String> = (0..60).map(|i| format!("trim-{i}")).collect();
     for id in &ids {
-        assert_eq!(conn.post_signed(&event(id, "hi")).expect("answer").status, 200);
+        assert_eq!(
+            conn.post_signed(&event(id, "hi")).expect("answer").status,
+            200
+        );
     }
     // One event blocks its handler: it stays pending and must not be trimmed.
-    assert_eq!(conn.post_signed(&event("held", "block")).expect("answer").status, 200);
+    assert_eq!(
+        conn.post_signed(&event("held", "block"))
+            .expect("answer")
+            .status,
+        200
+    );
     let probe = Arc::new(Probe::default());
     let worker = worker(options.clone(), &probe, "w1");
     wait_handled(&probe, &ids, Duration::from_secs(10));
     let key = options.events_key();
     assert!(
-        wait_until(Duration::from_secs(5), || server.query::<u64>(&["XLEN", &key]) <= 11),
+        wait_until(Duration::from_secs(5), || server
+            .query::<u64>(&["XLEN", &key])
+            <= 11),
         "acknowledged entries were not trimmed"
     );
     assert_eq!(server.pending(&key, "wasender"), 1);

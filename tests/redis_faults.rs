@@ -99,14 +99,22 @@ fn a_killed_workers_pending_entries_are_taken_over_and_handled() {
     let ids: Vec<String> = (0..40).map(|i| format!("k-{i}")).collect();
     let mut conn = RawConn::open(listener.local_addr()).expect("connect");
     for id in &ids {
-        assert_eq!(conn.post_signed(&event(id, "hi")).expect("answer").status, 200);
+        assert_eq!(
+            conn.post_signed(&event(id, "hi")).expect("answer").status,
+            200
+        );
     }
 
     let dir = TempDir::new("redis-child");
     let out = dir.join("handled.txt");
     let exe = std::env::current_exe().expect("test binary path");
     let mut child = Command::new(exe)
-        .args(["--exact", "child_worker_main", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_worker_main",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(ENV_URL, server.url())
         .env(ENV_OUT, &out)
         .stdin(Stdio::null())
@@ -133,7 +141,10 @@ fn a_killed_workers_pending_entries_are_taken_over_and_handled() {
     assert!(started, "the child worker handled nothing");
     assert!(mid, "the child held no pending entry when it was killed");
     let by_child: HashSet<String> = lines(&out).into_iter().collect();
-    assert!(by_child.len() < ids.len(), "the child finished before the kill");
+    assert!(
+        by_child.len() < ids.len(),
+        "the child finished before the kill"
+    );
 
     let probe = Arc::new(Probe::default());
     let survivor = worker(options.clone(), &probe, "survivor");
@@ -144,7 +155,10 @@ fn a_killed_workers_pending_entries_are_taken_over_and_handled() {
     });
     assert!(all_handled, "some events were never handled");
     let stats = survivor.shutdown();
-    assert!(stats.claimed >= 1, "the survivor took nothing over: {stats:?}");
+    assert!(
+        stats.claimed >= 1,
+        "the survivor took nothing over: {stats:?}"
+    );
     assert_eq!(server.pending(&options.events_key(), "wasender"), 0);
     eprintln!(
         "worker kill: child handled {}, survivor handled {} (claimed {})",
@@ -222,8 +236,15 @@ fn sigkill_of_redis_under_load_loses_no_acknowledged_event() {
     for sender in senders {
         acked.extend(sender.join().expect("sender"));
     }
-    assert!(refused_while_down > 0, "no request was refused while Redis was down");
-    assert!(acked.len() >= 50, "too few events got through: {}", acked.len());
+    assert!(
+        refused_while_down > 0,
+        "no request was refused while Redis was down"
+    );
+    assert!(
+        acked.len() >= 50,
+        "too few events got through: {}",
+        acked.len()
+    );
 
     let started = Instant::now();
     wait_handled(&probe, &acked, Duration::from_secs(20));
@@ -234,7 +255,10 @@ fn sigkill_of_redis_under_load_loses_no_acknowledged_event() {
         started.elapsed()
     );
     // One more event after everything: the pipeline still works end to end.
-    assert_eq!(post(listener.local_addr(), &event("after", "x")).status, 200);
+    assert_eq!(
+        post(listener.local_addr(), &event("after", "x")).status,
+        200
+    );
     wait_handled(&probe, &["after".to_owned()], Duration::from_secs(10));
     drop(worker);
     drop(listener);

@@ -131,7 +131,7 @@ pub fn run(
                     ),
                 };
                 let mut sent = 0u64;
-                while sent < quota && stop.map_or(true, |stop| Instant::now() < stop) {
+                while sent < quota && stop.is_none_or(|stop| Instant::now() < stop) {
                     let request = &requests[(sent as usize + c) % requests.len()];
                     let t = Instant::now();
                     writer.write_all(request).expect("write a request");

@@ -64,8 +64,8 @@ pub enum DeliveryMode {
     #[cfg(feature = "redis")]
     #[non_exhaustive]
     Redis {
-        /// Where and how to add events.
-        options: crate::redis::RedisOptions,
+        /// Where and how to add events (boxed: it is much larger than the other modes).
+        options: Box<crate::redis::RedisOptions>,
     },
 }
 
@@ -89,7 +89,9 @@ impl DeliveryMode {
     /// see [`DeliveryMode::Redis`].
     #[cfg(feature = "redis")]
     pub fn redis(options: crate::redis::RedisOptions) -> Self {
-        Self::Redis { options }
+        Self::Redis {
+            options: Box::new(options),
+        }
     }
 
     /// The same mode with another queue capacity (no effect on `Inline` and `Redis`).

@@ -26,7 +26,11 @@ impl RedisDelivery {
 
     /// The mode, for the start-up log line.
     pub fn describe(options: &RedisOptions) -> String {
-        format!("Redis ({:?}, stream {})", options, options.events_key())
+        format!(
+            "Redis ({}, stream {})",
+            options.redacted_url(),
+            options.events_key()
+        )
     }
 }
 

@@ -1,7 +1,6 @@
 //! The listener side: [`RedisAppender`] adds verified events to the stream,
 //! deduplicated across every listener in one atomic step.
 
-
 use ::redis::{Script, Value};
 
 use super::connection::{failure_class, Connector, Pool, Pooled};
@@ -143,8 +142,8 @@ impl RedisAppender {
         if dedupe {
             invocation.key(&seen_key);
         }
-        let ttl_ms = u64::try_from(self.options.dedupe_ttl.as_micros().div_ceil(1000))
-            .unwrap_or(u64::MAX);
+        let ttl_ms =
+            u64::try_from(self.options.dedupe_ttl.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
         invocation
             .arg(ttl_ms)
             .arg(self.options.max_stream_len.unwrap_or(0))
@@ -159,7 +158,10 @@ impl RedisAppender {
             .arg(entry::LISTENER)
             .arg(&self.listener_id);
         let result = invocation.invoke::<Value>(connection.connection());
-        let id = match connection.check(result).map_err(|e| redis_error("append", e))? {
+        let id = match connection
+            .check(result)
+            .map_err(|e| redis_error("append", e))?
+        {
             Value::Int(0) => return Ok(Appended::Duplicate),
             value => entry::value_bytes(value)
                 .and_then(|id| String::from_utf8(id).ok())
@@ -181,7 +183,9 @@ impl RedisAppender {
     fn wait(&self, connection: &mut Pooled<'_>, seen_key: Option<&str>) -> Result<()> {
         let wanted = self.options.wait_replicas;
         let timeout = self.options.wait_timeout;
-        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        let timeout_ms = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let read_timeout = timeout + self.pool.connector().command_timeout();
         let result = connection
             .connection()
@@ -198,14 +202,18 @@ impl RedisAppender {
         let restored = connection
             .connection()
             .set_read_timeout(Some(self.pool.connector().command_timeout()));
-        connection.check(restored).map_err(|e| redis_error("WAIT", e))?;
+        connection
+            .check(restored)
+            .map_err(|e| redis_error("WAIT", e))?;
         if acknowledged >= u64::from(wanted) {
             return Ok(());
         }
         if let Some(seen_key) = seen_key {
             // Best effort: if this fails too, the retry is answered as a duplicate
             // of an entry that is on the primary (see the module docs).
-            let forgot = ::redis::cmd("DEL").arg(seen_key).query::<Value>(connection.connection());
+            let forgot = ::redis::cmd("DEL")
+                .arg(seen_key)
+                .query::<Value>(connection.connection());
             if let Err(e) = connection.check(forgot) {
                 log::warn!("could not forget a dedupe key after WAIT fell short: {e}");
             }
@@ -230,12 +238,20 @@ mod tests {
 
     #[test]
     fn connect_succeeds_while_redis_is_down_and_append_fails_unavailable() {
-        let options = RedisOptions::new("redis://127.0.0.1:1/")
-            .connect_timeout(Duration::from_millis(100));
+        let options =
+            RedisOptions::new("redis://127.0.0.1:1/").connect_timeout(Duration::from_millis(100));
         let appender = RedisAppender::connect(&options).unwrap();
-        let error = appender.append("messages.received", "k", b"{}").unwrap_err();
+        let error = appender
+            .append("messages.received", "k", b"{}")
+            .unwrap_err();
         assert!(
-            matches!(error, WasenderError::Redis { operation: "append", .. }),
+            matches!(
+                error,
+                WasenderError::Redis {
+                    operation: "append",
+                    ..
+                }
+            ),
             "{error:?}"
         );
     }

@@ -36,7 +36,9 @@ impl Connector {
 
     /// A new connection whose every read and write times out after the command timeout.
     pub fn connect(&self) -> Result<Connection, RedisError> {
-        let connection = self.client.get_connection_with_timeout(self.connect_timeout)?;
+        let connection = self
+            .client
+            .get_connection_with_timeout(self.connect_timeout)?;
         connection.set_read_timeout(Some(self.command_timeout))?;
         connection.set_write_timeout(Some(self.command_timeout))?;
         Ok(connection)
@@ -201,8 +203,8 @@ mod tests {
     #[test]
     fn an_unreachable_server_is_classified_as_such() {
         // Port 1 on loopback: nothing listens there.
-        let options = RedisOptions::new("redis://127.0.0.1:1/")
-            .connect_timeout(Duration::from_millis(200));
+        let options =
+            RedisOptions::new("redis://127.0.0.1:1/").connect_timeout(Duration::from_millis(200));
         let connector = Connector::new(&options).unwrap();
         let error = connector.connect().map(|_| ()).unwrap_err();
         assert_eq!(failure_class(&error), "unreachable");

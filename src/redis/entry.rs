@@ -115,7 +115,10 @@ mod tests {
     fn fields_are_read_as_bytes_and_sorted() {
         let map: HashMap<String, Value> = [
             (BODY.to_owned(), Value::BulkString(vec![0xff, b'{'])),
-            (EVENT.to_owned(), Value::SimpleString("messages.received".into())),
+            (
+                EVENT.to_owned(),
+                Value::SimpleString("messages.received".into()),
+            ),
             (RECEIVED_MS.to_owned(), Value::Int(42)),
             ("odd".to_owned(), Value::Nil),
         ]
@@ -137,10 +140,7 @@ mod tests {
     #[test]
     fn next_id_steps_the_sequence() {
         assert_eq!(next_id("1700-0").as_deref(), Some("1700-1"));
-        assert_eq!(
-            next_id(&format!("5-{}", u64::MAX)).as_deref(),
-            Some("6-0")
-        );
+        assert_eq!(next_id(&format!("5-{}", u64::MAX)).as_deref(), Some("6-0"));
         assert_eq!(next_id("garbage"), None);
     }
 }

@@ -175,6 +175,4 @@ mod worker;
 pub use append::{Appended, RedisAppender};
 pub use dead_letters::{RedisDeadLetter, RedisDeadLetters};
 pub use options::{RedisOptions, DEFAULT_GROUP, DEFAULT_KEY_PREFIX};
-pub use worker::{
-    RedisWorker, RedisWorkerBuilder, RedisWorkerStats, DEFAULT_WORKER_DRAIN_TIMEOUT,
-};
+pub use worker::{RedisWorker, RedisWorkerBuilder, RedisWorkerStats, DEFAULT_WORKER_DRAIN_TIMEOUT};

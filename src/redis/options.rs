@@ -257,6 +257,11 @@ impl RedisOptions {
         &self.group
     }
 
+    /// The server's URL with its password (if any) replaced by `***`, for logs.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
     /// The wait before attempt `attempt + 1` after attempt `attempt` (1-based) failed.
     pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let doublings = attempt.saturating_sub(1).min(31);

@@ -212,7 +212,10 @@ impl Reader<'_> {
             .query(connection)?;
         if trimmed > 0 {
             Counters::add(&shared.counters.trimmed, trimmed);
-            log::debug!("trimmed {trimmed} acknowledged entries from {}", shared.events_key);
+            log::debug!(
+                "trimmed {trimmed} acknowledged entries from {}",
+                shared.events_key
+            );
         }
         Ok(())
     }
@@ -226,7 +229,10 @@ impl Reader<'_> {
         }
         if is_no_group(error) {
             // The stream or the group was deleted: recreate it on the next connection.
-            log::warn!("consumer group missing on {}; creating it again", shared.events_key);
+            log::warn!(
+                "consumer group missing on {}; creating it again",
+                shared.events_key
+            );
             self.connection = None;
             return !shared.stopping();
         }

@@ -169,7 +169,10 @@ impl RedisWorker {
         }
         let left = lock(&shared.local).waiting.len() as u64;
         if left > 0 {
-            shared.counters.left_pending.fetch_add(left, Ordering::Relaxed);
+            shared
+                .counters
+                .left_pending
+                .fetch_add(left, Ordering::Relaxed);
             log::info!("{left} fetched entries left pending for other workers");
         }
         if stragglers == 0 {

@@ -120,7 +120,8 @@ impl RedisServer {
 
     /// A connection for checks from the test.
     pub fn connection(&self) -> redis::Connection {
-        self.try_connection().expect("a connection to the test Redis")
+        self.try_connection()
+            .expect("a connection to the test Redis")
     }
 
     /// Sends one command and reads the reply as `T`.

@@ -169,6 +169,48 @@ fn with_redis_stopped_the_listener_answers_503_and_never_200() {
 }
 
 #[test]
+fn a_redis_out_of_memory_answers_503_until_it_has_room_again() {
+    let server = RedisServer::start();
+    let listener = listener(server.options());
+    let addr = listener.local_addr();
+    let _: String = server.query(&["CONFIG", "SET", "maxmemory", "1"]);
+    let answer = post(addr, &event("oom", "hi"));
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert_eq!(answer.retry_after.as_deref(), Some("1"));
+    let _: String = server.query(&["CONFIG", "SET", "maxmemory", "0"]);
+    // Nothing of the refused try remains: the retry is added, not a duplicate.
+    let answer = post(addr, &event("oom", "hi"));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(!answer.body.contains("duplicate"), "{answer:?}");
+    let stats = listener.shutdown();
+    assert_eq!((stats.queued, stats.rejected_unavailable), (1, 1));
+}
+
+#[test]
+fn a_redis_that_stops_answering_gets_503_after_the_command_timeout() {
+    let server = RedisServer::start();
+    let options = server
+        .options()
+        .connect_timeout(Duration::from_millis(200))
+        .command_timeout(Duration::from_millis(300));
+    let listener = listener(options);
+    let addr = listener.local_addr();
+    assert_eq!(post(addr, &event("warm", "hi")).status, 200);
+    server.signal("STOP");
+    let started = std::time::Instant::now();
+    let answer = post(addr, &event("stalled", "hi"));
+    let waited = started.elapsed();
+    server.signal("CONT");
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(waited < Duration::from_secs(2), "answered after {waited:?}");
+    // The stalled try may or may not have been added once Redis resumed; the
+    // retry is answered 200 either way (added, or a duplicate of it).
+    let answer = post(addr, &event("stalled", "hi"));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    drop(listener);
+}
+
+#[test]
 fn too_few_replicas_for_wait_answers_503_and_the_retry_is_added_again() {
     let server = RedisServer::start();
     let options: RedisOptions = server.options().wait_replicas(1, Duration::from_millis(50));
@@ -220,5 +262,46 @@ fn acknowledged_history_is_trimmed_and_pending_entries_are_kept() {
     wait_handled(&probe, &["held".to_owned()], Duration::from_secs(10));
     let stats = worker.shutdown();
     assert!(stats.trimmed >= 50, "{stats:?}");
+    drop(listener);
+}
+
+#[test]
+fn attempts_are_counted_by_redis_so_they_survive_a_worker_restart() {
+    let server = RedisServer::start();
+    let options = server
+        .options()
+        .max_attempts(3)
+        .initial_backoff(Duration::from_millis(300))
+        .max_backoff(Duration::from_millis(400))
+        .claim_idle(Duration::from_millis(800));
+    let listener = listener(options.clone());
+    let probe = Arc::new(Probe::default());
+    probe.failing.store(true, Ordering::SeqCst);
+    let first = worker(options.clone(), &probe, "first");
+    assert_eq!(
+        post(listener.local_addr(), &event("restarted", "flaky")).status,
+        200
+    );
+    assert!(wait_until(Duration::from_secs(10), || probe
+        .attempts("restarted")
+        == 1));
+    // Stopped while waiting to retry: the entry stays pending, its count at 1.
+    let stats = first.shutdown();
+    assert_eq!(stats.left_pending, 1, "{stats:?}");
+
+    let second = worker(options.clone(), &probe, "second");
+    let mut dead = RedisDeadLetters::connect(&options).expect("dead-letter tools");
+    assert!(wait_until(Duration::from_secs(10), || dead
+        .count()
+        .unwrap_or(0)
+        == 1));
+    assert_eq!(
+        probe.attempts("restarted"),
+        3,
+        "3 attempts in all, across both workers"
+    );
+    assert_eq!(dead.list(None, 1).expect("list")[0].attempts, 3);
+    let stats = second.shutdown();
+    assert_eq!((stats.claimed, stats.dead_lettered), (1, 1), "{stats:?}");
     drop(listener);
 }

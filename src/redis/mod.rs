@@ -93,7 +93,8 @@
 //! key was set, and **503 with `Retry-After`** when Redis is unreachable,
 //! slower than the [command timeout](RedisOptions::command_timeout), out of
 //! memory, read-only, or `WAIT` fell short (logged, and counted in
-//! [`ListenerStats::rejected_unavailable`](crate::listener::ListenerStats::rejected_unavailable)).
+//! [`ListenerStats::rejected_unavailable`](crate::listener::ListenerStats::rejected_unavailable);
+//! added events count in `queued`, duplicates in `deduplicated`).
 //! [`RedisAppender`] is that step on its own, for use behind another HTTP server.
 //!
 //! # What the workers do

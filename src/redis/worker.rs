@@ -131,8 +131,7 @@ impl RedisWorker {
     /// read, handler calls in progress finish (for up to the drain timeout)
     /// and are acknowledged, and everything else this worker holds — fetched
     /// but not started, or waiting to be retried — stays pending in Redis,
-    /// where another worker takes it over after the claim idle time (or this
-    /// consumer, restarted under the same name). Takes at most the block
+    /// where a worker takes it over after the claim idle time. Takes at most the block
     /// time plus the drain timeout.
     pub fn shutdown(mut self) -> RedisWorkerStats {
         self.stop();
@@ -199,9 +198,9 @@ impl<H: WebhookHandler + 'static> RedisWorkerBuilder<H> {
 
     /// This worker's consumer name in the group (default: host name and
     /// process id, `host-1234`). Names must differ between workers running
-    /// at the same time. A worker restarted under the same name resumes the
-    /// entries it left pending; under a new name, others take them over
-    /// after the claim idle time.
+    /// at the same time. Entries a stopped or crashed worker left pending
+    /// are taken over after the claim idle time, by any worker (this one
+    /// restarted under the same name included).
     pub fn consumer_name(mut self, name: impl Into<String>) -> Self {
         self.consumer = Some(name.into());
         self

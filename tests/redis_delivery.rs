@@ -169,6 +169,20 @@ fn with_redis_stopped_the_listener_answers_503_and_never_200() {
 }
 
 #[test]
+fn after_a_redis_restart_the_first_event_is_accepted_on_a_new_connection() {
+    let mut server = RedisServer::start();
+    let listener = listener(server.options());
+    let addr = listener.local_addr();
+    assert_eq!(post(addr, &event("before-restart", "hi")).status, 200);
+    server.restart();
+    // The pooled connection died with the old process: retried on a new one.
+    let answer = post(addr, &event("after-restart", "hi"));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let stats = listener.shutdown();
+    assert_eq!((stats.queued, stats.rejected_unavailable), (2, 0));
+}
+
+#[test]
 fn a_redis_out_of_memory_answers_503_until_it_has_room_again() {
     let server = RedisServer::start();
     let listener = listener(server.options());

@@ -1,9 +1,9 @@
 //! The listener side: [`RedisAppender`] adds verified events to the stream,
 //! deduplicated across every listener in one atomic step.
 
-use ::redis::{Script, Value};
+use ::redis::{ErrorKind, RedisError, Script, Value};
 
-use super::connection::{failure_class, Connector, Pool, Pooled};
+use super::connection::{failure_class, is_stale, Connector, Pool, Pooled};
 use super::entry::{self, now_ms};
 use super::options::RedisOptions;
 use crate::error::{Result, WasenderError};
@@ -135,7 +135,6 @@ impl RedisAppender {
     /// On any error, answer 503: the event may or may not be in the stream,
     /// and the sender's retry is either added or recognised as a duplicate.
     pub fn append(&self, event_name: &str, dedupe_key: &str, body: &[u8]) -> Result<Appended> {
-        let mut connection = self.pool.get().map_err(|e| redis_error("append", e))?;
         let seen_key = self.options.seen_key(dedupe_key);
         let dedupe = !self.options.dedupe_ttl.is_zero();
         let mut invocation = self.script.key(&self.events_key);
@@ -157,18 +156,35 @@ impl RedisAppender {
             .arg(dedupe_key)
             .arg(entry::LISTENER)
             .arg(&self.listener_id);
-        let result = invocation.invoke::<Value>(connection.connection());
-        let id = match connection
-            .check(result)
-            .map_err(|e| redis_error("append", e))?
-        {
+        let mut tries = 0;
+        let (mut connection, added) = loop {
+            tries += 1;
+            let mut connection = self.pool.get().map_err(|e| redis_error("append", e))?;
+            let result = invocation.invoke::<Value>(connection.connection());
+            match connection.check(result) {
+                // An idle connection Redis (or something in between) closed:
+                // once more on a fresh one. Safe: the script is atomic, and
+                // with dedupe a retry of an append that did run is a duplicate.
+                Err(e) if tries < 3 && connection.is_reused() && is_stale(&e) => {
+                    log::debug!("a pooled Redis connection was closed ({e}); retrying");
+                    drop(connection);
+                    self.pool.discard_idle();
+                }
+                Err(e) => return Err(redis_error("append", e)),
+                Ok(added) => break (connection, added),
+            }
+        };
+        let id = match added {
             Value::Int(0) => return Ok(Appended::Duplicate),
             value => entry::value_bytes(value)
                 .and_then(|id| String::from_utf8(id).ok())
                 .ok_or_else(|| {
-                    WasenderError::InvalidArgument(
-                        "Redis append: the script answered something other than an entry id"
-                            .to_owned(),
+                    redis_error(
+                        "append",
+                        RedisError::from((
+                            ErrorKind::UnexpectedReturnType,
+                            "the append script answered something other than an entry id",
+                        )),
                     )
                 })?,
         };

@@ -74,6 +74,14 @@ pub(crate) fn failure_class(error: &RedisError) -> &'static str {
     }
 }
 
+/// Whether `error` says the connection was closed under us (a reset, a
+/// broken pipe, end of file), as happens to idle connections after a Redis
+/// restart: worth one more try on a new connection. Not a timeout: Redis may
+/// just be slow, and a retry would double the wait.
+pub(crate) fn is_stale(error: &RedisError) -> bool {
+    error.is_connection_dropped() && !error.is_timeout()
+}
+
 /// Whether `error` is the reply to a read on a group (or stream) that does not exist.
 pub(crate) fn is_no_group(error: &RedisError) -> bool {
     error.code() == Some("NOGROUP")
@@ -98,6 +106,8 @@ pub(crate) struct Pooled<'a> {
     pool: &'a Pool,
     connection: Option<Connection>,
     broken: bool,
+    /// Taken from the idle list (it may have been closed while idle).
+    reused: bool,
 }
 
 impl Pool {
@@ -124,13 +134,13 @@ impl Pool {
         let mut state = lock(&self.state);
         loop {
             if let Some(connection) = state.idle.pop() {
-                return Ok(self.pooled(connection));
+                return Ok(self.pooled(connection, true));
             }
             if state.open < self.max {
                 state.open += 1;
                 drop(state);
                 return match self.connector.connect() {
-                    Ok(connection) => Ok(self.pooled(connection)),
+                    Ok(connection) => Ok(self.pooled(connection, false)),
                     Err(e) => {
                         self.closed();
                         Err(e)
@@ -148,11 +158,24 @@ impl Pool {
         }
     }
 
-    fn pooled(&self, connection: Connection) -> Pooled<'_> {
+    fn pooled(&self, connection: Connection, reused: bool) -> Pooled<'_> {
         Pooled {
             pool: self,
             connection: Some(connection),
             broken: false,
+            reused,
+        }
+    }
+
+    /// Closes every idle connection: after one was found closed by the
+    /// server, the others (as old) likely were too.
+    pub fn discard_idle(&self) {
+        let idle: Vec<Connection> = std::mem::take(&mut lock(&self.state).idle);
+        let n = idle.len();
+        drop(idle);
+        if n > 0 {
+            lock(&self.state).open -= n;
+            self.returned.notify_all();
         }
     }
 
@@ -168,6 +191,11 @@ impl Pooled<'_> {
         self.connection
             .as_mut()
             .expect("a pooled connection is present until dropped")
+    }
+
+    /// Whether this connection sat idle in the pool before (and so may have been closed).
+    pub fn is_reused(&self) -> bool {
+        self.reused
     }
 
     /// Passes `result` through, closing the connection when its error demands it.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ::redis::{Connection, RedisError, Value};
 
-use super::connection::{breaks_connection, failure_class};
+use super::connection::{breaks_connection, failure_class, is_stale};
 use super::entry::{self, now_ms, Entry};
 use super::reading::millis;
 use super::worker::{Counters, Job, Shared};
@@ -127,7 +127,6 @@ impl HandlerThread<'_> {
                     return;
                 }
                 Err(e) => {
-                    self.redis_failed("XCLAIM", &e);
                     log::warn!(
                         "entry {} left pending (Redis {}); another attempt follows after \
                          the claim idle time",
@@ -144,28 +143,23 @@ impl HandlerThread<'_> {
     fn acknowledge(&mut self, id: &str) {
         let shared = self.shared;
         for attempt in 1..=ACK_TRIES {
-            let result = shared.connection(&mut self.connection).and_then(|c| {
+            let result = self.command("XACK", |c| {
                 ::redis::cmd("XACK")
                     .arg(&shared.events_key)
                     .arg(&shared.options.group)
                     .arg(id)
                     .query::<u64>(c)
             });
-            match result {
-                Ok(_) => return,
-                Err(e) => {
-                    self.redis_failed("XACK", &e);
-                    if attempt == ACK_TRIES
-                        || !shared.sleep_unless_stopping(Duration::from_millis(100))
-                    {
-                        log::warn!(
-                            "entry {id} was handled but could not be acknowledged (Redis {}: \
-                             {e}); it will be delivered and handled again",
-                            failure_class(&e)
-                        );
-                        return;
-                    }
-                }
+            let Err(e) = result else {
+                return;
+            };
+            if attempt == ACK_TRIES || !shared.sleep_unless_stopping(Duration::from_millis(100)) {
+                log::warn!(
+                    "entry {id} was handled but could not be acknowledged (Redis {}: {e}); \
+                     it will be delivered and handled again",
+                    failure_class(&e)
+                );
+                return;
             }
         }
     }
@@ -174,14 +168,15 @@ impl HandlerThread<'_> {
     /// when another consumer took the entry over (its idle time was reset).
     fn reclaim(&mut self, id: &str, min_idle: Duration) -> Result<bool, RedisError> {
         let shared = self.shared;
-        let connection = shared.connection(&mut self.connection)?;
-        let claimed: Value = ::redis::cmd("XCLAIM")
-            .arg(&shared.events_key)
-            .arg(&shared.options.group)
-            .arg(&shared.consumer)
-            .arg(millis(min_idle))
-            .arg(id)
-            .query(connection)?;
+        let claimed: Value = self.command("XCLAIM", |c| {
+            ::redis::cmd("XCLAIM")
+                .arg(&shared.events_key)
+                .arg(&shared.options.group)
+                .arg(&shared.consumer)
+                .arg(millis(min_idle))
+                .arg(id)
+                .query(c)
+        })?;
         Ok(matches!(claimed, Value::Array(entries) if entries.iter().any(|e| *e != Value::Nil)))
     }
 
@@ -216,17 +211,13 @@ impl HandlerThread<'_> {
         ] {
             invocation.arg(name).arg(value);
         }
-        let result = shared
-            .connection(&mut self.connection)
-            .and_then(|c| invocation.invoke::<Value>(c));
-        match result {
+        match self.command("dead-letter", |c| invocation.invoke::<Value>(c)) {
             Ok(Value::Int(0)) => log::info!(
                 "entry {} was taken over by another consumer; not dead-lettered here",
                 entry.id
             ),
             Ok(_) => Counters::add(&shared.counters.dead_lettered, 1),
             Err(e) => {
-                self.redis_failed("dead-letter", &e);
                 log::warn!(
                     "entry {} could not be dead-lettered (Redis {}): {e}; it stays pending \
                      and is dead-lettered on its next delivery",
@@ -237,12 +228,29 @@ impl HandlerThread<'_> {
         }
     }
 
-    fn redis_failed(&mut self, what: &str, error: &RedisError) {
-        Counters::add(&self.shared.counters.redis_errors, 1);
-        log::debug!("Redis {what} failed: {error}");
-        if breaks_connection(error) {
+    /// Runs one command on this thread's connection (opened when needed),
+    /// once more on a new connection when the old one turns out closed
+    /// (a Redis restart while it was idle). Failures are counted and logged.
+    fn command<T>(
+        &mut self,
+        what: &str,
+        run: impl Fn(&mut Connection) -> Result<T, RedisError>,
+    ) -> Result<T, RedisError> {
+        let shared = self.shared;
+        let reused = self.connection.is_some();
+        let mut result = shared.connection(&mut self.connection).and_then(&run);
+        if reused && matches!(&result, Err(e) if is_stale(e)) {
             self.connection = None;
+            result = shared.connection(&mut self.connection).and_then(&run);
         }
+        if let Err(e) = &result {
+            Counters::add(&shared.counters.redis_errors, 1);
+            log::debug!("Redis {what} failed: {e}");
+            if breaks_connection(e) {
+                self.connection = None;
+            }
+        }
+        result
     }
 }
 

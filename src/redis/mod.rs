@@ -58,6 +58,12 @@
 //! | `{wasender}:dead` | stream | events the workers gave up on |
 //! | `{wasender}:seen:<dedupe key>` | string `1` with a TTL | "this event was added", for [`RedisOptions::dedupe_ttl`] |
 //!
+//! Needs Redis 6.2 or later (`XAUTOCLAIM`, `XTRIM MINID`); 7.0 or later is
+//! recommended (it reports pending entries deleted from the stream). The
+//! connection is to one server (or to the primary behind a proxy or
+//! Sentinel-managed address): Redis Cluster clients are not supported yet,
+//! though the hash tag keeps the layout ready for one.
+//!
 //! # Entry fields
 //!
 //! All values are Redis strings; numbers are decimal text.

@@ -319,3 +319,41 @@ fn attempts_are_counted_by_redis_so_they_survive_a_worker_restart() {
     assert_eq!((stats.claimed, stats.dead_lettered), (1, 1), "{stats:?}");
     drop(listener);
 }
+
+#[test]
+fn a_graceful_stop_releases_fetched_entries_to_other_workers_at_once() {
+    let server = RedisServer::start();
+    // A claim time far longer than the test: only a release explains a quick takeover.
+    let options = server.options().claim_idle(Duration::from_secs(60));
+    let listener = listener(options.clone());
+    let ids: Vec<String> = (0..12).map(|i| format!("held-{i}")).collect();
+    let mut conn = RawConn::open(listener.local_addr()).expect("connect");
+    for id in &ids {
+        assert_eq!(
+            conn.post_signed(&event(id, "slow5"))
+                .expect("answer")
+                .status,
+            200
+        );
+    }
+    let probe = Arc::new(Probe::default());
+    let first =
+        wasenderapi::redis::RedisWorker::builder_shared(options.clone(), Arc::clone(&probe))
+            .handler_threads(1)
+            .prefetch(20)
+            .consumer_name("first")
+            .spawn()
+            .expect("worker starts");
+    assert!(wait_until(Duration::from_secs(10), || !probe
+        .handled()
+        .is_empty()));
+    let stats = first.shutdown();
+    assert!(stats.left_pending >= 5, "{stats:?}");
+
+    let second = worker(options, &probe, "second");
+    wait_handled(&probe, &ids, Duration::from_secs(5));
+    let stats = second.shutdown();
+    assert!(stats.claimed >= 5, "{stats:?}");
+    assert_eq!(stats.dead_lettered, 0);
+    drop(listener);
+}

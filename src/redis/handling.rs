@@ -1,5 +1,5 @@
-//! The worker's handler threads: run the handler on one entry, then
-//! acknowledge it, retry it, or move it to the dead-letter stream.
+//! The worker's handler threads: run the handler on one entry, then hand it
+//! to the acknowledger, retry it, or move it to the dead-letter stream.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
@@ -32,8 +32,6 @@ return dead
 
 /// The longest handler error text kept in a dead letter.
 const MAX_ERROR_BYTES: usize = 8 * 1024;
-/// Tries at acknowledging an entry whose handler returned `Ok`.
-const ACK_TRIES: u32 = 3;
 
 /// A handler thread: takes entries until the worker stops.
 pub(crate) fn run<H: WebhookHandler>(shared: &Shared, handler: &H) {
@@ -85,7 +83,7 @@ impl HandlerThread<'_> {
             let error = match catch_unwind(AssertUnwindSafe(|| dispatch(handler, &event))) {
                 Ok(Ok(())) => {
                     Counters::add(&shared.counters.handled, 1);
-                    self.acknowledge(&entry.id);
+                    shared.acknowledge(entry.id);
                     return;
                 }
                 Ok(Err(e)) => {
@@ -135,31 +133,6 @@ impl HandlerThread<'_> {
                     );
                     return;
                 }
-            }
-        }
-    }
-
-    /// `XACK`, tried a few times; an entry left unacknowledged is delivered again later.
-    fn acknowledge(&mut self, id: &str) {
-        let shared = self.shared;
-        for attempt in 1..=ACK_TRIES {
-            let result = self.command("XACK", |c| {
-                ::redis::cmd("XACK")
-                    .arg(&shared.events_key)
-                    .arg(&shared.options.group)
-                    .arg(id)
-                    .query::<u64>(c)
-            });
-            let Err(e) = result else {
-                return;
-            };
-            if attempt == ACK_TRIES || !shared.sleep_unless_stopping(Duration::from_millis(100)) {
-                log::warn!(
-                    "entry {id} was handled but could not be acknowledged (Redis {}: {e}); \
-                     it will be delivered and handled again",
-                    failure_class(&e)
-                );
-                return;
             }
         }
     }
@@ -251,6 +224,35 @@ impl HandlerThread<'_> {
             }
         }
         result
+    }
+}
+
+/// At shutdown: makes fetched entries that were never started claimable by
+/// other workers at once — `XCLAIM … IDLE <claim idle> RETRYCOUNT <count - 1>
+/// JUSTID` keeps them pending on this consumer but marks them idle for the
+/// whole claim time, and takes back the delivery that never ran. Best
+/// effort: what fails is taken over after the claim idle time anyway.
+pub(crate) fn release(shared: &Shared, jobs: &[Job]) {
+    let Ok(mut connection) = shared.connector.connect() else {
+        return;
+    };
+    for job in jobs {
+        let released = ::redis::cmd("XCLAIM")
+            .arg(&shared.events_key)
+            .arg(&shared.options.group)
+            .arg(&shared.consumer)
+            .arg(0)
+            .arg(&job.entry.id)
+            .arg("IDLE")
+            .arg(millis(shared.options.claim_idle))
+            .arg("RETRYCOUNT")
+            .arg(job.deliveries.saturating_sub(1))
+            .arg("JUSTID")
+            .query::<Value>(&mut connection);
+        if let Err(e) = released {
+            log::debug!("could not release entry {}: {e}", job.entry.id);
+            return;
+        }
     }
 }
 

@@ -105,14 +105,16 @@
 //!
 //! # What the workers do
 //!
-//! A reader thread fetches only as many entries as there are idle handler
-//! threads: first entries idle on any consumer for longer than
+//! A reader thread fetches entries for the handler threads (plus a
+//! [prefetch](RedisWorkerBuilder::prefetch)): first entries idle on any
+//! consumer for longer than
 //! [`claim_idle`](RedisOptions::claim_idle) (`XAUTOCLAIM`), then new ones
 //! (`XREADGROUP GROUP wasender <consumer> COUNT n BLOCK ms STREAMS
 //! {wasender}:events >`). The group is created at the start of the stream
 //! (`XGROUP CREATE … 0 MKSTREAM`) when missing. Each entry's body is parsed
 //! and dispatched to the handler (a panic is caught); on `Ok` the entry is
-//! acknowledged (`XACK`). On an error it is retried after a backoff
+//! acknowledged (`XACK`, batched: handled entries waiting to be acknowledged
+//! share one command). On an error it is retried after a backoff
 //! (`initial_backoff × 2^(n-1)`, at most `max_backoff`): the retry first
 //! re-claims it (`XCLAIM`), which counts a delivery in Redis and fails if
 //! another worker took it over meanwhile. An entry delivered `max_attempts`
@@ -167,9 +169,10 @@
 //!   strict.
 //! - **Graceful stop**: [`RedisWorker::shutdown`] finishes the handler calls
 //!   in progress and acknowledges them; what the worker fetched but did not
-//!   start, or was waiting to retry, stays pending and is taken over by
-//!   others after `claim_idle`.
+//!   start is released to the other workers at once, and what was waiting
+//!   to be retried stays pending and is taken over after `claim_idle`.
 
+mod acking;
 mod append;
 mod connection;
 mod dead_letters;

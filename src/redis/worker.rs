@@ -2,10 +2,10 @@
 //! handler on its own threads.
 //!
 //! One reader thread fetches entries (`XAUTOCLAIM` for abandoned ones, then
-//! `XREADGROUP … >` for new ones), never more than there are idle handler
-//! threads, so that nothing waits in this process while another worker could
-//! take it. Handler threads run the handler ([`handling`](super::handling))
-//! and acknowledge, retry or dead-letter.
+//! `XREADGROUP … >` for new ones), at most as many as there are handler
+//! threads plus the prefetch, and reads again once half of that room is free. Handler threads run the handler ([`handling`](super::handling))
+//! and retry or dead-letter; an acker thread ([`acking`](super::acking))
+//! acknowledges handled entries in batches.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use ::redis::{Connection, Script};
 
+use super::acking;
 use super::connection::Connector;
 use super::entry::Entry;
 use super::handling::{self, DEAD_LETTER_SCRIPT};
@@ -70,6 +71,7 @@ pub struct RedisWorker {
 
 struct Threads {
     reader: Option<JoinHandle<()>>,
+    acker: Option<JoinHandle<()>>,
     handlers: Vec<JoinHandle<()>>,
 }
 
@@ -78,6 +80,7 @@ pub struct RedisWorkerBuilder<H> {
     options: RedisOptions,
     handler: Arc<H>,
     handler_threads: usize,
+    prefetch: Option<usize>,
     consumer: Option<String>,
     drain_timeout: Duration,
 }
@@ -87,6 +90,7 @@ impl<H> std::fmt::Debug for RedisWorkerBuilder<H> {
         f.debug_struct("RedisWorkerBuilder")
             .field("options", &self.options)
             .field("handler_threads", &self.handler_threads)
+            .field("prefetch", &self.prefetch)
             .field("consumer", &self.consumer)
             .field("drain_timeout", &self.drain_timeout)
             .finish_non_exhaustive()
@@ -112,6 +116,7 @@ impl RedisWorker {
             options,
             handler,
             handler_threads: thread::available_parallelism().map_or(4, |n| n.get()),
+            prefetch: None,
             consumer: None,
             drain_timeout: DEFAULT_WORKER_DRAIN_TIMEOUT,
         }
@@ -129,10 +134,11 @@ impl RedisWorker {
 
     /// Stops gracefully and returns the final counters: no more entries are
     /// read, handler calls in progress finish (for up to the drain timeout)
-    /// and are acknowledged, and everything else this worker holds — fetched
-    /// but not started, or waiting to be retried — stays pending in Redis,
-    /// where a worker takes it over after the claim idle time. Takes at most the block
-    /// time plus the drain timeout.
+    /// and are acknowledged. Entries fetched but not started stay pending in
+    /// Redis, released: marked idle (and their delivery count restored) so
+    /// that other workers take them over at their next look. Entries waiting
+    /// to be retried stay pending too, and are taken over after the claim
+    /// idle time. Takes at most the block time plus the drain timeout.
     pub fn shutdown(mut self) -> RedisWorkerStats {
         self.stop();
         self.stats()
@@ -166,13 +172,16 @@ impl RedisWorker {
                  their entries stay pending"
             );
         }
-        let left = lock(&shared.local).waiting.len() as u64;
-        if left > 0 {
-            shared
-                .counters
-                .left_pending
-                .fetch_add(left, Ordering::Relaxed);
-            log::info!("{left} fetched entries left pending for other workers");
+        shared.close_acks();
+        if let Some(acker) = threads.acker {
+            let _ = acker.join();
+        }
+        let left: Vec<Job> = lock(&shared.local).waiting.drain(..).collect();
+        if !left.is_empty() {
+            let n = left.len() as u64;
+            shared.counters.left_pending.fetch_add(n, Ordering::Relaxed);
+            handling::release(shared, &left);
+            log::info!("{n} fetched entries not started: released to the other workers");
         }
         if stragglers == 0 {
             handling::forget_consumer_if_idle(shared);
@@ -189,10 +198,21 @@ impl Drop for RedisWorker {
 
 impl<H: WebhookHandler + 'static> RedisWorkerBuilder<H> {
     /// Threads running the handler (default: the available parallelism).
-    /// Entries are fetched only for idle threads, so this is also the most
-    /// entries this worker holds at once.
     pub fn handler_threads(mut self, threads: usize) -> Self {
         self.handler_threads = threads;
+        self
+    }
+
+    /// Entries fetched ahead of the handler threads (default: 8 per handler
+    /// thread). Each read then brings up to this many more entries than
+    /// there are idle threads, which is what makes a worker fast: every read
+    /// is a round trip (and, with `appendfsync always`, an `fsync`). But
+    /// entries waiting here are not available to other workers: with slow
+    /// handlers and several workers, lower it (0 fetches only for idle
+    /// threads). At a graceful stop, fetched entries not yet started are
+    /// released to the other workers at once.
+    pub fn prefetch(mut self, entries: usize) -> Self {
+        self.prefetch = Some(entries);
         self
     }
 
@@ -241,9 +261,15 @@ impl<H: WebhookHandler + 'static> RedisWorkerBuilder<H> {
             options: self.options,
             consumer,
             threads: self.handler_threads,
+            capacity: self.handler_threads
+                + self
+                    .prefetch
+                    .unwrap_or_else(|| self.handler_threads.saturating_mul(8)),
             local: Mutex::new(Local::default()),
             changed: Condvar::new(),
             stopping: AtomicBool::new(false),
+            acks: Mutex::new(Acks::default()),
+            acks_changed: Condvar::new(),
             counters: Counters::default(),
             dead_letter_script: Script::new(DEAD_LETTER_SCRIPT),
         });
@@ -278,6 +304,7 @@ type Started = std::result::Result<Threads, (std::io::Error, Threads)>;
 fn start_threads<H: WebhookHandler + 'static>(shared: &Arc<Shared>, handler: &Arc<H>) -> Started {
     let mut threads = Threads {
         reader: None,
+        acker: None,
         handlers: Vec::with_capacity(shared.threads),
     };
     for i in 0..shared.threads {
@@ -290,6 +317,14 @@ fn start_threads<H: WebhookHandler + 'static>(shared: &Arc<Shared>, handler: &Ar
             Ok(thread) => threads.handlers.push(thread),
             Err(e) => return Err((e, threads)),
         }
+    }
+    let acker_shared = Arc::clone(shared);
+    let spawned = thread::Builder::new()
+        .name("wasender-redis-acker".to_owned())
+        .spawn(move || acking::run(&acker_shared));
+    match spawned {
+        Ok(acker) => threads.acker = Some(acker),
+        Err(e) => return Err((e, threads)),
     }
     let reader_shared = Arc::clone(shared);
     let spawned = thread::Builder::new()
@@ -312,12 +347,24 @@ pub(crate) struct Shared {
     pub dead_key: String,
     pub consumer: String,
     pub threads: usize,
+    /// Entries held at most: handler threads plus the prefetch.
+    pub capacity: usize,
     pub local: Mutex<Local>,
     /// Entries fetched, threads freed, or stopping.
     pub changed: Condvar,
     pub stopping: AtomicBool,
+    /// Entries handled and waiting to be acknowledged by the acker thread.
+    pub acks: Mutex<Acks>,
+    pub acks_changed: Condvar,
     pub counters: Counters,
     pub dead_letter_script: Script,
+}
+
+/// Ids waiting for the acker; `closed` once no handler thread will add more.
+#[derive(Default)]
+pub(crate) struct Acks {
+    pub ids: Vec<String>,
+    pub closed: bool,
 }
 
 /// One fetched entry and how many times Redis has delivered it.
@@ -338,8 +385,9 @@ impl Shared {
         self.stopping.load(Ordering::Acquire)
     }
 
-    /// Waits until some handler thread could take an entry, and returns how
-    /// many could; 0 once stopping.
+    /// Waits until there is room to fetch — nothing waiting, or at least
+    /// half the capacity free — and returns how many entries fit; 0 once
+    /// stopping.
     pub fn free_slots(&self) -> usize {
         let mut local = lock(&self.local);
         loop {
@@ -347,8 +395,9 @@ impl Shared {
                 return 0;
             }
             let taken = local.busy + local.waiting.len();
-            if taken < self.threads {
-                return self.threads - taken;
+            let free = self.capacity.saturating_sub(taken);
+            if free > 0 && (local.waiting.is_empty() || free * 2 >= self.capacity) {
+                return free;
             }
             local = wait(&self.changed, local);
         }
@@ -383,6 +432,18 @@ impl Shared {
     pub fn job_done(&self) {
         lock(&self.local).busy -= 1;
         self.changed.notify_all();
+    }
+
+    /// Hands the id of an entry the handler returned `Ok` for to the acker.
+    pub fn acknowledge(&self, id: String) {
+        lock(&self.acks).ids.push(id);
+        self.acks_changed.notify_one();
+    }
+
+    /// No more acknowledgements: the acker sends what it has, then stops.
+    fn close_acks(&self) {
+        lock(&self.acks).closed = true;
+        self.acks_changed.notify_all();
     }
 
     /// Sleeps `delay`; `false` when woken early because the worker is stopping.
@@ -435,7 +496,8 @@ pub struct RedisWorkerStats {
     pub redis_errors: u64,
     /// Entries of the stream removed by trimming acknowledged history.
     pub trimmed: u64,
-    /// Entries this worker held when it stopped, left pending for others.
+    /// Entries this worker held when it stopped (fetched and not started, or
+    /// waiting to be retried), left pending for others.
     pub left_pending: u64,
     /// Pending entries found deleted from the stream before they were
     /// handled (trimmed by `max_stream_len`, or deleted by hand): lost.

@@ -357,3 +357,51 @@ fn a_graceful_stop_releases_fetched_entries_to_other_workers_at_once() {
     assert_eq!(stats.dead_lettered, 0);
     drop(listener);
 }
+
+#[test]
+fn entries_fetched_ahead_are_not_taken_over_however_long_they_wait() {
+    let server = RedisServer::start();
+    let options = server.options(); // claim idle 800 ms
+    let listener = listener(options.clone());
+    let ids: Vec<String> = (0..12).map(|i| format!("ahead-{i}")).collect();
+    let mut conn = RawConn::open(listener.local_addr()).expect("connect");
+    for id in &ids {
+        assert_eq!(
+            conn.post_signed(&event(id, "slow12"))
+                .expect("answer")
+                .status,
+            200
+        );
+    }
+    // One thread, 120 ms per event: the last entry fetched waits ~1.3 s,
+    // longer than the claim idle time, while another worker looks for idle entries.
+    let probe = Arc::new(Probe::default());
+    let hoarder =
+        wasenderapi::redis::RedisWorker::builder_shared(options.clone(), Arc::clone(&probe))
+            .handler_threads(1)
+            .prefetch(20)
+            .consumer_name("hoarder")
+            .spawn()
+            .expect("worker starts");
+    assert!(wait_until(Duration::from_secs(10), || !probe
+        .handled()
+        .is_empty()));
+    let other = wasenderapi::redis::RedisWorker::builder_shared(options, Arc::clone(&probe))
+        .handler_threads(1)
+        .prefetch(0)
+        .consumer_name("other")
+        .spawn()
+        .expect("worker starts");
+    wait_handled(&probe, &ids, Duration::from_secs(10));
+    let other = other.shutdown();
+    let hoarder = hoarder.shutdown();
+    for id in &ids {
+        assert_eq!(probe.count(id), 1, "{id} handled more than once");
+    }
+    assert_eq!(
+        (other.claimed, hoarder.handled),
+        (0, 12),
+        "{other:?} {hoarder:?}"
+    );
+    drop(listener);
+}

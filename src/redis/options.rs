@@ -196,7 +196,9 @@ impl RedisOptions {
     /// progress are taken over with `XAUTOCLAIM` by another worker (default
     /// 60 s): a crashed or stuck worker's entries are handled elsewhere. Set
     /// it above your slowest handler call, or a slow call is taken over and
-    /// run twice. Must be longer than [`max_backoff`](Self::max_backoff).
+    /// run twice (entries a worker fetched ahead and has not started yet are
+    /// kept fresh, whatever their wait). Must be longer than
+    /// [`max_backoff`](Self::max_backoff).
     pub fn claim_idle(mut self, idle: Duration) -> Self {
         self.claim_idle = idle;
         self

@@ -1,5 +1,6 @@
 //! The worker's reader thread: takes over abandoned entries (`XAUTOCLAIM`),
-//! reads new ones (`XREADGROUP … BLOCK`), and trims acknowledged history.
+//! reads new ones (`XREADGROUP … BLOCK`), keeps the ones it fetched ahead
+//! from looking abandoned, and trims acknowledged history.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use ::redis::streams::{
     StreamAutoClaimReply, StreamInfoGroupsReply, StreamPendingCountReply, StreamPendingReply,
     StreamReadReply,
 };
-use ::redis::{Connection, RedisError, Value};
+use ::redis::{Connection, RedisError, Script, Value};
 
 use super::connection::{breaks_connection, failure_class, is_no_group};
 use super::entry::{next_id, Entry};
@@ -19,23 +20,53 @@ const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(2);
 /// How often an ongoing outage is logged again.
 const OUTAGE_LOG_INTERVAL: Duration = Duration::from_secs(30);
 
+/// Keeps fetched entries that wait for a handler thread pending on this
+/// consumer with a fresh idle time (`XCLAIM … 0 <id> JUSTID` counts no
+/// delivery), so that other workers do not take them over; entries another
+/// consumer owns by now are left alone and returned, to be dropped here.
+///
+/// `KEYS[1]` the events stream; `ARGV[1]` the group, `ARGV[2]` this
+/// consumer, `ARGV[3..]` the ids.
+const TOUCH_SCRIPT: &str = r"
+local lost = {}
+for i = 3, #ARGV do
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #pending == 1 and pending[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  else
+    lost[#lost + 1] = ARGV[i]
+  end
+end
+return lost
+";
+
 /// The reader thread: runs until the worker stops.
 pub(crate) fn run(shared: &Shared) {
+    let touch_interval = shared.options.claim_idle / 3;
     let mut reader = Reader {
         shared,
         connection: None,
         next_claim: Instant::now(),
         claim_cursor: "0-0".to_owned(),
         next_trim: shared.options.trim_interval.map(|i| Instant::now() + i),
+        next_touch: Instant::now() + touch_interval,
+        touch: Script::new(TOUCH_SCRIPT),
         outage: None,
         failures: 0,
     };
     loop {
-        let free = shared.free_slots();
-        if free == 0 {
+        let Some(free) = shared.free_slots(reader.next_touch) else {
             return;
-        }
-        match reader.step(free) {
+        };
+        let result = if Instant::now() >= reader.next_touch {
+            reader.next_touch = Instant::now() + touch_interval;
+            reader.touch()
+        } else if free > 0 {
+            reader.step(free)
+        } else {
+            Ok(())
+        };
+        match result {
             Ok(()) => reader.recovered(),
             Err(e) => {
                 if !reader.failed(&e) {
@@ -53,6 +84,9 @@ struct Reader<'a> {
     /// Where the next `XAUTOCLAIM` scan continues (`0-0`: from the start).
     claim_cursor: String,
     next_trim: Option<Instant>,
+    /// When the entries fetched ahead are next kept from looking abandoned.
+    next_touch: Instant,
+    touch: Script,
     /// When the current outage started and was last logged.
     outage: Option<(Instant, Instant)>,
     failures: u32,
@@ -86,6 +120,33 @@ impl Reader<'_> {
         if self.next_trim.is_some_and(|due| Instant::now() >= due) {
             self.next_trim = shared.options.trim_interval.map(|i| Instant::now() + i);
             self.trim()?;
+        }
+        Ok(())
+    }
+
+    /// Refreshes the idle time of the entries fetched and not yet started
+    /// (see [`TOUCH_SCRIPT`]), dropping those another consumer took over.
+    fn touch(&mut self) -> Result<(), RedisError> {
+        let shared = self.shared;
+        let ids = shared.waiting_ids();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let connection = shared.connection(&mut self.connection)?;
+        let lost: Vec<String> = self
+            .touch
+            .key(&shared.events_key)
+            .arg(&shared.options.group)
+            .arg(&shared.consumer)
+            .arg(&ids)
+            .invoke(connection)?;
+        if !lost.is_empty() {
+            log::info!(
+                "{} fetched entries were taken over by other consumers before a handler thread \
+                 was free; dropped here",
+                lost.len()
+            );
+            shared.drop_waiting(&lost);
         }
         Ok(())
     }

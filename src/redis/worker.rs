@@ -206,11 +206,13 @@ impl<H: WebhookHandler + 'static> RedisWorkerBuilder<H> {
     /// Entries fetched ahead of the handler threads (default: 8 per handler
     /// thread). Each read then brings up to this many more entries than
     /// there are idle threads, which is what makes a worker fast: every read
-    /// is a round trip (and, with `appendfsync always`, an `fsync`). But
-    /// entries waiting here are not available to other workers: with slow
-    /// handlers and several workers, lower it (0 fetches only for idle
-    /// threads). At a graceful stop, fetched entries not yet started are
-    /// released to the other workers at once.
+    /// is a round trip (and, with `appendfsync always`, an `fsync`). Entries
+    /// waiting here are kept from looking abandoned (their idle time is
+    /// refreshed every third of the claim idle time), so they are not taken
+    /// over however long they wait, but they are not available to other
+    /// workers either: with slow handlers and several workers, lower it (0
+    /// fetches only for idle threads). At a graceful stop, fetched entries
+    /// not yet started are released to the other workers at once.
     pub fn prefetch(mut self, entries: usize) -> Self {
         self.prefetch = Some(entries);
         self
@@ -386,21 +388,45 @@ impl Shared {
     }
 
     /// Waits until there is room to fetch — nothing waiting, or at least
-    /// half the capacity free — and returns how many entries fit; 0 once
-    /// stopping.
-    pub fn free_slots(&self) -> usize {
+    /// half the capacity free — or until `until`, and returns how many
+    /// entries fit (0 at `until`); `None` once stopping.
+    pub fn free_slots(&self, until: Instant) -> Option<usize> {
         let mut local = lock(&self.local);
         loop {
             if self.stopping() {
-                return 0;
+                return None;
             }
             let taken = local.busy + local.waiting.len();
             let free = self.capacity.saturating_sub(taken);
             if free > 0 && (local.waiting.is_empty() || free * 2 >= self.capacity) {
-                return free;
+                return Some(free);
             }
-            local = wait(&self.changed, local);
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Some(0);
+            }
+            local = wait_timeout(&self.changed, local, left).0;
         }
+    }
+
+    /// The ids of the entries fetched and not yet started.
+    pub fn waiting_ids(&self) -> Vec<String> {
+        lock(&self.local)
+            .waiting
+            .iter()
+            .map(|job| job.entry.id.clone())
+            .collect()
+    }
+
+    /// Forgets fetched entries that another consumer took over meanwhile.
+    pub fn drop_waiting(&self, ids: &[String]) {
+        if ids.is_empty() {
+            return;
+        }
+        lock(&self.local)
+            .waiting
+            .retain(|job| !ids.contains(&job.entry.id));
+        self.changed.notify_all();
     }
 
     /// Hands fetched entries to the handler threads.

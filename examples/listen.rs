@@ -5,7 +5,9 @@
 //! ```
 //!
 //! Environment: `PORT` (default 3000), `WASENDER_WEBHOOK_SECRET` (if unset, a
-//! development secret is generated and printed), `RUST_LOG` (default `info`; `debug` shows every request).
+//! development secret is generated and printed), `RUST_LOG` (default `info`; `debug` shows every request),
+//! `WASENDER_REDIS_URL` (with `--features redis`: add events to Redis for
+//! `redis_worker` processes to handle, instead of handling them here).
 //! Then post an event from another terminal with the `send_event` example.
 
 use std::collections::hash_map::RandomState;
@@ -13,7 +15,7 @@ use std::convert::Infallible;
 use std::hash::{BuildHasher, Hasher};
 
 use wasenderapi::event::{CallData, MessagesData, QrCodeData, SessionStatusData};
-use wasenderapi::listener::mask_session_id;
+use wasenderapi::listener::{mask_session_id, DeliveryMode};
 use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
 
 /// Logs each event as one readable line.
@@ -197,6 +199,27 @@ impl WebhookHandler for LogEvents {
     }
 }
 
+/// Redis delivery when `WASENDER_REDIS_URL` is set (feature `redis`): events
+/// then go to the stream and `redis_worker` processes handle them; else inline.
+fn delivery_mode() -> DeliveryMode {
+    let Ok(url) = std::env::var("WASENDER_REDIS_URL") else {
+        return DeliveryMode::Inline;
+    };
+    #[cfg(feature = "redis")]
+    {
+        log::info!("Redis delivery: events are handled by redis_worker processes");
+        DeliveryMode::redis(wasenderapi::redis::RedisOptions::new(url))
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        log::warn!(
+            "WASENDER_REDIS_URL ({} bytes) is ignored: build with --features redis",
+            url.len()
+        );
+        DeliveryMode::Inline
+    }
+}
+
 /// 32 random hex characters (std's hasher keys are random per process).
 fn dev_secret() -> String {
     (0..2)
@@ -231,6 +254,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = WebhookListener::builder(verifier, LogEvents)
         .bind(("0.0.0.0", port))
         .path("/webhook")
+        .delivery_mode(delivery_mode())
         .spawn()?;
     let addr = listener.local_addr();
     log::info!("listening on http://{addr}/webhook (health check: GET /healthz)");

@@ -237,6 +237,31 @@ pub enum WasenderError {
         /// The holder's process id, when it could be read.
         pid: Option<u32>,
     },
+
+    /// A Redis command failed (feature `redis`): Redis unreachable, too slow
+    /// (past the command timeout), out of memory, or refusing the command.
+    /// The listener answers such failures 503 with `Retry-After`.
+    #[cfg(feature = "redis")]
+    #[error("Redis {operation} failed: {source}")]
+    Redis {
+        /// What was being done (`"append"`, `"XACK"`, `"requeue"`, …).
+        operation: &'static str,
+        /// The error from the `redis` crate.
+        #[source]
+        source: ::redis::RedisError,
+    },
+
+    /// `WAIT` confirmed fewer replicas than configured within its timeout
+    /// (feature `redis`). The event is in the primary but not known to be
+    /// replicated; the listener answers 503 so that the sender retries.
+    #[cfg(feature = "redis")]
+    #[error("Redis WAIT: {acknowledged} of {wanted} replica(s) confirmed the write in time")]
+    RedisReplicas {
+        /// Replicas that had to confirm.
+        wanted: u32,
+        /// Replicas that did.
+        acknowledged: u32,
+    },
 }
 
 impl WasenderError {
@@ -269,6 +294,8 @@ impl WasenderError {
             | Self::Journal { .. }
             | Self::JournalFormat { .. }
             | Self::JournalLocked { .. } => None,
+            #[cfg(feature = "redis")]
+            Self::Redis { .. } | Self::RedisReplicas { .. } => None,
         }
     }
 

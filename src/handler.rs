@@ -3,6 +3,8 @@
 //! Both are generated from the event catalogue (`src/event/catalogue.rs`): one
 //! handler method and one dispatch arm per entry, named by the entry.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 // The catalogue names its data types as `crate::event` exports them.
@@ -136,6 +138,34 @@ pub fn dispatch_typed<H: WebhookHandler + ?Sized>(
     event: &WasenderWebhookEvent,
 ) -> Result<(), H::Error> {
     route(handler, event)
+}
+
+/// A handler as `WebhookListener::builder` and `RedisWorker::builder` take it: the handler itself, or
+/// an [`Arc`] of it when you keep a reference too (to read its state, or to
+/// share it with other code).
+///
+/// Implemented for every [`WebhookHandler`] and every `Arc` of one; you never
+/// implement it yourself.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is neither a `WebhookHandler` nor an `Arc` of one",
+    label = "a webhook handler is needed here",
+    note = "implement `wasenderapi::WebhookHandler` for your handler type; `WebhookListener::builder` and `RedisWorker::builder` take the handler itself or an `Arc` of it"
+)]
+pub trait IntoSharedHandler<H> {
+    /// The handler behind an `Arc`.
+    fn into_shared(self) -> Arc<H>;
+}
+
+impl<H: WebhookHandler> IntoSharedHandler<H> for H {
+    fn into_shared(self) -> Arc<H> {
+        Arc::new(self)
+    }
+}
+
+impl<H: WebhookHandler> IntoSharedHandler<H> for Arc<H> {
+    fn into_shared(self) -> Arc<H> {
+        self
+    }
 }
 
 impl WasenderWebhookEvent {

@@ -133,6 +133,9 @@
 //!   ([`WasenderSyncClient`]). It also holds webhook secrets, and can be
 //!   given wherever a [`WebhookVerifier`] is taken.
 //! - `listener` (default): the bundled webhook listener and the durable journal.
+//! - `redis`: scale-out delivery on Redis Streams — many listeners and many
+//!   workers on one stream, with shared dedupe: the listener's
+//!   `DeliveryMode::redis` and `redis::RedisWorker` (see the `redis` module).
 //!
 //! Without either, the crate is the webhook core: verification, events, handler.
 //! With `default-features = false, features = ["listener"]`, no HTTP client is
@@ -159,6 +162,8 @@ mod handler;
 pub mod journal;
 #[cfg(feature = "listener")]
 pub mod listener;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod secret;
 pub mod signature;
 mod sync;

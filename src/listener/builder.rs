@@ -12,11 +12,13 @@ use super::delivery::{Delivery, InlineDelivery};
 use super::limits::{default_queue_capacity, Limits};
 use super::mode::{DeliveryMode, HandlerRetryPolicy, DEFAULT_DRAIN_TIMEOUT};
 use super::queued::{DeadLetterHook, QueuedConfig, QueuedDelivery};
+#[cfg(feature = "redis")]
+use super::redis_delivery::RedisDelivery;
 use super::server::{Shared, WebhookListener};
 use super::stats::{Counters, ListenerStats};
 use super::workers::{spawn_workers, Processor};
 use crate::error::{Result, WasenderError};
-use crate::handler::WebhookHandler;
+use crate::handler::{IntoSharedHandler, WebhookHandler};
 use crate::journal::{DeadLetter, DedupeWindow};
 use crate::WebhookVerifier;
 
@@ -74,34 +76,6 @@ impl Bind {
                 .and_then(|addrs| TcpListener::bind(addrs.as_slice()))
                 .map_err(|source| WasenderError::Bind { addr, source }),
         }
-    }
-}
-
-/// A handler as [`WebhookListener::builder`] takes it: the handler itself, or
-/// an [`Arc`] of it when you keep a reference too (to read its state, or to
-/// share it with other code).
-///
-/// Implemented for every [`WebhookHandler`] and every `Arc` of one; you never
-/// implement it yourself.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is neither a `WebhookHandler` nor an `Arc` of one",
-    label = "a webhook handler is needed here",
-    note = "implement `wasenderapi::WebhookHandler` for your handler type; `WebhookListener::builder` takes the handler itself or an `Arc` of it"
-)]
-pub trait IntoSharedHandler<H> {
-    /// The handler behind an `Arc`.
-    fn into_shared(self) -> Arc<H>;
-}
-
-impl<H: WebhookHandler> IntoSharedHandler<H> for H {
-    fn into_shared(self) -> Arc<H> {
-        Arc::new(self)
-    }
-}
-
-impl<H: WebhookHandler> IntoSharedHandler<H> for Arc<H> {
-    fn into_shared(self) -> Arc<H> {
-        self
     }
 }
 
@@ -370,6 +344,8 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
                     Arc::clone(&counters),
                 )?)
             }
+            #[cfg(feature = "redis")]
+            DeliveryMode::Redis { options } => Arc::new(RedisDelivery::connect(options)?),
         };
         let (jobs_tx, jobs_rx) = mpsc::sync_channel(limits.queue_capacity);
         let processor = Arc::new(Processor::new(self.verifier, Arc::clone(&delivery)));
@@ -388,6 +364,8 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             DeliveryMode::Durable { dir, capacity } => {
                 format!("durable (journal {}, capacity {capacity})", dir.display())
             }
+            #[cfg(feature = "redis")]
+            DeliveryMode::Redis { options } => RedisDelivery::describe(options),
         };
         log::info!(
             "webhook listener on http://{local_addr}{} with {} workers, {mode} delivery",

@@ -120,6 +120,13 @@
 //!   journal answers 503 from then on (restart to recover). One listener per
 //!   directory; never share it between processes.
 //!
+//! - `DeliveryMode::redis` (feature `redis`): the event is added to a Redis
+//!   stream, with a dedupe window shared by every listener, and answered 200
+//!   once Redis has it (503 with `Retry-After` when Redis is unreachable,
+//!   slow or full). No handler runs in the listener: `RedisWorker`s, in any
+//!   number of processes, handle the stream. See the `redis` module for
+//!   the key layout and what this mode guarantees.
+//!
 //! In both queued modes a failing (or panicking) handler is retried with
 //! exponential backoff ([`handler_retries`](WebhookListenerBuilder::handler_retries));
 //! after the last attempt the event is a [`DeadLetter`]: appended to
@@ -168,13 +175,16 @@ mod http;
 mod limits;
 mod mode;
 mod queued;
+#[cfg(feature = "redis")]
+mod redis_delivery;
 mod routing;
 mod server;
 mod stats;
 mod workers;
 
+pub use crate::handler::IntoSharedHandler;
 pub use crate::journal::DeadLetter;
-pub use builder::{IntoSharedHandler, WebhookListenerBuilder, DEFAULT_BIND, DEFAULT_PATH};
+pub use builder::{WebhookListenerBuilder, DEFAULT_BIND, DEFAULT_PATH};
 pub use limits::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEAD_BYTES, DEFAULT_READ_TIMEOUT,
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_WRITE_TIMEOUT,

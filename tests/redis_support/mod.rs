@@ -1,0 +1,251 @@
+//! Shared helpers for the `redis_*` tests: a private `redis-server` on a
+//! free loopback port in a temporary directory (killed on drop), listeners
+//! and workers wired to it, and a recording handler.
+//!
+//! Included by the `redis_*.rs` files with `#[path]`, after
+//! `delivery_support` (mounted as `crate::delivery`).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use wasenderapi::listener::DeliveryMode;
+use wasenderapi::redis::{RedisOptions, RedisWorker, RedisWorkerStats};
+use wasenderapi::{WasenderSyncClient, WebhookHandler, WebhookListener};
+
+use crate::delivery::{Probe, TempDir, SECRET};
+
+/// The server binary: `$REDIS_SERVER`, else `redis-server` on the `PATH`.
+fn server_binary() -> PathBuf {
+    std::env::var_os("REDIS_SERVER").map_or_else(|| PathBuf::from("redis-server"), PathBuf::from)
+}
+
+/// How the private server persists its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persistence {
+    /// `appendonly yes`, `appendfsync always`: nothing acknowledged is lost to a kill.
+    Always,
+    /// `appendonly yes`, `appendfsync everysec`: faster, for tests that never kill Redis.
+    EverySec,
+}
+
+/// A `redis-server` of our own. Killed (SIGKILL) when dropped.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    persistence: Persistence,
+    dir: TempDir,
+}
+
+impl RedisServer {
+    /// Starts a server for tests that never kill it.
+    pub fn start() -> Self {
+        Self::start_with(Persistence::EverySec)
+    }
+
+    /// Starts a server with `persistence`; panics (never skips) when
+    /// `redis-server` cannot be run.
+    pub fn start_with(persistence: Persistence) -> Self {
+        let port = free_port();
+        let mut server = Self {
+            child: None,
+            port,
+            persistence,
+            dir: TempDir::new("redis"),
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let fsync = match self.persistence {
+            Persistence::Always => "always",
+            Persistence::EverySec => "everysec",
+        };
+        let port = self.port.to_string();
+        let spawned = Command::new(server_binary())
+            .args(["--port", &port, "--bind", "127.0.0.1", "--dir"])
+            .arg(self.dir.path())
+            .args(["--save", "", "--appendonly", "yes", "--appendfsync", fsync])
+            .args(["--maxmemory-policy", "noeviction", "--loglevel", "warning"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) => panic!(
+                "cannot run {:?} ({e}): the Redis tests need redis-server installed \
+                 (apt-get install redis-server), or REDIS_SERVER set to its path",
+                server_binary()
+            ),
+        };
+        self.child = Some(child);
+        let ready = crate::delivery::wait_until(Duration::from_secs(10), || {
+            self.try_connection()
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c).ok())
+                .is_some()
+        });
+        assert!(ready, "redis-server on port {} did not start", self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Options for this server with timings fit for tests: short blocks,
+    /// backoffs and claim time.
+    pub fn options(&self) -> RedisOptions {
+        RedisOptions::new(self.url())
+            .connect_timeout(Duration::from_millis(500))
+            .command_timeout(Duration::from_secs(1))
+            .block_time(Duration::from_millis(100))
+            .claim_idle(Duration::from_millis(800))
+            .initial_backoff(Duration::from_millis(20))
+            .max_backoff(Duration::from_millis(100))
+            .trim_interval(Some(Duration::from_millis(200)))
+    }
+
+    fn try_connection(&self) -> Option<redis::Connection> {
+        let client = redis::Client::open(self.url()).ok()?;
+        client
+            .get_connection_with_timeout(Duration::from_millis(200))
+            .ok()
+    }
+
+    /// A connection for checks from the test.
+    pub fn connection(&self) -> redis::Connection {
+        self.try_connection()
+            .expect("a connection to the test Redis")
+    }
+
+    /// Sends one command and reads the reply as `T`.
+    pub fn query<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        cmd.query(&mut self.connection())
+            .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+    }
+
+    /// `XINFO STREAM <key>` field `entries-added`: entries ever added.
+    pub fn entries_added(&self, key: &str) -> u64 {
+        let info: HashMap<String, redis::Value> = self.query(&["XINFO", "STREAM", key]);
+        match info.get("entries-added") {
+            Some(redis::Value::Int(n)) => *n as u64,
+            other => panic!("XINFO STREAM has no entries-added: {other:?}"),
+        }
+    }
+
+    /// Entries pending in group `group` of `key`, in all.
+    pub fn pending(&self, key: &str, group: &str) -> u64 {
+        let summary: Vec<redis::Value> = self.query(&["XPENDING", key, group]);
+        match summary.first() {
+            Some(redis::Value::Int(n)) => *n as u64,
+            other => panic!("unexpected XPENDING reply: {other:?}"),
+        }
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, …) to the server process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self
+            .child
+            .as_ref()
+            .expect("the server runs")
+            .id()
+            .to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
+    /// SIGKILLs the server.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and directory (its data
+    /// comes back from the append-only file).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A free loopback port (bound, then released for redis-server to take).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// The handler a listener in Redis mode is built with: never called.
+pub struct Unused;
+
+impl WebhookHandler for Unused {
+    type Error = String;
+}
+
+/// A listener in Redis delivery mode on a free loopback port.
+pub fn listener(options: RedisOptions) -> WebhookListener {
+    let client = WasenderSyncClient::new("test-api-key").with_webhook_secret(SECRET);
+    WebhookListener::builder(client, Unused)
+        .bind("127.0.0.1:0")
+        .workers(2)
+        .delivery_mode(DeliveryMode::redis(options))
+        .spawn()
+        .expect("a Redis-mode listener starts")
+}
+
+/// A worker on `options` handing events to `probe`.
+pub fn worker(options: RedisOptions, probe: &Arc<Probe>, name: &str) -> RedisWorker {
+    RedisWorker::builder(options, Arc::clone(probe))
+        .handler_threads(2)
+        .consumer_name(name)
+        .drain_timeout(Duration::from_secs(5))
+        .spawn()
+        .expect("a Redis worker starts")
+}
+
+/// Waits until `probe` handled every id in `ids`; panics with the missing ones.
+pub fn wait_handled(probe: &Probe, ids: &[String], timeout: Duration) {
+    let started = Instant::now();
+    loop {
+        let handled = probe.handled();
+        let missing: Vec<&String> = ids.iter().filter(|id| !handled.contains(id)).collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "{} of {} events not handled within {timeout:?}, e.g. {:?}",
+            missing.len(),
+            ids.len(),
+            &missing[..missing.len().min(5)]
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sums two workers' counters that matter to the tests.
+pub fn handled_total(stats: &[RedisWorkerStats]) -> u64 {
+    stats.iter().map(|s| s.handled).sum()
+}

@@ -171,6 +171,8 @@ mod queued;
 mod routing;
 mod server;
 mod stats;
+#[cfg(feature = "tls")]
+mod tls;
 mod workers;
 
 pub use crate::journal::DeadLetter;

@@ -36,6 +36,9 @@ pub(crate) struct Shared {
     pub direct: Option<Arc<Processor>>,
     /// Open connections: a handle on each socket (to stop reading at shutdown) and its thread.
     connections: Mutex<HashMap<u64, OpenConnection>>,
+    /// HTTPS: connections are served over TLS with this configuration.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 struct OpenConnection {
@@ -59,7 +62,21 @@ impl Shared {
             jobs: Mutex::new(Some(jobs)),
             direct,
             connections: Mutex::new(HashMap::new()),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Whether connections are served over TLS.
+    #[cfg(feature = "tls")]
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Whether connections are served over TLS: never without feature `tls`.
+    #[cfg(not(feature = "tls"))]
+    pub fn is_tls(&self) -> bool {
+        false
     }
 }
 

@@ -341,6 +341,12 @@ fn admit(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared>) {
 fn turn_away(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     log::warn!("too many open connections; turning {peer} away with 503");
     shared.counters.record(Outcome::Saturated);
+    if shared.is_tls() {
+        // A TLS client could not read a plain answer, and a handshake would
+        // cost what the cap saves: just close.
+        let _ = stream.shutdown(Shutdown::Both);
+        return;
+    }
     let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
     let body = r#"{"status":"error","message":"the listener is saturated; retry later"}"#;
     let response = format!(

@@ -144,7 +144,11 @@ fn load_files(cert_path: &Path, key_path: &Path) -> Result<ServerConfig> {
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| pem_error(cert_path, "certificate", e))?;
     if chain.is_empty() {
-        return Err(pem_error(cert_path, "certificate", pem::Error::NoItemsFound));
+        return Err(pem_error(
+            cert_path,
+            "certificate",
+            pem::Error::NoItemsFound,
+        ));
     }
     let key_pem = read_pem_file(key_path)?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem)

@@ -258,10 +258,11 @@ fn signed_event_over_https_is_handled_on_a_keep_alive_connection() {
 }
 
 #[test]
-fn unsigned_and_oversized_requests_get_the_plain_http_answers() {
+fn unsigned_large_and_oversized_requests_get_the_plain_http_answers() {
     let pki = TestPki::new();
-    let listener = tls_builder(&pki, Arc::new(Recorder::default()))
-        .max_body_bytes(64)
+    let recorder = Arc::new(Recorder::default());
+    let listener = tls_builder(&pki, Arc::clone(&recorder))
+        .max_body_bytes(256 * 1024)
         .spawn()
         .unwrap();
     let addr = listener.local_addr();
@@ -275,11 +276,13 @@ fn unsigned_and_oversized_requests_get_the_plain_http_answers() {
     conn.0.write_all(body).unwrap();
     assert_eq!(conn.read_reply().status, 401);
 
+    // Many TLS records under the limit: read whole; over it: refused.
     let mut conn = Https::connect(addr, pki.client_config());
-    assert_eq!(
-        conn.post_signed(&event("BIG", &"x".repeat(100))).status,
-        413
-    );
+    let large = event("LARGE", &"x".repeat(200 * 1024));
+    assert_eq!(conn.post_signed(&large).status, 200);
+    assert_eq!(recorder.count("LARGE"), 1);
+    let too_large = event("TOO-LARGE", &"x".repeat(300 * 1024));
+    assert_eq!(conn.post_signed(&too_large).status, 413);
     let stats = listener.shutdown();
     assert_eq!((stats.rejected_signature, stats.rejected_too_large), (1, 1));
 }

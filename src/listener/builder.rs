@@ -333,7 +333,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// [`WasenderError::SecretNotConfigured`] when the verifier has no secret
     /// (it could accept no event); [`WasenderError::InvalidArgument`] for a
     /// zero worker count, limit, capacity or timeout, or a path not starting
-    /// with `/`; with [`tls`](Self::tls), [`WasenderError::TlsFile`], naming
+    /// with `/`; with `tls` (feature `tls`), [`WasenderError::TlsFile`], naming
     /// the file, when the certificate or key cannot be used. Then
     /// [`WasenderError::Bind`], naming the address, when it does
     /// not resolve or cannot be bound (in use, no permission);
@@ -389,12 +389,9 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             (self.workers, None)
         };
         let workers = spawn_workers(worker_count, jobs_rx, processor)?;
-        #[allow(unused_mut)] // Set after construction only with feature `tls`.
-        let mut shared = Shared::new(counters, limits, self.path, jobs_tx, direct);
+        let shared = Shared::new(counters, limits, self.path, jobs_tx, direct);
         #[cfg(feature = "tls")]
-        {
-            shared.tls = tls;
-        }
+        let shared = shared.with_tls(tls);
         let scheme = if shared.is_tls() { "https" } else { "http" };
         let shared = Arc::new(shared);
         let running = WebhookListener::start(listener, Arc::clone(&shared), workers, delivery)?;

@@ -76,6 +76,14 @@ impl TlsSource {
     }
 }
 
+impl Shared {
+    /// Serves connections over TLS with `config`, when there is one.
+    pub(crate) fn with_tls(mut self, config: Option<Arc<ServerConfig>>) -> Self {
+        self.tls = config;
+        self
+    }
+}
+
 impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// Serves HTTPS (feature `tls`) with the certificate chain in `cert_path`
     /// and the private key in `key_path`, both PEM (default: plain HTTP).

@@ -203,6 +203,22 @@ pub enum WasenderError {
         source: std::io::Error,
     },
 
+    /// The webhook listener's TLS certificate chain or private key (builder
+    /// option `tls`, feature `tls`) cannot be used: the file cannot be read,
+    /// holds no PEM certificate or key, or the key does not belong to the
+    /// certificate. Returned by the listener builder's `spawn`; no listener
+    /// was started. Never shows key material.
+    #[error("TLS file {}: {reason}", path.display())]
+    TlsFile {
+        /// The certificate or key file concerned.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+        /// The error that refused it (I/O, PEM or rustls), when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+
     /// Creating, reading, writing or syncing a file or directory of the
     /// durable journal failed (permissions, disk full, a file removed under
     /// the journal).
@@ -291,6 +307,7 @@ impl WasenderError {
             | Self::InvalidRequest { .. }
             | Self::Io(_)
             | Self::Bind { .. }
+            | Self::TlsFile { .. }
             | Self::Journal { .. }
             | Self::JournalFormat { .. }
             | Self::JournalLocked { .. } => None,

@@ -44,6 +44,9 @@ pub struct WebhookListenerBuilder<H> {
     on_dead_letter: Option<DeadLetterHook>,
     dedupe: Option<usize>,
     drain_timeout: Duration,
+    /// HTTPS, when set (`tls.rs`).
+    #[cfg(feature = "tls")]
+    pub(super) tls: Option<super::tls::TlsSource>,
 }
 
 enum Bind {
@@ -150,6 +153,8 @@ impl WebhookListener {
             on_dead_letter: None,
             dedupe: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -302,7 +307,9 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// [`WasenderError::SecretNotConfigured`] when the verifier has no secret
     /// (it could accept no event); [`WasenderError::InvalidArgument`] for a
     /// zero worker count, limit, capacity or timeout, or a path not starting
-    /// with `/`. Then [`WasenderError::Bind`], naming the address, when it does
+    /// with `/`; with `tls` (feature `tls`), [`WasenderError::TlsFile`], naming
+    /// the file, when the certificate or key cannot be used. Then
+    /// [`WasenderError::Bind`], naming the address, when it does
     /// not resolve or cannot be bound (in use, no permission);
     /// [`WasenderError::Io`] when the journal cannot be opened or a thread
     /// cannot be started.
@@ -311,6 +318,8 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             return Err(WasenderError::SecretNotConfigured);
         }
         self.validate()?;
+        #[cfg(feature = "tls")]
+        let tls = self.tls.map(super::tls::TlsSource::load).transpose()?;
         let listener = self.bind.into_listener()?;
         let local_addr = listener.local_addr()?;
         let mut limits = self.limits;
@@ -356,7 +365,11 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             (self.workers, None)
         };
         let workers = spawn_workers(worker_count, jobs_rx, processor)?;
-        let shared = Arc::new(Shared::new(counters, limits, self.path, jobs_tx, direct));
+        let shared = Shared::new(counters, limits, self.path, jobs_tx, direct);
+        #[cfg(feature = "tls")]
+        let shared = shared.with_tls(tls);
+        let scheme = if shared.is_tls() { "https" } else { "http" };
+        let shared = Arc::new(shared);
         let running = WebhookListener::start(listener, Arc::clone(&shared), workers, delivery)?;
         let mode = match &self.mode {
             DeliveryMode::Inline => "inline".to_owned(),
@@ -368,7 +381,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             DeliveryMode::Redis { options } => RedisDelivery::describe(options),
         };
         log::info!(
-            "webhook listener on http://{local_addr}{} with {} workers, {mode} delivery",
+            "webhook listener on {scheme}://{local_addr}{} with {} workers, {mode} delivery",
             shared.path,
             self.workers
         );

@@ -85,6 +85,11 @@ pub(crate) fn serve(
         log::debug!("could not set up connection from {peer}: {e}");
         return;
     }
+    #[cfg(feature = "tls")]
+    if let Some(config) = &shared.tls {
+        super::tls::serve(stream, peer, config, shared, jobs);
+        return;
+    }
     serve_transport(&mut stream, peer, shared, jobs);
 }
 

@@ -75,6 +75,22 @@
 //! error, and it has no per-connection timeouts, so a stalled client holds a
 //! thread for ever.
 //!
+//! # HTTPS (feature `tls`)
+//!
+//! `.tls(cert_path, key_path)` on the builder serves HTTPS from a PEM
+//! certificate chain and key, with `rustls` on the `ring` provider (TLS 1.2
+//! and 1.3, ALPN `http/1.1`); `.tls_config(..)` takes a `rustls::ServerConfig`
+//! you built. The handshake runs on the connection's thread, counts against
+//! the connection cap and must finish within the request timeout (each read
+//! within the read timeout), so a client that connects and stalls holds only
+//! its own connection, briefly. Every read of decrypted bytes is bounded by the
+//! read timeout however the client splits its TLS records; then the request
+//! loop below runs unchanged. Plain HTTP sent to the TLS port is answered 400
+//! (unencrypted) and closed; other non-TLS bytes get a TLS alert. When more
+//! connections are open than the cap allows, a new one is closed without an
+//! answer (a TLS client could not read a plain 503). Terminating TLS in a
+//! reverse proxy instead is as good, and often simpler: see the README.
+//!
 //! # Threads and bounds
 //!
 //! An accept thread starts one thread per connection (at most
@@ -180,6 +196,8 @@ mod redis_delivery;
 mod routing;
 mod server;
 mod stats;
+#[cfg(feature = "tls")]
+mod tls;
 mod workers;
 
 pub use crate::handler::IntoSharedHandler;

@@ -36,6 +36,9 @@ pub(crate) struct Shared {
     pub direct: Option<Arc<Processor>>,
     /// Open connections: a handle on each socket (to stop reading at shutdown) and its thread.
     connections: Mutex<HashMap<u64, OpenConnection>>,
+    /// HTTPS: connections are served over TLS with this configuration.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 struct OpenConnection {
@@ -59,7 +62,21 @@ impl Shared {
             jobs: Mutex::new(Some(jobs)),
             direct,
             connections: Mutex::new(HashMap::new()),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Whether connections are served over TLS.
+    #[cfg(feature = "tls")]
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Whether connections are served over TLS: never without feature `tls`.
+    #[cfg(not(feature = "tls"))]
+    pub fn is_tls(&self) -> bool {
+        false
     }
 }
 
@@ -324,6 +341,12 @@ fn admit(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared>) {
 fn turn_away(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     log::warn!("too many open connections; turning {peer} away with 503");
     shared.counters.record(Outcome::Saturated);
+    if shared.is_tls() {
+        // A TLS client could not read a plain answer, and a handshake would
+        // cost what the cap saves: just close.
+        let _ = stream.shutdown(Shutdown::Both);
+        return;
+    }
     let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
     let body = r#"{"status":"error","message":"the listener is saturated; retry later"}"#;
     let response = format!(

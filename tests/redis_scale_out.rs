@@ -268,7 +268,7 @@ fn message_id(i: usize) -> String {
 }
 
 fn sent_to_both(i: usize) -> bool {
-    i % BOTH_EVERY == 0
+    i.is_multiple_of(BOTH_EVERY)
 }
 
 /// Which listeners event `i` goes to: both for one in [`BOTH_EVERY`], the
@@ -318,6 +318,12 @@ fn two_listener_and_three_worker_processes_add_and_handle_every_event_once() {
     let started = Instant::now();
     let mut server = RedisServer::start_with(Persistence::Always);
     let url = server.url();
+    let fsync: Vec<String> = server.query(&["CONFIG", "GET", "appendfsync"]);
+    assert_eq!(
+        fsync,
+        ["appendfsync", "always"],
+        "the server fsyncs every write"
+    );
     let events_key = child_options(&url, "parent").events_key();
     let dir = TempDir::new("scale-out");
 

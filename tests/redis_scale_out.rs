@@ -1,0 +1,531 @@
+//! The scale-out headline test (issue 10), over real loopback HTTP and real
+//! processes: two listener processes in Redis delivery mode and three
+//! worker processes share one private `redis-server` (`appendonly yes`,
+//! `appendfsync always`).
+//!
+//! The parent posts 10,000 signed, distinct events from several client
+//! threads on keep-alive connections; one event in ten goes to both
+//! listeners at about the same moment. It checks that every request is
+//! answered 200 (each doubly sent event answered `"duplicate":true` by
+//! exactly one listener), that the stream has exactly one entry per distinct
+//! event (`XINFO STREAM … entries-added`), that the workers together handle
+//! every event exactly once, spread over at least two of them, and that once
+//! Redis is stopped a signed event is answered 503, never 200.
+//!
+//! The children are this test binary run again with `--exact child_main`:
+//! [`child_main`] does nothing unless [`ENV_ROLE`] is set. A child runs
+//! until its stdin is closed (so a parent that dies, however it dies, takes
+//! its children with it), then stops gracefully and prints its counters.
+//! The parent stops children that did not stop that way with SIGTERM, then
+//! SIGKILL, from a drop guard (also when a check panics).
+#![cfg(feature = "redis")]
+
+#[path = "delivery_support/mod.rs"]
+mod delivery;
+#[path = "redis_support/mod.rs"]
+mod redis_support;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use delivery::{event, wait_until, RawConn, TempDir, SECRET};
+use redis_support::{Persistence, RedisServer, Unused};
+use wasenderapi::event::MessagesData;
+use wasenderapi::listener::DeliveryMode;
+use wasenderapi::redis::{RedisOptions, RedisWorker};
+use wasenderapi::{WasenderSyncClient, WebhookEvent, WebhookHandler, WebhookListener};
+
+/// Distinct events posted.
+const EVENTS: usize = 10_000;
+/// Every this many events, one is sent to both listeners.
+const BOTH_EVERY: usize = 10;
+/// Client threads (each with one keep-alive connection) per listener.
+const CLIENTS_PER_LISTENER: usize = 3;
+/// Worker processes, and handler threads in each.
+const WORKERS: usize = 3;
+const HANDLER_THREADS: usize = 2;
+/// How long the workers may take to handle everything once the posting is done.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Child mode: `listener` or `worker`.
+const ENV_ROLE: &str = "WASENDER_SCALE_OUT_ROLE";
+const ENV_URL: &str = "WASENDER_SCALE_OUT_URL";
+/// The child's name: the listener id or the worker's consumer name.
+const ENV_NAME: &str = "WASENDER_SCALE_OUT_NAME";
+/// A worker's output file: one line `<message id>` per handled event.
+const ENV_OUT: &str = "WASENDER_SCALE_OUT_FILE";
+/// Starts the lines a child prints for the parent (the test harness prints
+/// on the same stdout, sometimes on the same line).
+const MARKER: &str = "@@scale-out@@ ";
+
+/// The options both roles use: the defaults, except timings that keep the
+/// test quick. The claim idle time stays long (no process dies here), and
+/// the command timeout is generous: with `appendfsync always` and two
+/// cores shared with compilers, a slow `fsync` must not turn into a 503.
+fn child_options(url: &str, name: &str) -> RedisOptions {
+    RedisOptions::new(url)
+        .listener_id(name)
+        .connect_timeout(Duration::from_secs(1))
+        .command_timeout(Duration::from_secs(5))
+        .block_time(Duration::from_millis(200))
+        .claim_idle(Duration::from_secs(60))
+        .trim_interval(Some(Duration::from_secs(1)))
+}
+
+/// The workers' handler: appends the message id and a newline to its file
+/// (one `write` on an `O_APPEND` file, so a line is never torn by another
+/// handler thread), no `fsync`.
+struct AppendIds(Mutex<File>);
+
+impl WebhookHandler for AppendIds {
+    type Error = io::Error;
+
+    fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> io::Result<()> {
+        for m in event.data().iter().flat_map(|d| d.messages()) {
+            let line = format!("{}\n", m.id().unwrap_or("?"));
+            let mut file = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            file.write_all(line.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// Blocks until the parent closes our stdin (or dies).
+fn wait_for_stdin_eof() {
+    let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+}
+
+/// Child mode: returns at once unless started by the parent test below.
+#[test]
+fn child_main() {
+    let (Ok(role), Ok(url), Ok(name)) = (
+        std::env::var(ENV_ROLE),
+        std::env::var(ENV_URL),
+        std::env::var(ENV_NAME),
+    ) else {
+        return;
+    };
+    let options = child_options(&url, &name);
+    match role.as_str() {
+        "listener" => {
+            let client = WasenderSyncClient::new("test-api-key").with_webhook_secret(SECRET);
+            let listener = WebhookListener::builder(client, Unused)
+                .bind("127.0.0.1:0")
+                .workers(2)
+                .delivery_mode(DeliveryMode::redis(options))
+                .spawn()
+                .expect("the child listener starts");
+            println!("\n{MARKER}listening {}", listener.local_addr());
+            wait_for_stdin_eof();
+            let s = listener.shutdown();
+            println!(
+                "\n{MARKER}stats queued={} deduplicated={} rejected_unavailable={} received={}",
+                s.queued, s.deduplicated, s.rejected_unavailable, s.received
+            );
+        }
+        "worker" => {
+            let out = std::env::var_os(ENV_OUT).expect("the worker's output file");
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(out)
+                .expect("the worker's output file opens");
+            let worker = RedisWorker::builder(options, AppendIds(Mutex::new(file)))
+                .handler_threads(HANDLER_THREADS)
+                .consumer_name(name)
+                .drain_timeout(Duration::from_secs(5))
+                .spawn()
+                .expect("the child worker starts");
+            println!("\n{MARKER}started");
+            wait_for_stdin_eof();
+            let s = worker.shutdown();
+            println!(
+                "\n{MARKER}stats read={} claimed={} handled={} retried={} redis_errors={} \
+                 trimmed={} left_pending={}",
+                s.read, s.claimed, s.handled, s.retried, s.redis_errors, s.trimmed, s.left_pending
+            );
+        }
+        other => panic!("unknown child role {other:?}"),
+    }
+}
+
+/// A child process, stopped when dropped: SIGTERM, up to 3 s to exit, then
+/// SIGKILL.
+struct ChildProcess {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// What the child printed after [`MARKER`], line by line.
+    lines: Receiver<String>,
+}
+
+impl ChildProcess {
+    fn spawn(role: &str, name: &str, url: &str, out: Option<&Path>) -> Self {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let mut command = Command::new(exe);
+        command
+            .args(["--exact", "child_main", "--nocapture", "--test-threads=1"])
+            .env(ENV_ROLE, role)
+            .env(ENV_URL, url)
+            .env(ENV_NAME, name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(out) = out {
+            command.env(ENV_OUT, out);
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn child {name}: {e}"));
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("the child's stdout");
+        let (send, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(at) = line.find(MARKER) {
+                    let _ = send.send(line[at + MARKER.len()..].to_owned());
+                }
+            }
+        });
+        Self {
+            name: name.to_owned(),
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// The next line the child printed for us, which must start with `tag`.
+    fn expect_line(&self, tag: &str, timeout: Duration) -> String {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => {
+                let Some(rest) = line.strip_prefix(tag) else {
+                    panic!("{}: expected {tag:?}, got {line:?}", self.name)
+                };
+                rest.trim().to_owned()
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("{}: no {tag:?} line within {timeout:?}", self.name)
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("{}: exited before printing {tag:?}", self.name)
+            }
+        }
+    }
+
+    /// Stops the child gracefully (closes its stdin: it shuts down and
+    /// prints its counters) and returns the counters.
+    fn stop_gracefully(mut self) -> HashMap<String, u64> {
+        drop(self.stdin.take());
+        let stats = self.expect_line("stats", Duration::from_secs(15));
+        let exited = self.wait_exit(Duration::from_secs(10));
+        assert!(exited, "{} did not exit after stopping", self.name);
+        let status = self.child.wait().expect("the child's exit status");
+        assert!(status.success(), "{} exited with {status}", self.name);
+        stats
+            .split_whitespace()
+            .filter_map(|pair| {
+                let (key, value) = pair.split_once('=')?;
+                Some((key.to_owned(), value.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// Polls for the child's exit for up to `timeout`.
+    fn wait_exit(&mut self, timeout: Duration) -> bool {
+        wait_until(timeout, || matches!(self.child.try_wait(), Ok(Some(_))))
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        if !self.wait_exit(Duration::from_secs(3)) {
+            eprintln!("{} ignored SIGTERM: SIGKILL", self.name);
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn message_id(i: usize) -> String {
+    format!("scale-{i:05}")
+}
+
+fn sent_to_both(i: usize) -> bool {
+    i.is_multiple_of(BOTH_EVERY)
+}
+
+/// Which listeners event `i` goes to: both for one in [`BOTH_EVERY`], the
+/// others alternately by tens (so that both listeners get as many requests).
+fn sent_to(i: usize, side: usize) -> bool {
+    sent_to_both(i) || (i / BOTH_EVERY) % 2 == side
+}
+
+/// One answer as the parent saw it.
+struct Answered {
+    event: usize,
+    status: u16,
+    duplicate: bool,
+    body: String,
+}
+
+/// Posts the events of `indices` in order, on one keep-alive connection.
+fn post_all(addr: SocketAddr, indices: Vec<usize>) -> Vec<Answered> {
+    let mut conn = RawConn::open(addr).expect("connect to a listener");
+    indices
+        .into_iter()
+        .map(|i| {
+            let answer = conn
+                .post_signed(&event(&message_id(i), "hi"))
+                .unwrap_or_else(|e| panic!("event {i} to {addr}: no answer ({e})"));
+            Answered {
+                event: i,
+                status: answer.status,
+                duplicate: answer.body.contains(r#""duplicate":true"#),
+                body: answer.body,
+            }
+        })
+        .collect()
+}
+
+/// The complete lines of `path` (a line being appended is left out).
+fn lines(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .map(|l| l.trim_end().to_owned())
+        .collect()
+}
+
+#[test]
+fn two_listener_and_three_worker_processes_add_and_handle_every_event_once() {
+    let started = Instant::now();
+    let mut server = RedisServer::start_with(Persistence::Always);
+    let url = server.url();
+    let fsync: Vec<String> = server.query(&["CONFIG", "GET", "appendfsync"]);
+    assert_eq!(
+        fsync,
+        ["appendfsync", "always"],
+        "the server fsyncs every write"
+    );
+    let events_key = child_options(&url, "parent").events_key();
+    let dir = TempDir::new("scale-out");
+
+    // Spawn all five, then wait for them: they start side by side.
+    let listeners: Vec<ChildProcess> = ["listener-a", "listener-b"]
+        .into_iter()
+        .map(|name| ChildProcess::spawn("listener", name, &url, None))
+        .collect();
+    let outputs: Vec<PathBuf> = (1..=WORKERS)
+        .map(|n| dir.join(&format!("worker-{n}.txt")))
+        .collect();
+    let workers: Vec<ChildProcess> = outputs
+        .iter()
+        .enumerate()
+        .map(|(n, out)| {
+            ChildProcess::spawn("worker", &format!("worker-{}", n + 1), &url, Some(out))
+        })
+        .collect();
+    let addrs: Vec<SocketAddr> = listeners
+        .iter()
+        .map(|l| {
+            l.expect_line("listening", Duration::from_secs(30))
+                .parse()
+                .expect("a listener address")
+        })
+        .collect();
+    for worker in &workers {
+        worker.expect_line("started", Duration::from_secs(30));
+    }
+    let ready = started.elapsed();
+
+    // Post: CLIENTS_PER_LISTENER threads per listener, each walking its
+    // share of that listener's events in order, so that the two copies of a
+    // doubly sent event arrive at about the same moment.
+    let posting = Instant::now();
+    let clients: Vec<_> = addrs
+        .iter()
+        .enumerate()
+        .flat_map(|(side, &addr)| {
+            let mine: Vec<usize> = (0..EVENTS).filter(|&i| sent_to(i, side)).collect();
+            (0..CLIENTS_PER_LISTENER).map(move |t| {
+                let share: Vec<usize> = mine
+                    .iter()
+                    .copied()
+                    .skip(t)
+                    .step_by(CLIENTS_PER_LISTENER)
+                    .collect();
+                thread::spawn(move || post_all(addr, share))
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for client in clients {
+        answers.extend(client.join().expect("a client thread"));
+    }
+    let posted = posting.elapsed();
+
+    let both = (0..EVENTS).filter(|&i| sent_to_both(i)).count();
+    assert_eq!(answers.len(), EVENTS + both, "every request was sent once");
+    let not_ok: Vec<_> = answers
+        .iter()
+        .filter(|a| a.status != 200)
+        .map(|a| (a.event, a.status, &a.body))
+        .take(5)
+        .collect();
+    assert!(
+        not_ok.is_empty(),
+        "requests not answered 200, e.g. {not_ok:?}"
+    );
+    let mut copies: HashMap<usize, (usize, usize)> = HashMap::new();
+    for a in &answers {
+        let (sent, duplicates) = copies.entry(a.event).or_default();
+        *sent += 1;
+        *duplicates += usize::from(a.duplicate);
+    }
+    assert_eq!(copies.len(), EVENTS);
+    for (&i, &(sent, duplicates)) in &copies {
+        let expected = if sent_to_both(i) { (2, 1) } else { (1, 0) };
+        assert_eq!(
+            (sent, duplicates),
+            expected,
+            "event {i}: (copies sent, answered duplicate)"
+        );
+    }
+    assert_eq!(
+        server.entries_added(&events_key),
+        EVENTS as u64,
+        "one stream entry per distinct event"
+    );
+
+    // Drain: every id in some worker's file, and nothing pending any more.
+    let draining = Instant::now();
+    let ids: HashSet<String> = (0..EVENTS).map(message_id).collect();
+    let drained = loop {
+        // Counting lines is cheap; the ids are compared once all are there.
+        let total: usize = outputs.iter().map(|o| lines(o).len()).sum();
+        if total >= EVENTS {
+            let seen: HashSet<String> = outputs.iter().flat_map(|o| lines(o)).collect();
+            if ids.iter().all(|id| seen.contains(id)) {
+                break true;
+            }
+        }
+        if draining.elapsed() > DRAIN_DEADLINE {
+            break false;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let handled_after = draining.elapsed();
+    let acked = wait_until(Duration::from_secs(10), || {
+        server.pending(&events_key, "wasender") == 0
+    });
+    let worker_stats: Vec<HashMap<String, u64>> = workers
+        .into_iter()
+        .map(ChildProcess::stop_gracefully)
+        .collect();
+    // Read after the workers stopped: nothing can be appended any more.
+    let per_worker: Vec<Vec<String>> = outputs.iter().map(|o| lines(o)).collect();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for id in per_worker.iter().flatten() {
+        *counts.entry(id.as_str()).or_default() += 1;
+    }
+    let missing: Vec<&String> = ids
+        .iter()
+        .filter(|id| !counts.contains_key(id.as_str()))
+        .take(5)
+        .collect();
+    assert!(
+        drained && missing.is_empty(),
+        "events not handled within {DRAIN_DEADLINE:?}, e.g. {missing:?}"
+    );
+    assert!(acked, "entries still pending after every event was handled");
+    // Exactly once, not just at least once: no process dies here and the
+    // claim idle time (60 s) is far longer than the test, so the only ways
+    // to a second delivery the module docs list (a worker dying before its
+    // XACK, Redis losing an XACK, a takeover, an XACK that cannot reach
+    // Redis) cannot happen.
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(twice.is_empty(), "events handled more than once: {twice:?}");
+    let strange: Vec<_> = counts
+        .keys()
+        .filter(|id| !ids.contains(**id))
+        .take(5)
+        .collect();
+    assert!(strange.is_empty(), "unknown ids handled: {strange:?}");
+    let busy = per_worker.iter().filter(|w| !w.is_empty()).count();
+    assert!(busy >= 2, "only {busy} worker(s) handled events");
+    let handled_by: Vec<usize> = per_worker.iter().map(Vec::len).collect();
+    for (n, stats) in worker_stats.iter().enumerate() {
+        assert_eq!(
+            stats.get("handled").copied(),
+            Some(handled_by[n] as u64),
+            "worker-{}: counters {stats:?} against its file",
+            n + 1
+        );
+        assert_eq!(stats.get("claimed").copied(), Some(0), "{stats:?}");
+        assert_eq!(stats.get("retried").copied(), Some(0), "{stats:?}");
+    }
+
+    // Redis down: a signed event is answered 503 by both listeners, never 200.
+    server.kill();
+    for &addr in &addrs {
+        let mut conn = RawConn::open(addr).expect("connect to a listener");
+        for n in 0..3 {
+            let answer = conn
+                .post_signed(&event(&format!("after-redis-stopped-{n}"), "hi"))
+                .expect("an answer with Redis down");
+            assert_eq!(answer.status, 503, "with Redis down: {answer:?}");
+            assert_eq!(answer.retry_after.as_deref(), Some("1"), "{answer:?}");
+        }
+    }
+    let listener_stats: Vec<HashMap<String, u64>> = listeners
+        .into_iter()
+        .map(ChildProcess::stop_gracefully)
+        .collect();
+    let sum = |key: &str| -> u64 {
+        listener_stats
+            .iter()
+            .map(|s| s.get(key).copied().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(sum("queued"), EVENTS as u64, "{listener_stats:?}");
+    assert_eq!(sum("deduplicated"), both as u64, "{listener_stats:?}");
+    assert_eq!(sum("rejected_unavailable"), 6, "{listener_stats:?}");
+
+    let requests = answers.len();
+    let per_listener = |key: &str| -> Vec<u64> {
+        listener_stats
+            .iter()
+            .map(|s| s.get(key).copied().unwrap_or(0))
+            .collect()
+    };
+    eprintln!(
+        "scale-out: 2 listener + {WORKERS} worker processes ready in {ready:.2?}; \
+         {requests} requests ({EVENTS} distinct, {both} to both listeners) from {} keep-alive \
+         clients answered in {posted:.2?} ({:.0} requests/s, {:.0} distinct events/s); \
+         listeners queued {:?}, deduplicated {:?}; all handled {handled_after:.2?} after the \
+         last answer, by workers {handled_by:?}; total {:.2?}",
+        2 * CLIENTS_PER_LISTENER,
+        requests as f64 / posted.as_secs_f64(),
+        EVENTS as f64 / posted.as_secs_f64(),
+        per_listener("queued"),
+        per_listener("deduplicated"),
+        started.elapsed()
+    );
+}

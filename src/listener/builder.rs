@@ -13,7 +13,7 @@ use super::limits::{default_queue_capacity, Limits};
 use super::mode::{DeliveryMode, HandlerRetryPolicy, DEFAULT_DRAIN_TIMEOUT};
 use super::queued::{DeadLetterHook, QueuedConfig, QueuedDelivery};
 use super::server::{Shared, WebhookListener};
-use super::stats::{Counters, ListenerStats};
+use super::stats::ListenerStats;
 use super::workers::{spawn_workers, Processor};
 use crate::error::{Result, WasenderError};
 use crate::handler::WebhookHandler;
@@ -42,6 +42,9 @@ pub struct WebhookListenerBuilder<H> {
     on_dead_letter: Option<DeadLetterHook>,
     dedupe: Option<usize>,
     drain_timeout: Duration,
+    /// Where metrics are served; `None`: metrics off.
+    #[cfg(feature = "metrics")]
+    pub(super) metrics_path: Option<String>,
 }
 
 enum Bind {
@@ -176,6 +179,8 @@ impl WebhookListener {
             on_dead_letter: None,
             dedupe: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            #[cfg(feature = "metrics")]
+            metrics_path: None,
         }
     }
 }
@@ -343,11 +348,15 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         limits.queue_capacity = self
             .queue_capacity
             .unwrap_or_else(|| default_queue_capacity(self.workers));
-        let counters = Arc::new(Counters::default());
+        #[cfg(feature = "metrics")]
+        let counters = Arc::new(super::metrics::counters(self.metrics_path, &self.mode));
+        #[cfg(not(feature = "metrics"))]
+        let counters = Arc::new(super::stats::Counters::default());
         let delivery: Arc<dyn Delivery> = match &self.mode {
             DeliveryMode::Inline => Arc::new(InlineDelivery::new(
                 self.handler,
                 self.dedupe.map(DedupeWindow::new),
+                Arc::clone(&counters),
             )),
             DeliveryMode::Queued { capacity } | DeliveryMode::Durable { capacity, .. } => {
                 let journal_dir = match &self.mode {
@@ -372,7 +381,11 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             }
         };
         let (jobs_tx, jobs_rx) = mpsc::sync_channel(limits.queue_capacity);
-        let processor = Arc::new(Processor::new(self.verifier, Arc::clone(&delivery)));
+        let processor = Arc::new(Processor::new(
+            self.verifier,
+            Arc::clone(&delivery),
+            Arc::clone(&counters),
+        ));
         // Queued modes store on the connection thread: no worker hand-off.
         let (worker_count, direct) = if self.mode.is_queued() {
             (0, Some(Arc::clone(&processor)))
@@ -431,6 +444,10 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         }
         if self.dedupe == Some(0) {
             return invalid("the dedupe window must hold at least 1 key");
+        }
+        #[cfg(feature = "metrics")]
+        if let Err(what) = super::metrics::check_path(self.metrics_path.as_deref(), &self.path) {
+            return invalid(what);
         }
         if limits.max_body_bytes == 0 || limits.max_head_bytes == 0 || limits.max_connections == 0 {
             return invalid(

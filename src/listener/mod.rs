@@ -166,6 +166,8 @@ mod connection;
 mod delivery;
 mod http;
 mod limits;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod mode;
 mod queued;
 mod routing;
@@ -179,6 +181,8 @@ pub use limits::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEAD_BYTES, DEFAULT_READ_TIMEOUT,
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
 };
+#[cfg(feature = "metrics")]
+pub use metrics::DEFAULT_METRICS_PATH;
 pub use mode::{
     DeliveryMode, HandlerRetryPolicy, DEFAULT_DELIVERY_CAPACITY, DEFAULT_DRAIN_TIMEOUT,
 };

@@ -70,7 +70,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct WebhookListener {
     local_addr: SocketAddr,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     threads: Option<Threads>,
 }
 
@@ -324,6 +324,7 @@ fn admit(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared>) {
 fn turn_away(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     log::warn!("too many open connections; turning {peer} away with 503");
     shared.counters.record(Outcome::Saturated);
+    shared.counters.answered(503);
     let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
     let body = r#"{"status":"error","message":"the listener is saturated; retry later"}"#;
     let response = format!(

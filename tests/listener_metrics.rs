@@ -94,7 +94,7 @@ fn wait_until(mut done: impl FnMut() -> bool) -> bool {
     false
 }
 
-fn signed_fixture(name: &str) -> Vec<u8> {
+fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -116,19 +116,18 @@ fn retrying() -> HandlerRetryPolicy {
 /// body that is not JSON, and one request for an unknown path.
 fn send_known_mix(addr: SocketAddr) {
     let mut conn = Conn::open(addr);
-    let mut status = |reply: Reply| reply.status;
-    assert_eq!(status(conn.post_signed(&event("ok-1", "hello"))), 200);
-    assert_eq!(status(conn.post_signed(&event("fail-1", "fail"))), 200);
-    let session = signed_fixture("session.status.sessionId-envelope.json");
-    assert_eq!(status(conn.post_signed(&session)), 200);
-    assert_eq!(status(conn.post_signed(&unknown_event())), 200);
+    assert_eq!(conn.post_signed(&event("ok-1", "hello")).status, 200);
+    assert_eq!(conn.post_signed(&event("fail-1", "fail")).status, 200);
+    let session = fixture("session.status.sessionId-envelope.json");
+    assert_eq!(conn.post_signed(&session).status, 200);
+    assert_eq!(conn.post_signed(&unknown_event()).status, 200);
     let good = event("bad-sig", "hello");
-    assert_eq!(status(conn.post("/webhook", &good, Some("wrong"))), 401);
-    assert_eq!(status(conn.post("/webhook", &good, None)), 401);
+    assert_eq!(conn.post("/webhook", &good, Some("wrong")).status, 401);
+    assert_eq!(conn.post("/webhook", &good, None).status, 401);
     let not_json = b"this is not json".to_vec();
     let sig = signature(&not_json);
-    assert_eq!(status(conn.post("/webhook", &not_json, Some(&sig))), 400);
-    assert_eq!(status(conn.post("/elsewhere", b"{}", None)), 404);
+    assert_eq!(conn.post("/webhook", &not_json, Some(&sig)).status, 400);
+    assert_eq!(conn.post("/elsewhere", b"{}", None).status, 404);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use super::queued::{DeadLetterHook, QueuedConfig, QueuedDelivery};
 #[cfg(feature = "redis")]
 use super::redis_delivery::RedisDelivery;
 use super::server::{Shared, WebhookListener};
-use super::stats::{Counters, ListenerStats};
+use super::stats::ListenerStats;
 use super::workers::{spawn_workers, Processor};
 use crate::error::{Result, WasenderError};
 use crate::handler::{IntoSharedHandler, WebhookHandler};
@@ -47,6 +47,9 @@ pub struct WebhookListenerBuilder<H> {
     /// HTTPS, when set (`tls.rs`).
     #[cfg(feature = "tls")]
     pub(super) tls: Option<super::tls::TlsSource>,
+    /// Where metrics are served; `None`: metrics off.
+    #[cfg(feature = "metrics")]
+    pub(super) metrics_path: Option<String>,
 }
 
 enum Bind {
@@ -155,6 +158,8 @@ impl WebhookListener {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "metrics")]
+            metrics_path: None,
         }
     }
 }
@@ -326,11 +331,15 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         limits.queue_capacity = self
             .queue_capacity
             .unwrap_or_else(|| default_queue_capacity(self.workers));
-        let counters = Arc::new(Counters::default());
+        #[cfg(feature = "metrics")]
+        let counters = Arc::new(super::metrics::counters(self.metrics_path, &self.mode));
+        #[cfg(not(feature = "metrics"))]
+        let counters = Arc::new(super::stats::Counters::default());
         let delivery: Arc<dyn Delivery> = match &self.mode {
             DeliveryMode::Inline => Arc::new(InlineDelivery::new(
                 self.handler,
                 self.dedupe.map(DedupeWindow::new),
+                Arc::clone(&counters),
             )),
             DeliveryMode::Queued { capacity } | DeliveryMode::Durable { capacity, .. } => {
                 let journal_dir = match &self.mode {
@@ -357,7 +366,11 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             DeliveryMode::Redis { options } => Arc::new(RedisDelivery::connect(options)?),
         };
         let (jobs_tx, jobs_rx) = mpsc::sync_channel(limits.queue_capacity);
-        let processor = Arc::new(Processor::new(self.verifier, Arc::clone(&delivery)));
+        let processor = Arc::new(Processor::new(
+            self.verifier,
+            Arc::clone(&delivery),
+            Arc::clone(&counters),
+        ));
         // Queued modes store on the connection thread: no worker hand-off.
         let (worker_count, direct) = if self.mode.is_queued() {
             (0, Some(Arc::clone(&processor)))
@@ -422,6 +435,10 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         }
         if self.dedupe == Some(0) {
             return invalid("the dedupe window must hold at least 1 key");
+        }
+        #[cfg(feature = "metrics")]
+        if let Err(what) = super::metrics::check_path(self.metrics_path.as_deref(), &self.path) {
+            return invalid(what);
         }
         if limits.max_body_bytes == 0 || limits.max_head_bytes == 0 || limits.max_connections == 0 {
             return invalid(

@@ -164,8 +164,14 @@ impl<T: Transport> Connection<'_, T> {
         };
         let keep_alive = head.keep_alive() && !self.stopping();
         let head_only = head.method == "HEAD";
-        let route = route(&head.method, head.path(), &self.shared.path);
-        if let Some((response, outcome)) = fixed_answer(route) {
+        let counters = &self.shared.counters;
+        let route = route(
+            &head.method,
+            head.path(),
+            &self.shared.path,
+            counters.metrics_path(),
+        );
+        if let Some((response, outcome)) = fixed_answer(route, counters) {
             // The body of a request we do not serve is not read: close after answering.
             let has_body = !matches!(head.framing(), Ok(Framing::Empty));
             let keep_alive = keep_alive && !has_body;
@@ -271,6 +277,7 @@ impl<T: Transport> Connection<'_, T> {
         keep_alive: bool,
         unread_input: bool,
     ) -> Step {
+        self.shared.counters.answered(response.status);
         let written = http::write_response(self.writer(), response, head_only, keep_alive);
         Step {
             outcome,

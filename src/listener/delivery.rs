@@ -7,6 +7,7 @@
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use super::stats::Counters;
 use crate::event::WasenderWebhookEvent;
 use crate::handler::{dispatch, WebhookHandler};
 use crate::journal::{dedupe_key, DedupeWindow};
@@ -51,18 +52,26 @@ pub(crate) fn key_of(event: &WasenderWebhookEvent, body: &[u8]) -> String {
 pub(crate) struct InlineDelivery<H> {
     handler: Arc<H>,
     dedupe: Option<DedupeWindow>,
+    counters: Arc<Counters>,
 }
 
 impl<H> InlineDelivery<H> {
-    pub fn new(handler: Arc<H>, dedupe: Option<DedupeWindow>) -> Self {
-        Self { handler, dedupe }
+    pub fn new(handler: Arc<H>, dedupe: Option<DedupeWindow>, counters: Arc<Counters>) -> Self {
+        Self {
+            handler,
+            dedupe,
+            counters,
+        }
     }
 }
 
 impl<H: WebhookHandler> Delivery for InlineDelivery<H> {
     fn deliver(&self, event: WasenderWebhookEvent, body: &[u8]) -> Delivered {
         let Some(dedupe) = &self.dedupe else {
-            return match dispatch(&*self.handler, &event) {
+            return match self
+                .counters
+                .time_handler(|| dispatch(&*self.handler, &event))
+            {
                 Ok(()) => Delivered::Done,
                 Err(e) => Delivered::Failed(e.to_string()),
             };
@@ -72,7 +81,8 @@ impl<H: WebhookHandler> Delivery for InlineDelivery<H> {
             return Delivered::Duplicate;
         }
         // A failure forgets the key, so that the sender's retry gets through.
-        match catch_unwind(AssertUnwindSafe(|| dispatch(&*self.handler, &event))) {
+        let call = || dispatch(&*self.handler, &event);
+        match catch_unwind(AssertUnwindSafe(|| self.counters.time_handler(call))) {
             Ok(Ok(())) => Delivered::Done,
             Ok(Err(e)) => {
                 dedupe.remove(&key);

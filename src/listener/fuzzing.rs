@@ -34,8 +34,17 @@ pub const FUZZ_PATH: &str = "/webhook";
 /// handler accepts every event, and returns the status of each answer written
 /// (an interim `100 Continue` included) and every byte written back.
 pub fn serve_bytes(verifier: &WebhookVerifier, input: &[u8]) -> (Vec<u16>, Vec<u8>) {
-    let delivery: Arc<dyn Delivery> = Arc::new(InlineDelivery::new(Arc::new(AcceptAll), None));
-    let processor = Arc::new(Processor::new(verifier.clone(), delivery));
+    let counters = Arc::new(Counters::default());
+    let delivery: Arc<dyn Delivery> = Arc::new(InlineDelivery::new(
+        Arc::new(AcceptAll),
+        None,
+        Arc::clone(&counters),
+    ));
+    let processor = Arc::new(Processor::new(
+        verifier.clone(),
+        delivery,
+        Arc::clone(&counters),
+    ));
     let mut limits = Limits::for_workers(1);
     limits.max_head_bytes = FUZZ_MAX_HEAD;
     limits.max_body_bytes = FUZZ_MAX_BODY;
@@ -43,7 +52,7 @@ pub fn serve_bytes(verifier: &WebhookVerifier, input: &[u8]) -> (Vec<u16>, Vec<u
     // modes), so no worker thread is needed: the job queue stays unused.
     let (jobs, _unused) = mpsc::sync_channel(1);
     let shared = Shared::new(
-        Arc::new(Counters::default()),
+        counters,
         limits,
         FUZZ_PATH.to_owned(),
         jobs.clone(),

@@ -391,10 +391,11 @@ fn chunk_size(line: &[u8]) -> Result<u64, ReadError> {
     }
 }
 
-/// A response: status, JSON body and the few headers the listener sends.
+/// A response: status, body (JSON but for the metrics) and the few headers the listener sends.
 #[derive(Debug, Clone)]
 pub(crate) struct Response {
     pub status: u16,
+    pub content_type: &'static str,
     pub body: String,
     pub allow: Option<&'static str>,
     pub retry_after_secs: Option<u32>,
@@ -405,6 +406,7 @@ impl Response {
     pub fn json(status: u16, body: String) -> Self {
         Self {
             status,
+            content_type: "application/json",
             body,
             allow: None,
             retry_after_secs: None,
@@ -452,9 +454,10 @@ pub(crate) fn write_response<W: Write>(
     // Writing to a String cannot fail.
     let _ = write!(
         out,
-        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n",
         response.status,
         reason(response.status),
+        response.content_type,
         response.body.len()
     );
     if let Some(allow) = response.allow {

@@ -43,6 +43,7 @@
 //! | 200 `{"status":"success","event":"<name>"}` | a verified event was handled (unknown event names included); in the queued modes: queued (and journaled) |
 //! | 200 `{…,"duplicate":true}` | with [`dedupe`](WebhookListenerBuilder::dedupe): an event seen before, not handled again |
 //! | 200 `{"status":"ok"}` | `GET /healthz` |
+//! | 200 Prometheus text | `GET /metrics`, with [`metrics`](WebhookListenerBuilder::metrics) on (feature `metrics`; else 404) |
 //! | 400 | body empty, not UTF-8, not JSON (or nested too deep), not an event; or not valid HTTP (including ambiguous framing: both `Content-Length` and `Transfer-Encoding`, conflicting lengths, an encoding other than `chunked`) |
 //! | 401 | `X-Webhook-Signature` missing or wrong |
 //! | 404 / 405 (`Allow`) | another path / another method |
@@ -181,6 +182,20 @@
 //! `retried`, `dead_lettered`, `recovered` (replayed at start), `dropped`,
 //! `deduplicated`, `journal_errors` and `rejected_unavailable`.
 //!
+//! # Metrics
+//!
+//! With the `metrics` cargo feature, [`metrics(true)`](WebhookListenerBuilder::metrics)
+//! serves Prometheus metrics at `GET /metrics` (the Prometheus text format
+//! 0.0.4, encoded by [`prometheus-client`](https://docs.rs/prometheus-client)):
+//! answers by status, verified events by type, handler errors, retries, dead
+//! letters and durations, queue depth, journal size, and the
+//! [`ListenerStats`] counters. The list is on
+//! [`metrics`](WebhookListenerBuilder::metrics). They are read from the same
+//! atomic counters as [`WebhookListener::stats`], and a scrape takes no lock a
+//! request or handler thread takes. To serve them from your own
+//! `prometheus_client` registry instead or as well, use
+//! [`WebhookListener::register_metrics`].
+//!
 //! Logging goes through the `log` facade. The secret and the signature header
 //! are never logged; session ids are masked ([`mask_session_id`]).
 
@@ -189,6 +204,8 @@ mod connection;
 mod delivery;
 mod http;
 mod limits;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod mode;
 mod queued;
 #[cfg(feature = "redis")]
@@ -207,6 +224,8 @@ pub use limits::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEAD_BYTES, DEFAULT_READ_TIMEOUT,
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
 };
+#[cfg(feature = "metrics")]
+pub use metrics::DEFAULT_METRICS_PATH;
 pub use mode::{
     DeliveryMode, HandlerRetryPolicy, DEFAULT_DELIVERY_CAPACITY, DEFAULT_DRAIN_TIMEOUT,
 };

@@ -553,7 +553,8 @@ impl<H: WebhookHandler + 'static> Core<H> {
         };
         let mut attempt: u32 = 1;
         loop {
-            let error = match catch_unwind(AssertUnwindSafe(|| dispatch(&*self.handler, &event))) {
+            let call = || dispatch(&*self.handler, &event);
+            let error = match catch_unwind(AssertUnwindSafe(|| self.counters.time_handler(call))) {
                 Ok(Ok(())) => {
                     self.counters.count(Event::Handled, 1);
                     self.mark_done(item.seq);

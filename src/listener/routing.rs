@@ -1,7 +1,9 @@
 //! Which path and method go where, and the fixed answers that need no worker.
 
+use std::sync::Arc;
+
 use super::http::Response;
-use super::stats::Outcome;
+use super::stats::{Counters, Outcome};
 
 /// The path answered for load-balancer health checks.
 pub const HEALTH_PATH: &str = "/healthz";
@@ -13,14 +15,22 @@ pub(crate) enum Route {
     Webhook,
     /// `GET`/`HEAD` on [`HEALTH_PATH`].
     Health,
+    /// `GET`/`HEAD` on the metrics path (only when metrics are enabled).
+    Metrics,
     /// Any other path.
     NotFound,
     /// A known path with another method; `allow` lists the accepted ones.
     MethodNotAllowed { allow: &'static str },
 }
 
-/// Routes a request by method and path (query string already removed).
-pub(crate) fn route(method: &str, path: &str, webhook_path: &str) -> Route {
+/// Routes a request by method and path (query string already removed);
+/// `metrics_path` is where metrics are served, if anywhere.
+pub(crate) fn route(
+    method: &str,
+    path: &str,
+    webhook_path: &str,
+    metrics_path: Option<&str>,
+) -> Route {
     if path == webhook_path {
         if method == "POST" {
             Route::Webhook
@@ -33,19 +43,26 @@ pub(crate) fn route(method: &str, path: &str, webhook_path: &str) -> Route {
         } else {
             Route::MethodNotAllowed { allow: "GET, HEAD" }
         }
+    } else if Some(path) == metrics_path {
+        if method == "GET" || method == "HEAD" {
+            Route::Metrics
+        } else {
+            Route::MethodNotAllowed { allow: "GET, HEAD" }
+        }
     } else {
         Route::NotFound
     }
 }
 
 /// The answer to a route that needs no worker, with the outcome to count.
-pub(crate) fn fixed_answer(route: Route) -> Option<(Response, Outcome)> {
+pub(crate) fn fixed_answer(route: Route, counters: &Arc<Counters>) -> Option<(Response, Outcome)> {
     match route {
         Route::Webhook => None,
         Route::Health => Some((
             Response::json(200, r#"{"status":"ok"}"#.to_owned()),
             Outcome::Health,
         )),
+        Route::Metrics => Some(metrics_answer(counters)),
         Route::NotFound => Some((Response::error(404, "not found"), Outcome::Path)),
         Route::MethodNotAllowed { allow } => {
             let mut response = Response::error(405, "method not allowed");
@@ -55,26 +72,63 @@ pub(crate) fn fixed_answer(route: Route) -> Option<(Response, Outcome)> {
     }
 }
 
+/// The metrics in the Prometheus text format (404 when they are off, which
+/// routing never lets happen).
+fn metrics_answer(counters: &Arc<Counters>) -> (Response, Outcome) {
+    #[cfg(feature = "metrics")]
+    if let Some(response) = super::metrics::exposition(counters) {
+        return (response, Outcome::Metrics);
+    }
+    let _ = counters;
+    (Response::error(404, "not found"), Outcome::Path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn routes_by_path_then_method() {
-        assert_eq!(route("POST", "/webhook", "/webhook"), Route::Webhook);
+    fn routes_the_metrics_path_only_when_it_is_set() {
+        let metrics = Some("/metrics");
         assert_eq!(
-            route("GET", "/webhook", "/webhook"),
-            Route::MethodNotAllowed { allow: "POST" }
+            route("GET", "/metrics", "/webhook", metrics),
+            Route::Metrics
         );
-        assert_eq!(route("GET", "/healthz", "/webhook"), Route::Health);
-        assert_eq!(route("HEAD", "/healthz", "/webhook"), Route::Health);
         assert_eq!(
-            route("POST", "/healthz", "/webhook"),
+            route("HEAD", "/metrics", "/webhook", metrics),
+            Route::Metrics
+        );
+        assert_eq!(
+            route("POST", "/metrics", "/webhook", metrics),
             Route::MethodNotAllowed { allow: "GET, HEAD" }
         );
-        assert_eq!(route("POST", "/webhook/", "/webhook"), Route::NotFound);
+        assert_eq!(route("GET", "/healthz", "/webhook", metrics), Route::Health);
         assert_eq!(
-            route("post", "/webhook", "/webhook"),
+            route("GET", "/metrics/", "/webhook", metrics),
+            Route::NotFound
+        );
+    }
+
+    #[test]
+    fn routes_by_path_then_method() {
+        assert_eq!(route("POST", "/webhook", "/webhook", None), Route::Webhook);
+        assert_eq!(
+            route("GET", "/webhook", "/webhook", None),
+            Route::MethodNotAllowed { allow: "POST" }
+        );
+        assert_eq!(route("GET", "/healthz", "/webhook", None), Route::Health);
+        assert_eq!(route("HEAD", "/healthz", "/webhook", None), Route::Health);
+        assert_eq!(
+            route("POST", "/healthz", "/webhook", None),
+            Route::MethodNotAllowed { allow: "GET, HEAD" }
+        );
+        assert_eq!(
+            route("POST", "/webhook/", "/webhook", None),
+            Route::NotFound
+        );
+        assert_eq!(route("GET", "/metrics", "/webhook", None), Route::NotFound);
+        assert_eq!(
+            route("post", "/webhook", "/webhook", None),
             Route::MethodNotAllowed { allow: "POST" }
         );
     }

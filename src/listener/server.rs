@@ -87,7 +87,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct WebhookListener {
     local_addr: SocketAddr,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     threads: Option<Threads>,
 }
 
@@ -347,6 +347,7 @@ fn turn_away(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         let _ = stream.shutdown(Shutdown::Both);
         return;
     }
+    shared.counters.answered(503);
     let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
     let body = r#"{"status":"error","message":"the listener is saturated; retry later"}"#;
     let response = format!(

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// Every request read off the wire counts once in `received`, then once in
 /// exactly one outcome: `handled`, `queued`, `deduplicated`, `health_checks`,
-/// a `rejected_*` counter, `timed_out`, `aborted`, `handler_errors` or
+/// `metrics_scrapes`, a `rejected_*` counter, `timed_out`, `aborted`, `handler_errors` or
 /// `handler_panics` — unless it is still `in_flight`. Connections turned away
 /// before a request was read (too many open connections) count in
 /// `rejected_saturated` only.
@@ -24,6 +24,8 @@ pub struct ListenerStats {
     pub handled: u64,
     /// `GET /healthz` answered 200.
     pub health_checks: u64,
+    /// `GET /metrics` answered 200 (feature `metrics`, when enabled on the builder).
+    pub metrics_scrapes: u64,
     /// Events with a missing or wrong signature (401), or refused because no
     /// secret is configured (500).
     pub rejected_signature: u64,
@@ -94,6 +96,8 @@ impl ListenerStats {
 pub(crate) enum Outcome {
     Handled,
     Health,
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    Metrics,
     Signature,
     Body,
     TooLarge,
@@ -129,6 +133,7 @@ pub(crate) struct Counters {
     received: AtomicU64,
     handled: AtomicU64,
     health: AtomicU64,
+    metrics_scrapes: AtomicU64,
     signature: AtomicU64,
     body: AtomicU64,
     too_large: AtomicU64,
@@ -151,9 +156,67 @@ pub(crate) struct Counters {
     recovered: AtomicU64,
     dropped: AtomicU64,
     journal_errors: AtomicU64,
+    /// What only the Prometheus metrics need (per status, per event type,
+    /// handler durations); `None` unless enabled on the builder.
+    #[cfg(feature = "metrics")]
+    metrics: Option<super::metrics::Tracked>,
 }
 
 impl Counters {
+    /// Counters that also keep what the Prometheus metrics need.
+    #[cfg(feature = "metrics")]
+    pub fn with_metrics(metrics: super::metrics::Tracked) -> Self {
+        Self {
+            metrics: Some(metrics),
+            ..Self::default()
+        }
+    }
+
+    /// The Prometheus metrics' own state, when enabled.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(&self) -> Option<&super::metrics::Tracked> {
+        self.metrics.as_ref()
+    }
+
+    /// Where the metrics are served, when enabled.
+    pub fn metrics_path(&self) -> Option<&str> {
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            return Some(metrics.path());
+        }
+        None
+    }
+
+    /// An answer with `status` was sent (metrics: requests by status).
+    pub fn answered(&self, status: u16) {
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.answered(status);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = status;
+    }
+
+    /// A request carried a verified event of type `kind` (metrics: events by type).
+    pub fn event_verified(&self, kind: &crate::event::WasenderWebhookEventType) {
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.event_verified(kind);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = kind;
+    }
+
+    /// Runs one handler call, timing it for the metrics' duration histogram
+    /// (a call that panics is timed too).
+    pub fn time_handler<R>(&self, call: impl FnOnce() -> R) -> R {
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            return metrics.time_handler(call);
+        }
+        call()
+    }
+
     /// A request was read: it is now in flight.
     pub fn request_started(&self) {
         self.received.fetch_add(1, Ordering::Relaxed);
@@ -171,6 +234,7 @@ impl Counters {
         let counter = match outcome {
             Outcome::Handled => &self.handled,
             Outcome::Health => &self.health,
+            Outcome::Metrics => &self.metrics_scrapes,
             Outcome::Signature => &self.signature,
             Outcome::Body => &self.body,
             Outcome::TooLarge => &self.too_large,
@@ -231,6 +295,7 @@ impl Counters {
             received: get(&self.received),
             handled: get(&self.handled),
             health_checks: get(&self.health),
+            metrics_scrapes: get(&self.metrics_scrapes),
             rejected_signature: get(&self.signature),
             rejected_body: get(&self.body),
             rejected_too_large: get(&self.too_large),

@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::delivery::{Delivered, Delivery};
 use super::http::Response;
 use super::mask_session_id;
-use super::stats::Outcome;
+use super::stats::{Counters, Outcome};
 use crate::error::WasenderError;
 use crate::sync::lock;
 use crate::WebhookVerifier;
@@ -34,11 +34,20 @@ pub(crate) struct Reply {
 pub(crate) struct Processor {
     verifier: WebhookVerifier,
     delivery: Arc<dyn Delivery>,
+    counters: Arc<Counters>,
 }
 
 impl Processor {
-    pub fn new(verifier: WebhookVerifier, delivery: Arc<dyn Delivery>) -> Self {
-        Self { verifier, delivery }
+    pub fn new(
+        verifier: WebhookVerifier,
+        delivery: Arc<dyn Delivery>,
+        counters: Arc<Counters>,
+    ) -> Self {
+        Self {
+            verifier,
+            delivery,
+            counters,
+        }
     }
 
     /// Processes one request, turning a panic anywhere below into a 500.
@@ -64,7 +73,9 @@ impl Processor {
             Ok(event) => event,
             Err(e) => return rejection(&e),
         };
-        let name = event.event_type().as_str().to_owned();
+        let kind = event.event_type();
+        self.counters.event_verified(&kind);
+        let name = kind.as_str().to_owned();
         let session = event.session_id().map(mask_session_id);
         let session = session.as_deref().unwrap_or("-");
         match self.delivery.deliver(event, body) {

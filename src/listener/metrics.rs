@@ -1,0 +1,601 @@
+//! Prometheus metrics (feature `metrics`): what only they count, `GET /metrics`
+//! in the Prometheus text format, and the collector users add to their own
+//! `prometheus_client` registry.
+//!
+//! Every value is read at scrape time from atomics: the listener's own
+//! [`Counters`] (so the metrics and [`ListenerStats`](super::ListenerStats)
+//! are the same numbers) and [`Tracked`] (requests by status, events by type,
+//! handler durations). A scrape takes no lock that a request or a handler
+//! thread takes; the journal size is read from the file system.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use super::builder::WebhookListenerBuilder;
+use super::http::Response;
+use super::mode::DeliveryMode;
+use super::routing::HEALTH_PATH;
+use super::server::WebhookListener;
+use super::stats::Counters;
+use crate::error::{Result, WasenderError};
+use crate::event::WasenderWebhookEventType;
+
+/// Where [`metrics(true)`](WebhookListenerBuilder::metrics) serves the metrics.
+pub const DEFAULT_METRICS_PATH: &str = "/metrics";
+
+/// Upper bounds, in seconds, of the handler duration histogram's buckets
+/// (then `+Inf`): 1 ms to 30 s.
+const DURATION_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The statuses the listener sends, exported (at 0) before any was sent so
+/// that rates and alerts on them work from the start.
+const STATUSES: [u16; 11] = [200, 400, 401, 404, 405, 408, 413, 431, 500, 503, 505];
+
+/// Status codes counted: 100 to 599.
+const FIRST_STATUS: u16 = 100;
+const STATUS_SLOTS: usize = 500;
+
+/// The `event` label of events of a type this crate does not know: a fixed
+/// value, so that a sender cannot grow the label set.
+const UNKNOWN_EVENT: &str = "unknown";
+
+impl<H> WebhookListenerBuilder<H> {
+    /// Keeps Prometheus metrics and serves them at `GET /metrics`
+    /// ([`DEFAULT_METRICS_PATH`]) in the Prometheus text format (default off:
+    /// `/metrics` answers 404). Feature `metrics`.
+    ///
+    /// | metric | type | what |
+    /// |---|---|---|
+    /// | `wasender_webhook_requests_total{status}` | counter | answers sent, by HTTP status (connections turned away with 503 included; scrapes too) |
+    /// | `wasender_webhook_events_total{event}` | counter | verified events, by canonical type name; types this crate does not know are `unknown` |
+    /// | `wasender_events_handled_total` | counter | handler calls that returned `Ok` |
+    /// | `wasender_handler_errors_total` | counter | handler calls that returned an error or panicked |
+    /// | `wasender_handler_panics_total` | counter | of those, the panics |
+    /// | `wasender_handler_retries_total` | counter | queued modes: handler attempts after a failure |
+    /// | `wasender_dead_letters_total` | counter | queued modes: events given up on after every attempt |
+    /// | `wasender_handler_duration_seconds` | histogram | every handler call, failed ones included; buckets 1 ms to 30 s |
+    /// | `wasender_queue_depth` | gauge | queued modes: events accepted and not yet finished |
+    /// | `wasender_journal_bytes` | gauge | durable mode: bytes in the journal's segment files (0 without a journal) |
+    /// | `wasender_webhook_rejected_total{reason}` | counter | requests refused: `signature`, `body`, `too_large`, `method`, `path`, `saturated`, `malformed`, `unavailable` |
+    /// | `wasender_webhook_timeouts_total`, `wasender_webhook_aborted_total` | counter | requests not received in time (408); abandoned by the client |
+    /// | `wasender_events_queued_total`, `_deduplicated_total`, `_recovered_total`, `_dropped_total` | counter | as in [`ListenerStats`](super::ListenerStats) |
+    /// | `wasender_journal_errors_total` | counter | durable mode: failed journal, dead-letter or dedupe writes |
+    /// | `wasender_connections_open`, `wasender_requests_in_flight` | gauge | now |
+    ///
+    /// The counters are the ones behind [`WebhookListener::stats`], so the
+    /// two never disagree. To add these metrics to your own registry (and
+    /// serve them with your application's), see
+    /// [`WebhookListener::register_metrics`].
+    ///
+    /// ```
+    /// use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
+    /// # struct Bot;
+    /// # impl WebhookHandler for Bot { type Error = std::convert::Infallible; }
+    /// let listener = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
+    ///     .bind("127.0.0.1:0")
+    ///     .metrics(true) // GET /metrics
+    ///     .spawn()?;
+    /// println!("scrape http://{}/metrics", listener.local_addr());
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics_path = match (on, self.metrics_path) {
+            (false, _) => None,
+            (true, Some(path)) => Some(path),
+            (true, None) => Some(DEFAULT_METRICS_PATH.to_owned()),
+        };
+        self
+    }
+
+    /// Keeps Prometheus metrics (as [`metrics(true)`](Self::metrics)) and
+    /// serves them at `path` instead of `/metrics`. Must start with `/` and
+    /// differ from the webhook path and `/healthz`.
+    pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
+        self.metrics_path = Some(path.into());
+        self
+    }
+}
+
+impl WebhookListener {
+    /// Adds this listener's metrics to your own `prometheus_client`
+    /// [`Registry`], so that your application serves them with its own (the
+    /// listener's `GET /metrics` keeps working too). They are read live from
+    /// the listener on each scrape, for as long as the registry lives, and
+    /// stay at their last values once the listener has stopped.
+    ///
+    /// The listener must be built with [`metrics`](WebhookListenerBuilder::metrics)
+    /// or [`metrics_path`](WebhookListenerBuilder::metrics_path), else
+    /// [`WasenderError::InvalidArgument`]. Register each listener once; to
+    /// tell several apart, register them in sub-registries
+    /// (`registry.sub_registry_with_label(("listener".into(), "a".into()))`).
+    ///
+    /// ```
+    /// use prometheus_client::registry::Registry;
+    /// use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
+    /// # struct Bot;
+    /// # impl WebhookHandler for Bot { type Error = std::convert::Infallible; }
+    /// let listener = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
+    ///     .bind("127.0.0.1:0")
+    ///     .metrics(true)
+    ///     .spawn()?;
+    /// let mut registry = Registry::default();
+    /// listener.register_metrics(&mut registry)?;
+    /// let mut text = String::new();
+    /// prometheus_client::encoding::text::encode(&mut text, &registry).expect("writing to a String");
+    /// assert!(text.contains("wasender_queue_depth 0"));
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
+    pub fn register_metrics(&self, registry: &mut Registry) -> Result<()> {
+        let counters = &self.shared.counters;
+        if counters.metrics().is_none() {
+            return Err(WasenderError::InvalidArgument(
+                "webhook listener: metrics are off; build the listener with .metrics(true)"
+                    .to_owned(),
+            ));
+        }
+        registry.register_collector(Box::new(ListenerCollector {
+            counters: Arc::clone(counters),
+        }));
+        Ok(())
+    }
+}
+
+/// The listener's counters, with metrics kept when `path` is set.
+pub(crate) fn counters(path: Option<String>, mode: &DeliveryMode) -> Counters {
+    let Some(path) = path else {
+        return Counters::default();
+    };
+    let journal_dir = match mode {
+        DeliveryMode::Durable { dir, .. } => Some(dir.clone()),
+        _ => None,
+    };
+    Counters::with_metrics(Tracked::new(path, journal_dir))
+}
+
+/// Why a metrics path cannot be used, if it cannot.
+pub(crate) fn check_path(
+    path: Option<&str>,
+    webhook_path: &str,
+) -> std::result::Result<(), &'static str> {
+    match path {
+        None => Ok(()),
+        Some(path) if !path.starts_with('/') => Err("metrics_path must start with '/'"),
+        Some(path) if path == webhook_path || path == HEALTH_PATH => {
+            Err("metrics_path must differ from the webhook path and /healthz")
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// The answer to `GET` on the metrics path; `None` when metrics are off.
+pub(crate) fn exposition(counters: &Arc<Counters>) -> Option<Response> {
+    counters.metrics()?;
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(ListenerCollector {
+        counters: Arc::clone(counters),
+    }));
+    let mut body = String::with_capacity(8 * 1024);
+    if let Err(e) = prometheus_text::encode(&mut body, &registry) {
+        // Writing to a String does not fail; an encoder refusing a value would.
+        log::error!("encoding the metrics failed: {e}");
+        return Some(Response::error(500, "the metrics could not be encoded"));
+    }
+    let mut response = Response::json(200, body);
+    response.content_type = prometheus_text::CONTENT_TYPE;
+    Some(response)
+}
+
+/// What the metrics count beyond the listener's [`Counters`].
+pub(crate) struct Tracked {
+    path: String,
+    journal_dir: Option<PathBuf>,
+    /// Answers by status, indexed from [`FIRST_STATUS`].
+    statuses: Box<[AtomicU64]>,
+    /// Verified events by [`WasenderWebhookEventType::KNOWN`] index; the last slot is unknown types.
+    events: Box<[AtomicU64]>,
+    durations: DurationHistogram,
+}
+
+impl fmt::Debug for Tracked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracked")
+            .field("path", &self.path)
+            .field("journal_dir", &self.journal_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn zeroed(len: usize) -> Box<[AtomicU64]> {
+    (0..len).map(|_| AtomicU64::new(0)).collect()
+}
+
+impl Tracked {
+    fn new(path: String, journal_dir: Option<PathBuf>) -> Self {
+        Self {
+            path,
+            journal_dir,
+            statuses: zeroed(STATUS_SLOTS),
+            events: zeroed(WasenderWebhookEventType::KNOWN.len() + 1),
+            durations: DurationHistogram::default(),
+        }
+    }
+
+    /// Where the metrics are served.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn answered(&self, status: u16) {
+        let slot = status
+            .checked_sub(FIRST_STATUS)
+            .and_then(|i| self.statuses.get(usize::from(i)));
+        if let Some(count) = slot {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn event_verified(&self, kind: &WasenderWebhookEventType) {
+        let known = WasenderWebhookEventType::KNOWN;
+        let index = known.iter().position(|k| k == kind).unwrap_or(known.len());
+        if let Some(count) = self.events.get(index) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs `call`, observing how long it took, also when it panics.
+    pub fn time_handler<R>(&self, call: impl FnOnce() -> R) -> R {
+        struct Timing<'a> {
+            histogram: &'a DurationHistogram,
+            started: Instant,
+        }
+        impl Drop for Timing<'_> {
+            fn drop(&mut self) {
+                self.histogram.observe(self.started.elapsed());
+            }
+        }
+        let _timing = Timing {
+            histogram: &self.durations,
+            started: Instant::now(),
+        };
+        call()
+    }
+
+    /// `(status, count)` for the statuses always shown and every other one seen.
+    fn statuses(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.statuses
+            .iter()
+            .zip(FIRST_STATUS..)
+            .filter_map(|(count, status)| {
+                let count = count.load(Ordering::Relaxed);
+                (count > 0 || STATUSES.contains(&status)).then_some((status, count))
+            })
+    }
+
+    /// `(event name, count)` for every known type, then `unknown`.
+    fn events(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        let names = WasenderWebhookEventType::KNOWN
+            .iter()
+            .map(WasenderWebhookEventType::as_str)
+            .chain([UNKNOWN_EVENT]);
+        names.zip(self.events.iter().map(|c| c.load(Ordering::Relaxed)))
+    }
+
+    fn journal_bytes(&self) -> u64 {
+        let Some(dir) = &self.journal_dir else {
+            return 0;
+        };
+        match crate::journal::segment_bytes(dir) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                log::debug!("metrics: could not size the journal {}: {e}", dir.display());
+                0
+            }
+        }
+    }
+}
+
+/// A histogram of handler call durations on atomics only (the
+/// `prometheus_client` histogram takes a lock on every observation).
+#[derive(Default)]
+struct DurationHistogram {
+    /// Calls per bucket (not cumulative); the last is over the largest bound.
+    buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl DurationHistogram {
+    fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let index = DURATION_BUCKETS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(DURATION_BUCKETS.len());
+        self.buckets[index].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
+        let mut buckets = [(0.0, 0); DURATION_BUCKETS.len() + 1];
+        let bounds = DURATION_BUCKETS.iter().chain([&f64::INFINITY]);
+        for ((slot, &bound), count) in buckets.iter_mut().zip(bounds).zip(&self.buckets) {
+            *slot = (bound, count.load(Ordering::Relaxed));
+        }
+        // The count is the buckets' total, so that it always equals `+Inf`.
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = Duration::from_nanos(self.sum_nanos.load(Ordering::Relaxed)).as_secs_f64();
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+}
+
+/// Encodes a listener's metrics on each scrape, from its live counters.
+#[derive(Debug)]
+struct ListenerCollector {
+    counters: Arc<Counters>,
+}
+
+impl Collector for ListenerCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let Some(tracked) = self.counters.metrics() else {
+            return Ok(());
+        };
+        let s = self.counters.snapshot();
+        let mut out = Out(&mut encoder);
+
+        let mut requests = out.family(
+            "wasender_webhook_requests",
+            "Answers sent, by HTTP status.",
+            MetricType::Counter,
+        )?;
+        for (status, count) in tracked.statuses() {
+            requests
+                .encode_family(&[("status", status)])?
+                .encode_counter::<NoLabelSet, _, u64>(&count, None)?;
+        }
+        let mut events = out.family(
+            "wasender_webhook_events",
+            "Verified events, by type (types this crate does not know: unknown).",
+            MetricType::Counter,
+        )?;
+        for (event, count) in tracked.events() {
+            events
+                .encode_family(&[("event", event)])?
+                .encode_counter::<NoLabelSet, _, u64>(&count, None)?;
+        }
+
+        out.counter(
+            "wasender_events_handled",
+            "Handler calls that returned Ok.",
+            s.handled,
+        )?;
+        out.counter(
+            "wasender_handler_errors",
+            "Handler calls that returned an error or panicked.",
+            s.handler_errors + s.handler_panics,
+        )?;
+        out.counter(
+            "wasender_handler_panics",
+            "Handler calls that panicked.",
+            s.handler_panics,
+        )?;
+        out.counter(
+            "wasender_handler_retries",
+            "Handler attempts after a failure (queued modes).",
+            s.retried,
+        )?;
+        out.counter(
+            "wasender_dead_letters",
+            "Events given up on after every handler attempt failed (queued modes).",
+            s.dead_lettered,
+        )?;
+        let histogram = out.family(
+            "wasender_handler_duration_seconds",
+            "Time spent in the handler, per call (failed calls included).",
+            MetricType::Histogram,
+        )?;
+        tracked.durations.encode(histogram)?;
+        out.gauge(
+            "wasender_queue_depth",
+            "Events accepted and not yet finished (queued modes).",
+            s.queue_depth,
+        )?;
+        out.gauge(
+            "wasender_journal_bytes",
+            "Bytes in the journal's segment files (durable mode; 0 without a journal).",
+            tracked.journal_bytes(),
+        )?;
+
+        let mut rejected = out.family(
+            "wasender_webhook_rejected",
+            "Requests refused, by reason.",
+            MetricType::Counter,
+        )?;
+        let reasons = [
+            ("signature", s.rejected_signature),
+            ("body", s.rejected_body),
+            ("too_large", s.rejected_too_large),
+            ("method", s.rejected_method),
+            ("path", s.rejected_path),
+            ("saturated", s.rejected_saturated),
+            ("malformed", s.rejected_malformed),
+            ("unavailable", s.rejected_unavailable),
+        ];
+        for (reason, count) in reasons {
+            rejected
+                .encode_family(&[("reason", reason)])?
+                .encode_counter::<NoLabelSet, _, u64>(&count, None)?;
+        }
+        out.counter(
+            "wasender_webhook_timeouts",
+            "Requests not received within the request timeout (408).",
+            s.timed_out,
+        )?;
+        out.counter(
+            "wasender_webhook_aborted",
+            "Requests the client abandoned before they were complete.",
+            s.aborted,
+        )?;
+        out.counter(
+            "wasender_events_queued",
+            "Events accepted onto the queue and answered 200 (queued modes).",
+            s.queued,
+        )?;
+        out.counter(
+            "wasender_events_deduplicated",
+            "Events answered 200 as seen before, not handled again.",
+            s.deduplicated,
+        )?;
+        out.counter(
+            "wasender_events_recovered",
+            "Events found undone in the journal at start and handled again (durable mode).",
+            s.recovered,
+        )?;
+        out.counter(
+            "wasender_events_dropped",
+            "Events dropped unhandled at shutdown (in-memory queued mode).",
+            s.dropped,
+        )?;
+        out.counter(
+            "wasender_journal_errors",
+            "Failed journal, dead-letter or dedupe-file writes (durable mode).",
+            s.journal_errors,
+        )?;
+        out.gauge(
+            "wasender_connections_open",
+            "Connections open now.",
+            s.open_connections,
+        )?;
+        out.gauge(
+            "wasender_requests_in_flight",
+            "Requests read and not yet answered.",
+            s.in_flight,
+        )
+    }
+}
+
+/// Shorthands over a [`DescriptorEncoder`].
+struct Out<'a, 'b>(&'a mut DescriptorEncoder<'b>);
+
+impl Out<'_, '_> {
+    /// A descriptor; the caller encodes its samples.
+    fn family<'s>(
+        &'s mut self,
+        name: &'s str,
+        help: &str,
+        kind: MetricType,
+    ) -> std::result::Result<MetricEncoder<'s>, fmt::Error> {
+        self.0.encode_descriptor(name, help, None, kind)
+    }
+
+    /// A counter without labels (`_total` is added to `name`).
+    fn counter(&mut self, name: &str, help: &str, value: u64) -> fmt::Result {
+        self.family(name, help, MetricType::Counter)?
+            .encode_counter::<NoLabelSet, _, u64>(&value, None)
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, value: u64) -> fmt::Result {
+        self.family(name, help, MetricType::Gauge)?
+            .encode_gauge(&value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::AssertUnwindSafe;
+
+    fn tracked() -> Tracked {
+        Tracked::new(DEFAULT_METRICS_PATH.to_owned(), None)
+    }
+
+    #[test]
+    fn durations_fall_in_the_first_bucket_that_holds_them() {
+        let histogram = DurationHistogram::default();
+        histogram.observe(Duration::from_micros(1000)); // exactly 1 ms: le="0.001"
+        histogram.observe(Duration::from_millis(2)); // le="0.0025"
+        histogram.observe(Duration::from_secs(30)); // the last bound
+        histogram.observe(Duration::from_secs(31)); // +Inf only
+        let counts: Vec<u64> = histogram
+            .buckets
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(counts[0], 1);
+        assert_eq!(counts[1], 1);
+        assert_eq!(counts[DURATION_BUCKETS.len() - 1], 1);
+        assert_eq!(counts[DURATION_BUCKETS.len()], 1);
+        assert_eq!(counts.iter().sum::<u64>(), 4);
+        let sum = Duration::from_nanos(histogram.sum_nanos.load(Ordering::Relaxed));
+        assert_eq!(sum, Duration::from_millis(61_003));
+    }
+
+    #[test]
+    fn a_panicking_handler_call_is_timed() {
+        let tracked = tracked();
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            tracked.time_handler(|| panic!("handler panicked on purpose"))
+        }));
+        assert!(result.is_err());
+        let observed: u64 = tracked
+            .durations
+            .buckets
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum();
+        assert_eq!(observed, 1);
+    }
+
+    #[test]
+    fn every_known_event_type_has_its_own_label_and_others_share_unknown() {
+        let tracked = tracked();
+        for kind in WasenderWebhookEventType::KNOWN {
+            tracked.event_verified(kind);
+        }
+        tracked.event_verified(&WasenderWebhookEventType::from_name("made.up.1"));
+        tracked.event_verified(&WasenderWebhookEventType::from_name("made.up.2"));
+        // An alias counts under its canonical name.
+        tracked.event_verified(&WasenderWebhookEventType::from_name("messages.recieved"));
+        let events: Vec<(&str, u64)> = tracked.events().collect();
+        assert_eq!(events.len(), WasenderWebhookEventType::KNOWN.len() + 1);
+        for (name, count) in &events {
+            let expected = match *name {
+                UNKNOWN_EVENT => 2,
+                "messages.received" => 2,
+                _ => 1,
+            };
+            assert_eq!(*count, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn statuses_sent_are_shown_with_the_usual_ones() {
+        let tracked = tracked();
+        tracked.answered(200);
+        tracked.answered(418);
+        tracked.answered(42); // not a status: ignored
+        let shown: Vec<(u16, u64)> = tracked.statuses().collect();
+        assert_eq!(shown.len(), STATUSES.len() + 1);
+        assert!(shown.contains(&(200, 1)));
+        assert!(shown.contains(&(418, 1)));
+        assert!(shown.contains(&(503, 0)));
+    }
+
+    #[test]
+    fn metrics_paths_must_be_absolute_and_free() {
+        assert_eq!(check_path(None, "/webhook"), Ok(()));
+        assert_eq!(check_path(Some("/metrics"), "/webhook"), Ok(()));
+        assert!(check_path(Some("metrics"), "/webhook").is_err());
+        assert!(check_path(Some("/webhook"), "/webhook").is_err());
+        assert!(check_path(Some(HEALTH_PATH), "/webhook").is_err());
+    }
+}

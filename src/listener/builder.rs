@@ -12,7 +12,7 @@ use super::delivery::{Delivery, InlineDelivery};
 use super::limits::{default_queue_capacity, Limits};
 use super::mode::{DeliveryMode, HandlerRetryPolicy, DEFAULT_DRAIN_TIMEOUT};
 use super::queued::{DeadLetterHook, QueuedConfig, QueuedDelivery};
-use super::server::{Shared, WebhookListener};
+use super::server::{Shared, SharedParts, WebhookListener};
 use super::stats::{Counters, ListenerStats};
 use super::workers::{spawn_workers, Processor};
 use crate::error::{Result, WasenderError};
@@ -42,6 +42,8 @@ pub struct WebhookListenerBuilder<H> {
     on_dead_letter: Option<DeadLetterHook>,
     dedupe: Option<usize>,
     drain_timeout: Duration,
+    #[cfg(all(feature = "signals", unix))]
+    shutdown_on_signals: bool,
 }
 
 enum Bind {
@@ -176,6 +178,8 @@ impl WebhookListener {
             on_dead_letter: None,
             dedupe: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            #[cfg(all(feature = "signals", unix))]
+            shutdown_on_signals: false,
         }
     }
 }
@@ -308,13 +312,48 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         self
     }
 
-    /// How long shutdown waits for the queue to drain in the queued modes
-    /// (default 30 s). Events not handled by then stay in the journal
-    /// (durable) or are dropped and counted in [`ListenerStats::dropped`]
-    /// (in memory). Events waiting to retry are given up at once in durable
-    /// mode (they are safe in the journal), at the deadline otherwise.
+    /// How long shutdown waits for work in progress (default 30 s), counted
+    /// from the moment it begins: requests being handled (inline mode) or
+    /// stored, then, in the queued modes, the queue. Events not handled by
+    /// then stay in the journal (durable) or are dropped and counted in
+    /// [`ListenerStats::dropped`] (in memory); a handler still running is
+    /// left behind and its request unanswered. Events waiting to retry are
+    /// given up at once in durable mode (they are safe in the journal), at
+    /// the deadline otherwise.
+    ///
+    /// Give your service manager a stop timeout longer than this (systemd
+    /// `TimeoutStopSec`, `docker stop --time`, Kubernetes
+    /// `terminationGracePeriodSeconds`): see the [module docs](super#stopping).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
+        self
+    }
+
+    /// Stops the listener gracefully on SIGTERM or SIGINT (Ctrl-C), a second
+    /// one stopping at once (default `false`). Feature `signals` (on by
+    /// default), Unix only.
+    ///
+    /// For programs that [`spawn`](Self::spawn) and later
+    /// [`join`](WebhookListener::join): the handlers are installed by
+    /// `spawn` and removed when the listener has stopped (`join`,
+    /// [`shutdown`](WebhookListener::shutdown) or drop). With
+    /// [`run`](Self::run) this is [`WebhookListener::run_until_signal`];
+    /// read its docs for what each signal does.
+    ///
+    /// ```no_run
+    /// # use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
+    /// # struct Bot;
+    /// # impl WebhookHandler for Bot { type Error = std::convert::Infallible; }
+    /// let listener = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
+    ///     .shutdown_on_signals(true)
+    ///     .spawn()?;
+    /// // … other work on this thread …
+    /// let stats = listener.join(); // returns after SIGTERM / Ctrl-C and the drain
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
+    #[cfg(all(feature = "signals", unix))]
+    pub fn shutdown_on_signals(mut self, on: bool) -> Self {
+        self.shutdown_on_signals = on;
         self
     }
 
@@ -324,6 +363,10 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// events it still holds are handed to the handler threads before any
     /// new one.
     ///
+    /// Logs one `info` line: the address and path, the delivery mode and
+    /// journal directory, the worker count and how many secrets are
+    /// configured (never a secret).
+    ///
     /// Errors, all before anything is bound or started:
     /// [`WasenderError::SecretNotConfigured`] when the verifier has no secret
     /// (it could accept no event); [`WasenderError::InvalidArgument`] for a
@@ -331,12 +374,15 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// with `/`. Then [`WasenderError::Bind`], naming the address, when it does
     /// not resolve or cannot be bound (in use, no permission);
     /// [`WasenderError::Io`] when the journal cannot be opened or a thread
-    /// cannot be started.
+    /// cannot be started, or (with
+    /// [`shutdown_on_signals`](Self::shutdown_on_signals)) the signal
+    /// handlers cannot be installed.
     pub fn spawn(self) -> Result<WebhookListener> {
         if self.verifier.secret_count() == 0 {
             return Err(WasenderError::SecretNotConfigured);
         }
         self.validate()?;
+        let secrets = self.verifier.secret_count();
         let listener = self.bind.into_listener()?;
         let local_addr = listener.local_addr()?;
         let mut limits = self.limits;
@@ -362,7 +408,6 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
                     retry: self.retry,
                     dedupe_capacity: self.dedupe,
                     on_dead_letter: self.on_dead_letter,
-                    drain_timeout: self.drain_timeout,
                 };
                 Arc::new(QueuedDelivery::start(
                     self.handler,
@@ -380,25 +425,49 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             (self.workers, None)
         };
         let workers = spawn_workers(worker_count, jobs_rx, processor)?;
-        let shared = Arc::new(Shared::new(counters, limits, self.path, jobs_tx, direct));
-        let running = WebhookListener::start(listener, Arc::clone(&shared), workers, delivery)?;
+        let shared = Arc::new(Shared::new(SharedParts {
+            counters,
+            limits,
+            path: self.path,
+            jobs: jobs_tx,
+            direct,
+            delivery,
+            drain_timeout: self.drain_timeout,
+        }));
+        #[allow(unused_mut)] // `mut` only with the `signals` feature
+        let mut running = WebhookListener::start(listener, Arc::clone(&shared), workers)?;
         let mode = match &self.mode {
-            DeliveryMode::Inline => "inline".to_owned(),
-            DeliveryMode::Queued { capacity } => format!("queued (capacity {capacity})"),
-            DeliveryMode::Durable { dir, capacity } => {
-                format!("durable (journal {}, capacity {capacity})", dir.display())
+            DeliveryMode::Inline => "inline delivery".to_owned(),
+            DeliveryMode::Queued { capacity } => {
+                format!("queued delivery in memory (capacity {capacity})")
             }
+            DeliveryMode::Durable { dir, capacity } => format!(
+                "durable delivery, journal {} (capacity {capacity})",
+                dir.display()
+            ),
+        };
+        let threads = match self.handler_threads {
+            _ if !self.mode.is_queued() => format!("{} workers", self.workers),
+            Some(n) => format!("{n} handler threads"),
+            None => format!("{} handler threads", self.workers),
         };
         log::info!(
-            "webhook listener on http://{local_addr}{} with {} workers, {mode} delivery",
+            "webhook listener on http://{local_addr}{}: {mode}, {threads}, {secrets} secret(s), \
+             drain timeout {:?}",
             shared.path,
-            self.workers
+            self.drain_timeout
         );
+        #[cfg(all(feature = "signals", unix))]
+        if self.shutdown_on_signals {
+            running.watch_signals()?;
+        }
         Ok(running)
     }
 
     /// Binds and runs the listener on the calling thread's behalf, blocking
-    /// until it is stopped; returns the final counters.
+    /// until it is stopped; returns the final counters. With
+    /// [`shutdown_on_signals`](Self::shutdown_on_signals) it stops on
+    /// SIGTERM or SIGINT; otherwise it runs until the process ends.
     ///
     /// To stop it from elsewhere, use [`spawn`](Self::spawn), hand a
     /// [`WebhookListener::shutdown_handle`] to the stopping code, and call

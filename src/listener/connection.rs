@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use super::http::{self, Framing, ReadError, RequestHead, Response};
 use super::limits::Deadline;
-use super::routing::{fixed_answer, route, Route};
+use super::rejections::is_rejection;
+use super::routing::{fixed_answer, route};
 use super::server::Shared;
 use super::stats::Outcome;
 use super::workers::{Job, Reply};
@@ -102,6 +103,8 @@ pub(crate) fn serve_transport<T: Transport>(
         shared,
         jobs,
         replies: mpsc::sync_channel(1),
+        request: None,
+        late: false,
     };
     connection.run();
 }
@@ -113,6 +116,27 @@ struct Connection<'a, T> {
     shared: &'a Shared,
     jobs: &'a SyncSender<Job>,
     replies: (SyncSender<Reply>, Receiver<Reply>),
+    /// The current request's method and path once its head is read (for logs).
+    request: Option<String>,
+    /// The current request started after shutdown began: it is answered at
+    /// once (health: 503 draining; webhook: 503) and the connection closed.
+    late: bool,
+}
+
+/// Counts a request as being processed while alive (shutdown waits for it).
+struct Processing<'a>(&'a Shared);
+
+impl<'a> Processing<'a> {
+    fn start(shared: &'a Shared) -> Self {
+        shared.processing.fetch_add(1, Ordering::AcqRel);
+        Self(shared)
+    }
+}
+
+impl Drop for Processing<'_> {
+    fn drop(&mut self) {
+        self.0.processing.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<T: Transport> Connection<'_, T> {
@@ -129,6 +153,8 @@ impl<T: Transport> Connection<'_, T> {
                 return;
             };
             counters.request_started();
+            self.request = None;
+            self.late = self.stopping();
             let step = self.serve_request(deadline);
             counters.request_finished(step.outcome);
             if !step.keep_alive {
@@ -141,7 +167,7 @@ impl<T: Transport> Connection<'_, T> {
     }
 
     fn stopping(&self) -> bool {
-        self.shared.stopping.load(Ordering::Acquire)
+        self.shared.stopping()
     }
 
     fn serve_request(&mut self, deadline: Deadline) -> Step {
@@ -157,23 +183,20 @@ impl<T: Transport> Connection<'_, T> {
             }
             Err(e) => return self.refuse_unreadable(e),
         };
+        self.request = Some(format!("{} {:.100}", head.method, head.path()));
         let keep_alive = head.keep_alive() && !self.stopping();
         let head_only = head.method == "HEAD";
         let route = route(&head.method, head.path(), &self.shared.path);
-        if let Some((response, outcome)) = fixed_answer(route) {
-            // The body of a request we do not serve is not read: close after answering.
-            let has_body = !matches!(head.framing(), Ok(Framing::Empty));
+        // The body of a request we do not serve is not read: close after answering.
+        let has_body = !matches!(head.framing(), Ok(Framing::Empty));
+        if let Some((response, outcome)) = fixed_answer(route, || self.shared.health()) {
             let keep_alive = keep_alive && !has_body;
-            if route != Route::Health {
-                log::debug!(
-                    "{} {} from {}: {}",
-                    head.method,
-                    head.path(),
-                    self.peer,
-                    response.status
-                );
-            }
             return self.answer(&response, outcome, head_only, keep_alive, has_body);
+        }
+        if self.late {
+            let mut response = Response::error(503, "the listener is shutting down; retry later");
+            response.retry_after_secs = Some(1);
+            return self.answer(&response, Outcome::Saturated, false, false, has_body);
         }
         self.serve_webhook(&head, deadline, keep_alive)
     }
@@ -199,6 +222,7 @@ impl<T: Transport> Connection<'_, T> {
             Ok(body) => body,
             Err(e) => return self.refuse_unreadable(e),
         };
+        let _processing = Processing::start(self.shared);
         if let Some(processor) = &self.shared.direct {
             let reply = processor.process(&body, head.header(SIGNATURE_HEADER));
             let keep_alive = keep_alive && !self.stopping();
@@ -212,7 +236,6 @@ impl<T: Transport> Connection<'_, T> {
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                log::warn!("webhook listener saturated: every worker is busy and the queue is full; answered 503");
                 return self.answer(&saturated(), Outcome::Saturated, false, keep_alive, false);
             }
             Err(TrySendError::Disconnected(_)) => {
@@ -247,13 +270,11 @@ impl<T: Transport> Connection<'_, T> {
                 return Step::close(Outcome::Aborted)
             }
         };
-        log::debug!("request from {} refused: {}", self.peer, response.status);
         self.answer(&response, outcome, false, false, true)
     }
 
     fn too_large(&mut self) -> Step {
         let max = self.shared.limits.max_body_bytes;
-        log::debug!("request from {} refused: body over {max} bytes", self.peer);
         let response = Response::error(413, &format!("request body is larger than {max} bytes"));
         self.answer(&response, Outcome::TooLarge, false, false, true)
     }
@@ -266,6 +287,13 @@ impl<T: Transport> Connection<'_, T> {
         keep_alive: bool,
         unread_input: bool,
     ) -> Step {
+        if let (true, Some(reason)) = (is_rejection(response.status), &response.message) {
+            let request = self.request.as_deref();
+            let peer = self.peer;
+            self.shared
+                .rejections
+                .warn(peer, request, response.status, reason);
+        }
         let written = http::write_response(self.writer(), response, head_only, keep_alive);
         Step {
             outcome,

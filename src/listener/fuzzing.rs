@@ -16,7 +16,7 @@ use std::time::Duration;
 use super::connection::{serve_transport, Transport};
 use super::delivery::{Delivery, InlineDelivery};
 use super::limits::Limits;
-use super::server::Shared;
+use super::server::{Shared, SharedParts};
 use super::stats::Counters;
 use super::workers::Processor;
 use crate::handler::WebhookHandler;
@@ -35,20 +35,22 @@ pub const FUZZ_PATH: &str = "/webhook";
 /// (an interim `100 Continue` included) and every byte written back.
 pub fn serve_bytes(verifier: &WebhookVerifier, input: &[u8]) -> (Vec<u16>, Vec<u8>) {
     let delivery: Arc<dyn Delivery> = Arc::new(InlineDelivery::new(Arc::new(AcceptAll), None));
-    let processor = Arc::new(Processor::new(verifier.clone(), delivery));
+    let processor = Arc::new(Processor::new(verifier.clone(), Arc::clone(&delivery)));
     let mut limits = Limits::for_workers(1);
     limits.max_head_bytes = FUZZ_MAX_HEAD;
     limits.max_body_bytes = FUZZ_MAX_BODY;
     // Requests are handled on the connection's own thread (as in the queued
     // modes), so no worker thread is needed: the job queue stays unused.
     let (jobs, _unused) = mpsc::sync_channel(1);
-    let shared = Shared::new(
-        Arc::new(Counters::default()),
+    let shared = Shared::new(SharedParts {
+        counters: Arc::new(Counters::default()),
         limits,
-        FUZZ_PATH.to_owned(),
-        jobs.clone(),
-        Some(processor),
-    );
+        path: FUZZ_PATH.to_owned(),
+        jobs: jobs.clone(),
+        direct: Some(processor),
+        delivery,
+        drain_timeout: Duration::from_secs(1),
+    });
     let mut stream = MemoryStream {
         input,
         statuses: Vec::new(),

@@ -168,8 +168,11 @@ mod http;
 mod limits;
 mod mode;
 mod queued;
+mod rejections;
 mod routing;
 mod server;
+#[cfg(all(feature = "signals", unix))]
+mod signals;
 mod stats;
 mod workers;
 
@@ -182,6 +185,7 @@ pub use limits::{
 pub use mode::{
     DeliveryMode, HandlerRetryPolicy, DEFAULT_DELIVERY_CAPACITY, DEFAULT_DRAIN_TIMEOUT,
 };
+pub use rejections::REJECTION_WARNINGS_PER_SECOND;
 pub use routing::HEALTH_PATH;
 pub use server::{ShutdownHandle, WebhookListener};
 pub use stats::ListenerStats;

@@ -50,7 +50,6 @@ pub(crate) struct QueuedConfig {
     pub retry: HandlerRetryPolicy,
     pub dedupe_capacity: Option<usize>,
     pub on_dead_letter: Option<DeadLetterHook>,
-    pub drain_timeout: Duration,
 }
 
 /// One event on its way to the handler.
@@ -81,6 +80,8 @@ struct State {
     busy: usize,
     capacity: usize,
     phase: Phase,
+    /// Shutdown was told to stop waiting for the drain (the second signal).
+    hurried: bool,
 }
 
 impl State {
@@ -143,6 +144,7 @@ impl Queue {
                 busy: 0,
                 capacity,
                 phase: Phase::Running,
+                hurried: false,
             }),
             changed: Condvar::new(),
             available: Condvar::new(),
@@ -249,7 +251,6 @@ struct Core<H> {
 pub(crate) struct QueuedDelivery<H> {
     core: Arc<Core<H>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    drain_timeout: Duration,
 }
 
 impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
@@ -302,7 +303,6 @@ impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
         let delivery = Self {
             core: Arc::clone(&core),
             threads: Mutex::new(Vec::new()),
-            drain_timeout: config.drain_timeout,
         };
         for i in 0..config.handler_threads {
             let core = Arc::clone(&core);
@@ -361,10 +361,18 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
         self.core.accept(event, body)
     }
 
-    fn finish(&self) {
+    fn hurry(&self) {
+        lock(&self.core.queue.state).hurried = true;
+        self.core.queue.wake_all();
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.core.store.as_ref()?.journal.failure()
+    }
+
+    fn finish(&self, deadline: Deadline) {
         let core = &self.core;
         let queue = &core.queue;
-        let deadline = Deadline::after(self.drain_timeout);
         let mut s = lock(&queue.state);
         s.phase = Phase::Draining;
         queue.wake_all();
@@ -372,7 +380,7 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
         if waiting > 0 {
             log::info!("draining {waiting} queued event(s) before stopping");
         }
-        while !s.idle() {
+        while !s.idle() && !s.hurried {
             let Some(left) = deadline.remaining() else {
                 break;
             };
@@ -386,6 +394,11 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
             .chain(state.items.drain(..))
             .collect();
         let busy = s.busy;
+        let why = if s.hurried {
+            "stopping at once"
+        } else {
+            "drain deadline passed"
+        };
         drop(s);
         queue.wake_all();
         if !left.is_empty() {
@@ -393,17 +406,15 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
             core.counters.queue_shrank(n);
             if core.store.is_some() {
                 log::warn!(
-                    "drain deadline passed: {n} event(s) left in the journal, replayed at the next start"
+                    "{why}: {n} event(s) left in the journal, replayed at the next start"
                 );
             } else {
                 core.counters.count(Event::Dropped, n);
-                log::error!(
-                    "drain deadline passed: {n} queued event(s) dropped unhandled (in-memory queue)"
-                );
+                log::error!("{why}: {n} queued event(s) dropped unhandled (in-memory queue)");
             }
         }
         if busy > 0 {
-            log::warn!("{busy} handler call(s) still running at the drain deadline");
+            log::warn!("{why}: {busy} handler call(s) still running");
         }
         let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
         let grace = Deadline::after(STRAGGLER_WAIT);

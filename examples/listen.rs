@@ -29,7 +29,9 @@ use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier
 struct LogEvents;
 
 fn session<D: EventData>(event: &WebhookEvent<D>) -> String {
-    event.session_id().map_or_else(|| "-".into(), mask_session_id)
+    event
+        .session_id()
+        .map_or_else(|| "-".into(), mask_session_id)
 }
 
 fn log_messages(event: &WebhookEvent<MessagesData>) -> Result<(), Infallible> {
@@ -70,7 +72,11 @@ impl WebhookHandler for LogEvents {
         Ok(())
     }
     fn on_unknown(&self, e: &WebhookEvent<serde_json::Value>) -> Result<(), Infallible> {
-        log::info!("{} (session {}): new to this crate", e.event_name(), session(e));
+        log::info!(
+            "{} (session {}): new to this crate",
+            e.event_name(),
+            session(e)
+        );
         Ok(())
     }
 }
@@ -86,7 +92,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
 
     let port: u16 = match std::env::var("PORT") {
-        Ok(p) => p.parse().map_err(|_| format!("PORT must be a port number, got {p:?}"))?,
+        Ok(p) => p
+            .parse()
+            .map_err(|_| format!("PORT must be a port number, got {p:?}"))?,
         Err(_) => 3000,
     };
     let secret = match std::env::var("WASENDER_WEBHOOK_SECRET") {

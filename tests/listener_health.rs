@@ -4,7 +4,7 @@
 //! limit makes the journal's writes fail, as a full disk would).
 #![cfg(feature = "listener")]
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "signals"))]
 #[path = "process_support/mod.rs"]
 mod process;
 #[path = "listener_support/mod.rs"]
@@ -100,7 +100,10 @@ fn healthz_says_draining_while_the_queue_drains_and_late_webhooks_get_503() {
     let runner = std::thread::spawn(move || listener.join());
     handle.shutdown();
     let reply = health(&mut probe);
-    assert_eq!((reply.status, reply.json()["reason"].as_str()), (503, Some("draining")));
+    assert_eq!(
+        (reply.status, reply.json()["reason"].as_str()),
+        (503, Some("draining"))
+    );
     // A webhook on a connection opened before the shutdown is not taken any more.
     let reply = late.post_signed(&event("LATE", "x"));
     assert_eq!(reply.status, 503);
@@ -124,13 +127,13 @@ fn wait_for(mut done: impl FnMut() -> bool) -> bool {
     false
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "signals"))]
 mod journal_failure {
     use std::path::PathBuf;
     use std::time::Duration;
 
-    use super::support::*;
     use super::process::{publish, spawn_child};
+    use super::support::*;
     use super::{health, wait_for};
     use wasenderapi::listener::DeliveryMode;
     use wasenderapi::{WebhookHandler, WebhookListener};
@@ -155,11 +158,7 @@ mod journal_failure {
             .spawn()
             .expect("child starts");
         publish(listener.local_addr(), 0);
-        // Without the `signals` feature the parent's SIGKILL ends it.
-        #[cfg(feature = "signals")]
         listener.run_until_signal().expect("signal handlers");
-        #[cfg(not(feature = "signals"))]
-        let _ = listener.join();
     }
 
     /// An event of about `size` bytes.
@@ -198,7 +197,10 @@ mod journal_failure {
         }
         let (accepted, reply) = refused.expect("the journal fails once the file limit is reached");
         assert!(accepted > 0, "the first events fit under the limit");
-        assert_eq!((reply.status, reply.header("retry-after")), (503, Some("1")));
+        assert_eq!(
+            (reply.status, reply.header("retry-after")),
+            (503, Some("1"))
+        );
 
         let reply = health(&mut conn);
         assert_eq!(reply.status, 503, "{}", reply.body);
@@ -214,15 +216,12 @@ mod journal_failure {
         assert_eq!(reply.status, 503);
         assert_eq!(health(&mut conn).status, 503);
 
-        #[cfg(feature = "signals")]
-        {
-            child.wait_for_signal_handlers();
-            child.signal("TERM");
-            let (status, _) = child
-                .wait_exit(Duration::from_secs(5))
-                .expect("the child exits on SIGTERM");
-            assert!(status.success(), "{status}");
-        }
+        child.wait_for_signal_handlers();
+        child.signal("TERM");
+        let (status, _) = child
+            .wait_exit(Duration::from_secs(5))
+            .expect("the child exits on SIGTERM");
+        assert!(status.success(), "{status}");
         drop(child);
         assert!(wait_for(|| std::fs::remove_dir_all(&dir).is_ok()));
     }

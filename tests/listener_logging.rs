@@ -76,7 +76,11 @@ fn the_listener_logs_start_events_rate_limited_rejections_and_stop() {
         .into_iter()
         .find(|(l, m)| *l == Level::Info && m.starts_with("webhook listener on"))
         .expect("a start line");
-    assert!(start.1.contains(&format!("http://{addr}/webhook")), "{}", start.1);
+    assert!(
+        start.1.contains(&format!("http://{addr}/webhook")),
+        "{}",
+        start.1
+    );
     assert!(start.1.contains("inline delivery"), "{}", start.1);
     assert!(start.1.contains("1 secret(s)"), "{}", start.1);
 
@@ -123,7 +127,10 @@ fn the_listener_logs_start_events_rate_limited_rejections_and_stop() {
 
     // Other rejections are logged the same way (within the fresh bucket).
     assert_eq!(conn.post("/nowhere", b"", None).status, 404);
-    assert_eq!(count(Level::Warn, "rejected POST /nowhere from 127.0.0.1:"), 1);
+    assert_eq!(
+        count(Level::Warn, "rejected POST /nowhere from 127.0.0.1:"),
+        1
+    );
 
     let stats = listener.shutdown();
     // Every rejection is either logged or counted in a summary line.
@@ -139,15 +146,28 @@ fn the_listener_logs_start_events_rate_limited_rejections_and_stop() {
         .find(|(l, m)| *l == Level::Info && m.starts_with("webhook listener stopped"))
         .expect("a stop line");
     assert!(
-        stop.1.contains(&format!("{} request(s), 1 event(s) handled", stats.received)),
+        stop.1.contains(&format!(
+            "{} request(s), 1 event(s) handled",
+            stats.received
+        )),
         "{}",
         stop.1
     );
-    assert!(stop.1.contains(&format!("{} rejected", stats.rejected())), "{}", stop.1);
+    assert!(
+        stop.1.contains(&format!("{} rejected", stats.rejected())),
+        "{}",
+        stop.1
+    );
 
     for (_, line) in lines() {
         assert!(!line.contains(SECRET), "the secret was logged: {line}");
-        assert!(!line.contains(&signature(&event("OK-1", "hello"))), "{line}");
-        assert!(!line.contains("not-the-signature"), "a signature was logged: {line}");
+        assert!(
+            !line.contains(&signature(&event("OK-1", "hello"))),
+            "{line}"
+        );
+        assert!(
+            !line.contains("not-the-signature"),
+            "a signature was logged: {line}"
+        );
     }
 }

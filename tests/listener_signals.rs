@@ -106,13 +106,18 @@ fn child_main() {
         .delivery_mode(mode)
         .drain_timeout(env_ms(ENV_DRAIN_MS, 5_000));
     let stats = if std::env::var_os(ENV_BUILDER_OPTION).is_some() {
-        let listener = builder.shutdown_on_signals(true).spawn().expect("child starts");
+        let listener = builder
+            .shutdown_on_signals(true)
+            .spawn()
+            .expect("child starts");
         publish(listener.local_addr(), listener.stats().recovered);
         listener.join()
     } else {
         let listener = builder.spawn().expect("child starts");
         publish(listener.local_addr(), listener.stats().recovered);
-        listener.run_until_signal().expect("signal handlers installed")
+        listener
+            .run_until_signal()
+            .expect("signal handlers installed")
     };
     let summary = format!(
         "handled={} dropped={} queued={} received={} recovered={}",
@@ -181,7 +186,10 @@ impl Scenario {
     /// The ids in `acked` that are not in the output file.
     fn missing<'a>(&self, acked: &'a [String]) -> Vec<&'a String> {
         let handled = self.handled();
-        acked.iter().filter(|id| !handled.contains_key(*id)).collect()
+        acked
+            .iter()
+            .filter(|id| !handled.contains_key(*id))
+            .collect()
     }
 }
 
@@ -241,9 +249,8 @@ fn signal_under_load(
         .into_iter()
         .flat_map(|s| s.join().expect("sender thread"))
         .collect();
-    let (status, took) = exit.unwrap_or_else(|| {
-        panic!("the child did not exit within {exit_within:?} of SIG{signal}")
-    });
+    let (status, took) = exit
+        .unwrap_or_else(|| panic!("the child did not exit within {exit_within:?} of SIG{signal}"));
     assert!(status.success(), "the child exited with {status}");
     (acked, took)
 }
@@ -260,7 +267,11 @@ fn sigterm_under_load_in_durable_mode_exits_0_and_a_restart_hands_over_the_rest(
         "TERM",
         scenario.drain + Duration::from_secs(2),
     );
-    assert!(acked.len() >= 50, "too few events got through: {}", acked.len());
+    assert!(
+        acked.len() >= 50,
+        "too few events got through: {}",
+        acked.len()
+    );
     let first = scenario.stats();
     let handled_first = scenario.handled().len();
     let left = scenario.missing(&acked).len();
@@ -272,7 +283,9 @@ fn sigterm_under_load_in_durable_mode_exits_0_and_a_restart_hands_over_the_rest(
         scenario.missing(&acked).is_empty()
     });
     child.signal("TERM");
-    let (status, _) = child.wait_exit(Duration::from_secs(5)).expect("second child exits");
+    let (status, _) = child
+        .wait_exit(Duration::from_secs(5))
+        .expect("second child exits");
     assert!(status.success(), "the second child exited with {status}");
     let missing = scenario.missing(&acked);
     assert!(
@@ -306,9 +319,16 @@ fn sigterm_under_load_in_inline_mode_exits_0_having_handled_every_200() {
         "TERM",
         scenario.drain + Duration::from_secs(2),
     );
-    assert!(acked.len() >= 20, "too few events got through: {}", acked.len());
+    assert!(
+        acked.len() >= 20,
+        "too few events got through: {}",
+        acked.len()
+    );
     let missing = scenario.missing(&acked);
-    assert!(missing.is_empty(), "answered 200 but not handled: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "answered 200 but not handled: {missing:?}"
+    );
     let stats = scenario.stats();
     assert_eq!(stats["handled"], acked.len() as u64, "{stats:?}");
     eprintln!(
@@ -329,9 +349,16 @@ fn sigterm_under_load_in_memory_mode_drains_the_queue_before_exiting() {
         "TERM",
         scenario.drain + Duration::from_secs(2),
     );
-    assert!(acked.len() >= 20, "too few events got through: {}", acked.len());
+    assert!(
+        acked.len() >= 20,
+        "too few events got through: {}",
+        acked.len()
+    );
     let missing = scenario.missing(&acked);
-    assert!(missing.is_empty(), "answered 200 but not handled: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "answered 200 but not handled: {missing:?}"
+    );
     let stats = scenario.stats();
     assert_eq!((stats["dropped"], stats["queued"]), (0, acked.len() as u64));
     eprintln!(
@@ -382,7 +409,10 @@ fn a_second_sigterm_stops_at_once_and_durable_events_wait_in_the_journal() {
     assert!(left > 0, "a 200 ms handler cannot have finished 10 events");
 
     let child = scenario.spawn(0);
-    assert_eq!(child.recovered, left as u64, "every unhandled event is replayed");
+    assert_eq!(
+        child.recovered, left as u64,
+        "every unhandled event is replayed"
+    );
     assert!(
         wait_until(Duration::from_secs(10), || scenario
             .missing(&acked)

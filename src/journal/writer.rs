@@ -284,10 +284,11 @@ impl Journal {
         if !self.failed.load(Ordering::Acquire) {
             return None;
         }
-        Some(lock(&self.failure).as_ref().map_or_else(
-            || "an I/O error".to_owned(),
-            |(_, message)| message.clone(),
-        ))
+        Some(
+            lock(&self.failure)
+                .as_ref()
+                .map_or_else(|| "an I/O error".to_owned(), |(_, message)| message.clone()),
+        )
     }
 
     /// Takes the write lock, refusing if an earlier I/O error poisoned the journal.

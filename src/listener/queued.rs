@@ -405,9 +405,7 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
             let n = left.len() as u64;
             core.counters.queue_shrank(n);
             if core.store.is_some() {
-                log::warn!(
-                    "{why}: {n} event(s) left in the journal, replayed at the next start"
-                );
+                log::warn!("{why}: {n} event(s) left in the journal, replayed at the next start");
             } else {
                 core.counters.count(Event::Dropped, n);
                 log::error!("{why}: {n} queued event(s) dropped unhandled (in-memory queue)");

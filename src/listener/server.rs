@@ -280,7 +280,8 @@ impl WebhookListener {
             let mut stopped = lock(&self.shared.stop_requested);
             // The accept thread ends only at shutdown; checked in case it died.
             while !*stopped && !threads.acceptor.is_finished() {
-                stopped = wait_timeout(&self.shared.stop_changed, stopped, Duration::from_secs(1)).0;
+                stopped =
+                    wait_timeout(&self.shared.stop_changed, stopped, Duration::from_secs(1)).0;
             }
         }
         self.stop_and_wait();

@@ -57,8 +57,11 @@ impl Health {
             Self::Draining => "draining".to_owned(),
             Self::JournalFailed(error) => format!("journal failed: {error}"),
         };
-        let body = serde_json::json!({"status": "unavailable", "reason": reason});
-        Response::json(503, body.to_string())
+        let reason = serde_json::Value::from(reason);
+        Response::json(
+            503,
+            format!(r#"{{"status":"unavailable","reason":{reason}}}"#),
+        )
     }
 }
 

@@ -105,18 +105,23 @@ struct Slot<'a> {
 }
 
 impl Slot<'_> {
-    fn push(mut self, item: Item) {
+    /// Queues `item`; `false` (and the slot given back) when shutdown has
+    /// already stopped taking events from the queue, so nobody would handle it.
+    fn push(mut self, item: Item) -> bool {
         let mut s = lock(&self.queue.state);
         s.reserved -= 1;
-        s.items.push_back(item);
         self.used = true;
-        let running = s.phase == Phase::Running;
+        let phase = s.phase;
+        if phase != Phase::Stopped {
+            s.items.push_back(item);
+        }
         drop(s);
-        if running {
+        if phase == Phase::Running {
             self.queue.available.notify_one();
         } else {
             self.queue.wake_all();
         }
+        phase != Phase::Stopped
     }
 }
 
@@ -467,14 +472,17 @@ impl<H: WebhookHandler + 'static> Core<H> {
                 return Delivered::Duplicate;
             }
         }
-        let Some(slot) = self.queue.reserve() else {
-            if let (Some(dedupe), Some(key)) = (&self.dedupe, &key) {
-                dedupe.remove(key);
+        let delivered = match self.queue.reserve() {
+            Some(slot) => {
+                let seq = Seq(self.next_seq.fetch_add(1, Ordering::Relaxed));
+                self.enqueue(slot, seq, event, body)
             }
-            return Delivered::Busy;
+            None => Delivered::Busy,
         };
-        let seq = Seq(self.next_seq.fetch_add(1, Ordering::Relaxed));
-        self.enqueue(slot, seq, event, body)
+        if let (Delivered::Busy, Some(dedupe), Some(key)) = (&delivered, &self.dedupe, &key) {
+            dedupe.remove(key);
+        }
+        delivered
     }
 
     fn accept_durable(
@@ -513,7 +521,11 @@ impl<H: WebhookHandler + 'static> Core<H> {
         self.enqueue(slot, seq, event, body)
     }
 
-    /// Puts an accepted event in its reserved slot: the request is answered 200.
+    /// Puts an accepted event in its reserved slot: the request is answered
+    /// 200. When the drain has already ended (its deadline passed while this
+    /// request was being stored), a durable event stays in the journal for
+    /// the next start (still 200: it is on disk); an in-memory one is refused
+    /// (503), never acknowledged and then lost.
     fn enqueue(
         &self,
         slot: Slot<'_>,
@@ -522,12 +534,23 @@ impl<H: WebhookHandler + 'static> Core<H> {
         body: &[u8],
     ) -> Delivered {
         self.counters.queue_grew(1);
-        slot.push(Item {
+        let queued = slot.push(Item {
             seq,
             body: body.to_vec(),
             event: Some(event),
         });
-        Delivered::Queued
+        if queued {
+            return Delivered::Queued;
+        }
+        self.counters.queue_shrank(1);
+        if self.store.is_some() {
+            log::info!(
+                "event #{seq} stored as the drain ended: left in the journal for the next start"
+            );
+            Delivered::Queued
+        } else {
+            Delivered::Busy
+        }
     }
 
     fn journal_error(&self, what: &str, error: &std::io::Error) {

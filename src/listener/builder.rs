@@ -374,9 +374,8 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// with `/`. Then [`WasenderError::Bind`], naming the address, when it does
     /// not resolve or cannot be bound (in use, no permission);
     /// [`WasenderError::Io`] when the journal cannot be opened or a thread
-    /// cannot be started, or (with
-    /// [`shutdown_on_signals`](Self::shutdown_on_signals)) the signal
-    /// handlers cannot be installed.
+    /// cannot be started, or (with `shutdown_on_signals`, see
+    /// [Stopping](super#stopping)) the signal handlers cannot be installed.
     pub fn spawn(self) -> Result<WebhookListener> {
         if self.verifier.secret_count() == 0 {
             return Err(WasenderError::SecretNotConfigured);
@@ -466,8 +465,9 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
 
     /// Binds and runs the listener on the calling thread's behalf, blocking
     /// until it is stopped; returns the final counters. With
-    /// [`shutdown_on_signals`](Self::shutdown_on_signals) it stops on
-    /// SIGTERM or SIGINT; otherwise it runs until the process ends.
+    /// `shutdown_on_signals(true)` (feature `signals`, see
+    /// [Stopping](super#stopping)) it stops on SIGTERM or SIGINT; otherwise
+    /// it runs until the process ends.
     ///
     /// To stop it from elsewhere, use [`spawn`](Self::spawn), hand a
     /// [`WebhookListener::shutdown_handle`] to the stopping code, and call

@@ -161,7 +161,7 @@
 //!
 //! # Stopping
 //!
-//! [`WebhookListener::run_until_signal`] (feature `signals`, on by default;
+//! [`WebhookListener::run_until_signal`](WebhookListener#method.run_until_signal) (feature `signals`, on by default;
 //! Unix) blocks until SIGTERM or SIGINT (Ctrl-C), then shuts down gracefully
 //! and returns the final [`ListenerStats`]:
 //!
@@ -170,12 +170,17 @@
 //! # use std::time::Duration;
 //! # struct Bot;
 //! # impl WebhookHandler for Bot { type Error = std::convert::Infallible; }
+//! # #[cfg(all(feature = "signals", unix))]
+//! # fn main() -> Result<(), wasenderapi::WasenderError> {
 //! let stats = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
 //!     .drain_timeout(Duration::from_secs(20))
 //!     .spawn()?
 //!     .run_until_signal()?;
 //! log::info!("{} events handled", stats.handled);
-//! # Ok::<(), wasenderapi::WasenderError>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(feature = "signals", unix)))]
+//! # fn main() {}
 //! ```
 //!
 //! The first signal starts a graceful shutdown
@@ -190,7 +195,7 @@
 //! [`ListenerStats::dropped`]. No request is answered 200 unless its event
 //! was handled (inline) or stored (queued modes), so a sender never loses an
 //! acknowledged event to a stop. Programs that `spawn` and `join` use
-//! [`shutdown_on_signals(true)`](WebhookListenerBuilder::shutdown_on_signals)
+//! [`shutdown_on_signals(true)`](WebhookListenerBuilder#method.shutdown_on_signals)
 //! instead; programs that own their signals turn the feature off and call
 //! [`ShutdownHandle::shutdown`] (and [`ShutdownHandle::shutdown_now`] for a
 //! second signal) themselves.

@@ -168,8 +168,8 @@ impl ShutdownHandle {
 
     /// Like [`shutdown`](Self::shutdown), and cuts the drain deadline to
     /// zero, also when a graceful shutdown is already under way: what the
-    /// second SIGTERM does under
-    /// [`run_until_signal`](WebhookListener::run_until_signal). Work in
+    /// second SIGTERM does under `run_until_signal` (see
+    /// [Stopping](super#stopping)). Work in
     /// progress is not waited for: durable mode leaves pending events in the
     /// journal (handed to the handler at the next start), the in-memory
     /// queue counts them in [`ListenerStats::dropped`]; requests still
@@ -272,7 +272,7 @@ impl WebhookListener {
     }
 
     /// Blocks until the listener is stopped through a [`ShutdownHandle`] (or
-    /// a signal, with [`shutdown_on_signals`](super::WebhookListenerBuilder::shutdown_on_signals)),
+    /// a signal, with `shutdown_on_signals(true)`: see [Stopping](super#stopping)),
     /// then finishes the graceful shutdown like [`shutdown`](Self::shutdown)
     /// and returns the final counters.
     pub fn join(mut self) -> ListenerStats {

@@ -8,6 +8,7 @@
 //! The request loop is generic over a [`Transport`], so that the fuzz targets
 //! and tests drive exactly this code over in-memory bytes (`fuzzing.rs`).
 
+use std::fmt::Write as _;
 use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
@@ -103,7 +104,7 @@ pub(crate) fn serve_transport<T: Transport>(
         shared,
         jobs,
         replies: mpsc::sync_channel(1),
-        request: None,
+        request: String::new(),
         late: false,
     };
     connection.run();
@@ -116,8 +117,9 @@ struct Connection<'a, T> {
     shared: &'a Shared,
     jobs: &'a SyncSender<Job>,
     replies: (SyncSender<Reply>, Receiver<Reply>),
-    /// The current request's method and path once its head is read (for logs).
-    request: Option<String>,
+    /// The current request's method and path once its head is read, else
+    /// empty (for logs; one buffer reused for every request).
+    request: String,
     /// The current request started after shutdown began: it is answered at
     /// once (health: 503 draining; webhook: 503) and the connection closed.
     late: bool,
@@ -153,7 +155,7 @@ impl<T: Transport> Connection<'_, T> {
                 return;
             };
             counters.request_started();
-            self.request = None;
+            self.request.clear();
             self.late = self.stopping();
             let step = self.serve_request(deadline);
             counters.request_finished(step.outcome);
@@ -183,7 +185,8 @@ impl<T: Transport> Connection<'_, T> {
             }
             Err(e) => return self.refuse_unreadable(e),
         };
-        self.request = Some(format!("{} {:.100}", head.method, head.path()));
+        // Writing to a String cannot fail.
+        let _ = write!(self.request, "{} {:.100}", head.method, head.path());
         let keep_alive = head.keep_alive() && !self.stopping();
         let head_only = head.method == "HEAD";
         let route = route(&head.method, head.path(), &self.shared.path);
@@ -288,7 +291,7 @@ impl<T: Transport> Connection<'_, T> {
         unread_input: bool,
     ) -> Step {
         if let (true, Some(reason)) = (is_rejection(response.status), &response.message) {
-            let request = self.request.as_deref();
+            let request = Some(self.request.as_str()).filter(|r| !r.is_empty());
             let peer = self.peer;
             self.shared
                 .rejections

@@ -8,7 +8,8 @@
 //!
 //! Point the session's webhook at `http://<your-host>:3000/webhook` and
 //! subscribe it to `messages.received` (or `messages.upsert`). Optional:
-//! `WASENDER_BASE_URL` (another API endpoint), `RUST_LOG=info` for logs.
+//! `WASENDER_BASE_URL` (another API endpoint), `RUST_LOG` (default `info`;
+//! `debug` shows every event). Stop it with Ctrl-C or `kill -TERM <pid>`.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
@@ -133,15 +134,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         client: client.clone(),
         seen: Mutex::new((HashSet::new(), VecDeque::new())),
     };
-    let listener = WebhookListener::builder(client, bot)
+    // Runs until SIGTERM or Ctrl-C, then finishes the replies in flight and exits 0.
+    let stats = WebhookListener::builder(client, bot)
         .bind(("0.0.0.0", port))
         .path("/webhook")
-        .spawn()?;
-    log::info!(
-        "echo bot listening on http://{}/webhook",
-        listener.local_addr()
-    );
-    let stats = listener.join();
-    log::info!("stopped: {stats:?}");
+        .spawn()?
+        .run_until_signal()?;
+    log::info!("bye: {} events handled", stats.handled);
     Ok(())
 }

@@ -165,6 +165,8 @@ pub mod listener;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod secret;
+#[cfg(all(feature = "signals", unix))]
+mod signals;
 pub mod signature;
 mod sync;
 

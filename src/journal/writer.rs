@@ -278,6 +278,19 @@ impl Journal {
         }
     }
 
+    /// The I/O error that made the journal refuse writes, if one did (for the
+    /// listener's health check).
+    pub(crate) fn failure(&self) -> Option<String> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(
+            lock(&self.failure)
+                .as_ref()
+                .map_or_else(|| "an I/O error".to_owned(), |(_, message)| message.clone()),
+        )
+    }
+
     /// Takes the write lock, refusing if an earlier I/O error poisoned the journal.
     fn lock_writer(&self) -> io::Result<MutexGuard<'_, Writer>> {
         self.check_failed()?;

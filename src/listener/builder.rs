@@ -14,7 +14,7 @@ use super::mode::{DeliveryMode, HandlerRetryPolicy, DEFAULT_DRAIN_TIMEOUT};
 use super::queued::{DeadLetterHook, QueuedConfig, QueuedDelivery};
 #[cfg(feature = "redis")]
 use super::redis_delivery::RedisDelivery;
-use super::server::{Shared, WebhookListener};
+use super::server::{Shared, SharedParts, WebhookListener};
 use super::stats::ListenerStats;
 use super::workers::{spawn_workers, Processor};
 use crate::error::{Result, WasenderError};
@@ -50,6 +50,8 @@ pub struct WebhookListenerBuilder<H> {
     /// Where metrics are served; `None`: metrics off.
     #[cfg(feature = "metrics")]
     pub(super) metrics_path: Option<String>,
+    #[cfg(all(feature = "signals", unix))]
+    shutdown_on_signals: bool,
 }
 
 enum Bind {
@@ -160,6 +162,8 @@ impl WebhookListener {
             tls: None,
             #[cfg(feature = "metrics")]
             metrics_path: None,
+            #[cfg(all(feature = "signals", unix))]
+            shutdown_on_signals: false,
         }
     }
 }
@@ -292,13 +296,48 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         self
     }
 
-    /// How long shutdown waits for the queue to drain in the queued modes
-    /// (default 30 s). Events not handled by then stay in the journal
-    /// (durable) or are dropped and counted in [`ListenerStats::dropped`]
-    /// (in memory). Events waiting to retry are given up at once in durable
-    /// mode (they are safe in the journal), at the deadline otherwise.
+    /// How long shutdown waits for work in progress (default 30 s), counted
+    /// from the moment it begins: requests being handled (inline mode) or
+    /// stored, then, in the queued modes, the queue. Events not handled by
+    /// then stay in the journal (durable) or are dropped and counted in
+    /// [`ListenerStats::dropped`] (in memory); a handler still running is
+    /// left behind and its request unanswered. Events waiting to retry are
+    /// given up at once in durable mode (they are safe in the journal), at
+    /// the deadline otherwise.
+    ///
+    /// Give your service manager a stop timeout longer than this (systemd
+    /// `TimeoutStopSec`, `docker stop --time`, Kubernetes
+    /// `terminationGracePeriodSeconds`): see the [module docs](super#stopping).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
+        self
+    }
+
+    /// Stops the listener gracefully on SIGTERM or SIGINT (Ctrl-C), a second
+    /// one stopping at once (default `false`). Feature `signals` (on by
+    /// default), Unix only.
+    ///
+    /// For programs that [`spawn`](Self::spawn) and later
+    /// [`join`](WebhookListener::join): the handlers are installed by
+    /// `spawn` and removed when the listener has stopped (`join`,
+    /// [`shutdown`](WebhookListener::shutdown) or drop). With
+    /// [`run`](Self::run) this is [`WebhookListener::run_until_signal`];
+    /// read its docs for what each signal does.
+    ///
+    /// ```no_run
+    /// # use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
+    /// # struct Bot;
+    /// # impl WebhookHandler for Bot { type Error = std::convert::Infallible; }
+    /// let listener = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
+    ///     .shutdown_on_signals(true)
+    ///     .spawn()?;
+    /// // … other work on this thread …
+    /// let stats = listener.join(); // returns after SIGTERM / Ctrl-C and the drain
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
+    #[cfg(all(feature = "signals", unix))]
+    pub fn shutdown_on_signals(mut self, on: bool) -> Self {
+        self.shutdown_on_signals = on;
         self
     }
 
@@ -307,6 +346,10 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// In durable mode the journal is opened (and recovered) first, and the
     /// events it still holds are handed to the handler threads before any
     /// new one.
+    ///
+    /// Logs one `info` line: the address and path, the delivery mode and
+    /// journal directory, the worker count and how many secrets are
+    /// configured (never a secret).
     ///
     /// Errors, all before anything is bound or started:
     /// [`WasenderError::SecretNotConfigured`] when the verifier has no secret
@@ -317,7 +360,8 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// [`WasenderError::Bind`], naming the address, when it does
     /// not resolve or cannot be bound (in use, no permission);
     /// [`WasenderError::Io`] when the journal cannot be opened or a thread
-    /// cannot be started.
+    /// cannot be started, or (with `shutdown_on_signals`, see
+    /// [Stopping](super#stopping)) the signal handlers cannot be installed.
     pub fn spawn(self) -> Result<WebhookListener> {
         if self.verifier.secret_count() == 0 {
             return Err(WasenderError::SecretNotConfigured);
@@ -325,6 +369,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         self.validate()?;
         #[cfg(feature = "tls")]
         let tls = self.tls.map(super::tls::TlsSource::load).transpose()?;
+        let secrets = self.verifier.secret_count();
         let listener = self.bind.into_listener()?;
         let local_addr = listener.local_addr()?;
         let mut limits = self.limits;
@@ -354,7 +399,6 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
                     retry: self.retry,
                     dedupe_capacity: self.dedupe,
                     on_dead_letter: self.on_dead_letter,
-                    drain_timeout: self.drain_timeout,
                 };
                 Arc::new(QueuedDelivery::start(
                     self.handler,
@@ -378,31 +422,56 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             (self.workers, None)
         };
         let workers = spawn_workers(worker_count, jobs_rx, processor)?;
-        let shared = Shared::new(counters, limits, self.path, jobs_tx, direct);
+        let shared = Shared::new(SharedParts {
+            counters,
+            limits,
+            path: self.path,
+            jobs: jobs_tx,
+            direct,
+            delivery,
+            drain_timeout: self.drain_timeout,
+        });
         #[cfg(feature = "tls")]
         let shared = shared.with_tls(tls);
         let scheme = if shared.is_tls() { "https" } else { "http" };
         let shared = Arc::new(shared);
-        let running = WebhookListener::start(listener, Arc::clone(&shared), workers, delivery)?;
+        #[allow(unused_mut)] // `mut` only with the `signals` feature
+        let mut running = WebhookListener::start(listener, Arc::clone(&shared), workers)?;
         let mode = match &self.mode {
-            DeliveryMode::Inline => "inline".to_owned(),
-            DeliveryMode::Queued { capacity } => format!("queued (capacity {capacity})"),
-            DeliveryMode::Durable { dir, capacity } => {
-                format!("durable (journal {}, capacity {capacity})", dir.display())
+            DeliveryMode::Inline => "inline delivery".to_owned(),
+            DeliveryMode::Queued { capacity } => {
+                format!("queued delivery in memory (capacity {capacity})")
             }
             #[cfg(feature = "redis")]
             DeliveryMode::Redis { options } => RedisDelivery::describe(options),
+            DeliveryMode::Durable { dir, capacity } => format!(
+                "durable delivery, journal {} (capacity {capacity})",
+                dir.display()
+            ),
+        };
+        let threads = match self.handler_threads {
+            _ if !self.mode.is_queued() => format!("{} workers", self.workers),
+            Some(n) => format!("{n} handler threads"),
+            None => format!("{} handler threads", self.workers),
         };
         log::info!(
-            "webhook listener on {scheme}://{local_addr}{} with {} workers, {mode} delivery",
+            "webhook listener on {scheme}://{local_addr}{}: {mode}, {threads}, {secrets} secret(s), \
+             drain timeout {:?}",
             shared.path,
-            self.workers
+            self.drain_timeout
         );
+        #[cfg(all(feature = "signals", unix))]
+        if self.shutdown_on_signals {
+            running.watch_signals()?;
+        }
         Ok(running)
     }
 
     /// Binds and runs the listener on the calling thread's behalf, blocking
-    /// until it is stopped; returns the final counters.
+    /// until it is stopped; returns the final counters. With
+    /// `shutdown_on_signals(true)` (feature `signals`, see
+    /// [Stopping](super#stopping)) it stops on SIGTERM or SIGINT; otherwise
+    /// it runs until the process ends.
     ///
     /// To stop it from elsewhere, use [`spawn`](Self::spawn), hand a
     /// [`WebhookListener::shutdown_handle`] to the stopping code, and call

@@ -8,6 +8,7 @@
 //! The request loop is generic over a [`Transport`], so that the fuzz targets
 //! and tests drive exactly this code over in-memory bytes (`fuzzing.rs`).
 
+use std::fmt::Write as _;
 use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use super::http::{self, Framing, ReadError, RequestHead, Response};
 use super::limits::Deadline;
-use super::routing::{fixed_answer, route, Route};
+use super::rejections::is_rejection;
+use super::routing::{fixed_answer, route};
 use super::server::Shared;
 use super::stats::Outcome;
 use super::workers::{Job, Reply};
@@ -107,6 +109,8 @@ pub(crate) fn serve_transport<T: Transport>(
         shared,
         jobs,
         replies: mpsc::sync_channel(1),
+        request: String::new(),
+        late: false,
     };
     connection.run();
 }
@@ -118,6 +122,28 @@ struct Connection<'a, T> {
     shared: &'a Shared,
     jobs: &'a SyncSender<Job>,
     replies: (SyncSender<Reply>, Receiver<Reply>),
+    /// The current request's method and path once its head is read, else
+    /// empty (for logs; one buffer reused for every request).
+    request: String,
+    /// The current request started after shutdown began: it is answered at
+    /// once (health: 503 draining; webhook: 503) and the connection closed.
+    late: bool,
+}
+
+/// Counts a request as being processed while alive (shutdown waits for it).
+struct Processing<'a>(&'a Shared);
+
+impl<'a> Processing<'a> {
+    fn start(shared: &'a Shared) -> Self {
+        shared.processing.fetch_add(1, Ordering::AcqRel);
+        Self(shared)
+    }
+}
+
+impl Drop for Processing<'_> {
+    fn drop(&mut self) {
+        self.0.processing.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<T: Transport> Connection<'_, T> {
@@ -134,6 +160,8 @@ impl<T: Transport> Connection<'_, T> {
                 return;
             };
             counters.request_started();
+            self.request.clear();
+            self.late = self.stopping();
             let step = self.serve_request(deadline);
             counters.request_finished(step.outcome);
             if !step.keep_alive {
@@ -146,7 +174,7 @@ impl<T: Transport> Connection<'_, T> {
     }
 
     fn stopping(&self) -> bool {
-        self.shared.stopping.load(Ordering::Acquire)
+        self.shared.stopping()
     }
 
     fn serve_request(&mut self, deadline: Deadline) -> Step {
@@ -162,6 +190,8 @@ impl<T: Transport> Connection<'_, T> {
             }
             Err(e) => return self.refuse_unreadable(e),
         };
+        // Writing to a String cannot fail.
+        let _ = write!(self.request, "{} {:.100}", head.method, head.path());
         let keep_alive = head.keep_alive() && !self.stopping();
         let head_only = head.method == "HEAD";
         let counters = &self.shared.counters;
@@ -171,20 +201,16 @@ impl<T: Transport> Connection<'_, T> {
             &self.shared.path,
             counters.metrics_path(),
         );
-        if let Some((response, outcome)) = fixed_answer(route, counters) {
-            // The body of a request we do not serve is not read: close after answering.
-            let has_body = !matches!(head.framing(), Ok(Framing::Empty));
+        // The body of a request we do not serve is not read: close after answering.
+        let has_body = !matches!(head.framing(), Ok(Framing::Empty));
+        if let Some((response, outcome)) = fixed_answer(route, counters, || self.shared.health()) {
             let keep_alive = keep_alive && !has_body;
-            if route != Route::Health {
-                log::debug!(
-                    "{} {} from {}: {}",
-                    head.method,
-                    head.path(),
-                    self.peer,
-                    response.status
-                );
-            }
             return self.answer(&response, outcome, head_only, keep_alive, has_body);
+        }
+        if self.late {
+            let mut response = Response::error(503, "the listener is shutting down; retry later");
+            response.retry_after_secs = Some(1);
+            return self.answer(&response, Outcome::Saturated, false, false, has_body);
         }
         self.serve_webhook(&head, deadline, keep_alive)
     }
@@ -210,6 +236,7 @@ impl<T: Transport> Connection<'_, T> {
             Ok(body) => body,
             Err(e) => return self.refuse_unreadable(e),
         };
+        let _processing = Processing::start(self.shared);
         if let Some(processor) = &self.shared.direct {
             let reply = processor.process(&body, head.header(SIGNATURE_HEADER));
             let keep_alive = keep_alive && !self.stopping();
@@ -223,7 +250,6 @@ impl<T: Transport> Connection<'_, T> {
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                log::warn!("webhook listener saturated: every worker is busy and the queue is full; answered 503");
                 return self.answer(&saturated(), Outcome::Saturated, false, keep_alive, false);
             }
             Err(TrySendError::Disconnected(_)) => {
@@ -258,13 +284,11 @@ impl<T: Transport> Connection<'_, T> {
                 return Step::close(Outcome::Aborted)
             }
         };
-        log::debug!("request from {} refused: {}", self.peer, response.status);
         self.answer(&response, outcome, false, false, true)
     }
 
     fn too_large(&mut self) -> Step {
         let max = self.shared.limits.max_body_bytes;
-        log::debug!("request from {} refused: body over {max} bytes", self.peer);
         let response = Response::error(413, &format!("request body is larger than {max} bytes"));
         self.answer(&response, Outcome::TooLarge, false, false, true)
     }
@@ -278,6 +302,13 @@ impl<T: Transport> Connection<'_, T> {
         unread_input: bool,
     ) -> Step {
         self.shared.counters.answered(response.status);
+        if let (true, Some(reason)) = (is_rejection(response.status), &response.message) {
+            let request = Some(self.request.as_str()).filter(|r| !r.is_empty());
+            let peer = self.peer;
+            self.shared
+                .rejections
+                .warn(peer, request, response.status, reason);
+        }
         let written = http::write_response(self.writer(), response, head_only, keep_alive);
         Step {
             outcome,

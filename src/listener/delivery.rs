@@ -7,6 +7,7 @@
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use super::limits::Deadline;
 use super::stats::Counters;
 use crate::event::WasenderWebhookEvent;
 use crate::handler::{dispatch, WebhookHandler};
@@ -37,9 +38,22 @@ pub(crate) trait Delivery: Send + Sync {
     /// Delivers `event`, whose raw, verified body was `body`.
     fn deliver(&self, event: WasenderWebhookEvent, body: &[u8]) -> Delivered;
 
-    /// Called once at shutdown, after every worker has stopped: finish or
-    /// put away whatever is still pending.
-    fn finish(&self) {}
+    /// Called once at shutdown, once no new event can be accepted: finish
+    /// what is pending by `deadline` (or sooner after [`hurry`](Self::hurry)),
+    /// then put away the rest. Requests still being processed may call
+    /// [`deliver`](Self::deliver) during and after it; they are refused.
+    fn finish(&self, deadline: Deadline) {
+        let _ = deadline;
+    }
+
+    /// Cuts the drain short: [`finish`](Self::finish) stops waiting at once
+    /// (the second SIGTERM). May come before or during `finish`.
+    fn hurry(&self) {}
+
+    /// Why events cannot be stored any more (a failed journal), for health checks.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The dedupe key of a verified event: its name plus its first message id, or a body hash.

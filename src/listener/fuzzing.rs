@@ -16,7 +16,7 @@ use std::time::Duration;
 use super::connection::{serve_transport, Transport};
 use super::delivery::{Delivery, InlineDelivery};
 use super::limits::Limits;
-use super::server::Shared;
+use super::server::{Shared, SharedParts};
 use super::stats::Counters;
 use super::workers::Processor;
 use crate::handler::WebhookHandler;
@@ -42,7 +42,7 @@ pub fn serve_bytes(verifier: &WebhookVerifier, input: &[u8]) -> (Vec<u16>, Vec<u
     ));
     let processor = Arc::new(Processor::new(
         verifier.clone(),
-        delivery,
+        Arc::clone(&delivery),
         Arc::clone(&counters),
     ));
     let mut limits = Limits::for_workers(1);
@@ -51,13 +51,15 @@ pub fn serve_bytes(verifier: &WebhookVerifier, input: &[u8]) -> (Vec<u16>, Vec<u
     // Requests are handled on the connection's own thread (as in the queued
     // modes), so no worker thread is needed: the job queue stays unused.
     let (jobs, _unused) = mpsc::sync_channel(1);
-    let shared = Shared::new(
+    let shared = Shared::new(SharedParts {
         counters,
         limits,
-        FUZZ_PATH.to_owned(),
-        jobs.clone(),
-        Some(processor),
-    );
+        path: FUZZ_PATH.to_owned(),
+        jobs: jobs.clone(),
+        direct: Some(processor),
+        delivery,
+        drain_timeout: Duration::from_secs(1),
+    });
     let mut stream = MemoryStream {
         input,
         statuses: Vec::new(),

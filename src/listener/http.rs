@@ -399,6 +399,8 @@ pub(crate) struct Response {
     pub body: String,
     pub allow: Option<&'static str>,
     pub retry_after_secs: Option<u32>,
+    /// The message of an error answer, for the log line of a rejection.
+    pub message: Option<String>,
 }
 
 impl Response {
@@ -410,16 +412,19 @@ impl Response {
             body,
             allow: None,
             retry_after_secs: None,
+            message: None,
         }
     }
 
     /// `{"status":"error","message":…}` with `status`.
     pub fn error(status: u16, message: &str) -> Self {
-        let message = serde_json::Value::from(message);
-        Self::json(
+        let quoted = serde_json::Value::from(message);
+        let mut response = Self::json(
             status,
-            format!(r#"{{"status":"error","message":{message}}}"#),
-        )
+            format!(r#"{{"status":"error","message":{quoted}}}"#),
+        );
+        response.message = Some(message.to_owned());
+        response
     }
 }
 

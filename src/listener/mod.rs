@@ -42,7 +42,8 @@
 //! |---|---|
 //! | 200 `{"status":"success","event":"<name>"}` | a verified event was handled (unknown event names included); in the queued modes: queued (and journaled) |
 //! | 200 `{…,"duplicate":true}` | with [`dedupe`](WebhookListenerBuilder::dedupe): an event seen before, not handled again |
-//! | 200 `{"status":"ok"}` | `GET /healthz` |
+//! | 200 `{"status":"ok"}` | `GET /healthz` (see [Health checks](#health-checks)) |
+//! | 503 `{"status":"unavailable","reason":…}` | `GET /healthz` while draining or after the journal failed |
 //! | 200 Prometheus text | `GET /metrics`, with [`metrics`](WebhookListenerBuilder::metrics) on (feature `metrics`; else 404) |
 //! | 400 | body empty, not UTF-8, not JSON (or nested too deep), not an event; or not valid HTTP (including ambiguous framing: both `Content-Length` and `Transfer-Encoding`, conflicting lengths, an encoding other than `chunked`) |
 //! | 401 | `X-Webhook-Signature` missing or wrong |
@@ -51,7 +52,7 @@
 //! | 413 | body over [`max_body_bytes`](WebhookListenerBuilder::max_body_bytes) (decided from `Content-Length` before reading, or while decoding a chunked body) |
 //! | 431 | request line and headers over [`max_head_bytes`](WebhookListenerBuilder::max_head_bytes) |
 //! | 500 | inline mode: the handler returned an error or panicked (the sender may retry) |
-//! | 503 (`Retry-After`) | every worker busy and the queue full, or too many connections; queued modes: the delivery queue is full, or the journal cannot write |
+//! | 503 (`Retry-After`) | every worker busy and the queue full, or too many connections; queued modes: the delivery queue is full, or the journal cannot write; a webhook arriving on an open connection after shutdown began |
 //! | 505 | an HTTP version other than 1.0 and 1.1 |
 //!
 //! Bodies are JSON `{"status":"error","message":…}` with a short text that
@@ -196,8 +197,143 @@
 //! `prometheus_client` registry instead or as well, use
 //! [`WebhookListener::register_metrics`].
 //!
-//! Logging goes through the `log` facade. The secret and the signature header
-//! are never logged; session ids are masked ([`mask_session_id`]).
+//! # Stopping
+//!
+//! [`WebhookListener::run_until_signal`](WebhookListener#method.run_until_signal) (feature `signals`, on by default;
+//! Unix) blocks until SIGTERM or SIGINT (Ctrl-C), then shuts down gracefully
+//! and returns the final [`ListenerStats`]:
+//!
+//! ```no_run
+//! # use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
+//! # use std::time::Duration;
+//! # struct Bot;
+//! # impl WebhookHandler for Bot { type Error = std::convert::Infallible; }
+//! # #[cfg(all(feature = "signals", unix))]
+//! # fn main() -> Result<(), wasenderapi::WasenderError> {
+//! let stats = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
+//!     .drain_timeout(Duration::from_secs(20))
+//!     .spawn()?
+//!     .run_until_signal()?;
+//! log::info!("{} events handled", stats.handled);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(feature = "signals", unix)))]
+//! # fn main() {}
+//! ```
+//!
+//! The first signal starts a graceful shutdown
+//! ([`WebhookListener::shutdown`] describes the steps): the port is closed,
+//! requests in flight are finished and answered, and the queued modes drain
+//! their queue; all of it within the
+//! [`drain_timeout`](WebhookListenerBuilder::drain_timeout) (default 30 s),
+//! after which durable mode leaves what is left in the journal for the next
+//! start. A second signal during the drain stops at once (the deadline is cut
+//! to zero): durable mode keeps the pending events in the journal, the
+//! in-memory queue drops them, logs it and counts them in
+//! [`ListenerStats::dropped`]. No request is answered 200 unless its event
+//! was handled (inline) or stored (queued modes), so a sender never loses an
+//! acknowledged event to a stop. Programs that `spawn` and `join` use
+//! [`shutdown_on_signals(true)`](WebhookListenerBuilder#method.shutdown_on_signals)
+//! instead; programs that own their signals turn the feature off and call
+//! [`ShutdownHandle::shutdown`] (and [`ShutdownHandle::shutdown_now`] for a
+//! second signal) themselves.
+//!
+//! Give the service manager more time than the drain timeout before it
+//! sends SIGKILL:
+//!
+//! - **systemd**: `KillSignal=SIGTERM` (the default) and `TimeoutStopSec=`
+//!   above the drain timeout (the default 90 s fits the default 30 s drain).
+//! - **Docker**: `docker stop` sends SIGTERM, then SIGKILL after 10 s by
+//!   default: run with `--stop-timeout 40` (or `docker stop --time 40`, or
+//!   `stop_grace_period: 40s` in Compose), or lower the drain timeout below
+//!   10 s. The program must be the container's main process (`exec` form
+//!   `CMD ["/app/bot"]`, not a shell that swallows the signal).
+//! - **Kubernetes**: `terminationGracePeriodSeconds` (default 30) must exceed
+//!   the drain timeout plus any `preStop` hook. The pod leaves the Service's
+//!   endpoints at the same time as the container receives SIGTERM, so
+//!   proxies may still send a few requests: a short `preStop` sleep (say
+//!   5 s) lets them stop first.
+//!
+//! # Health checks
+//!
+//! `GET /healthz` (and `HEAD`) is answered by the listener itself, never
+//! verified and never handed to the handler:
+//!
+//! | answer | when |
+//! |---|---|
+//! | 200 `{"status":"ok"}` | accepting events |
+//! | 503 `{"status":"unavailable","reason":"journal failed: <error>"}` | durable mode: the journal refused a write (disk full, I/O error) and refuses every event from then on; a restart recovers what is on disk |
+//! | 503 `{"status":"unavailable","reason":"draining"}` | shutdown has begun: asked on a connection opened before it (new connections are refused) |
+//!
+//! For a load balancer, point its health check at `/healthz`: an instance
+//! whose journal failed or that is stopping gets no more traffic (once
+//! shutdown begins the port is closed, so new checks fail to connect, which
+//! counts as unhealthy too). In Kubernetes:
+//!
+//! - **readiness** probe: `httpGet` on `/healthz`. A pod whose journal
+//!   failed leaves the Service's endpoints and gets no events it would
+//!   refuse anyway.
+//! - **liveness** probe: optional. A journal failure lasts until the process
+//!   restarts, so `/healthz` may serve here too, with `failureThreshold ×
+//!   periodSeconds` of a minute or so to ride out short hiccups. A liveness
+//!   restart is a SIGTERM like any other: pending events stay in the journal.
+//!
+//! Health checks are counted in [`ListenerStats::health_checks`] and never logged.
+//!
+//! # Logging
+//!
+//! The listener logs through the [`log`](https://docs.rs/log) facade, so
+//! nothing is printed until the program installs a logger. What it says:
+//!
+//! - `info`: one line at start (address, path, delivery mode, journal
+//!   directory, threads, how many secrets are configured — never a secret),
+//!   one per signal, one at the end of shutdown with the totals (requests,
+//!   events handled, queued, rejected, handler errors, dead letters, dropped).
+//! - `warn`: each rejected request (400, 401, 404, 405, 408, 413, 431, 503,
+//!   505) with the peer address, method and path, status and reason; a
+//!   handler error (inline); retries and events left in the journal at
+//!   shutdown.
+//! - `error`: journal I/O errors, dead letters, events dropped at shutdown,
+//!   handler panics.
+//! - `debug`: one line per event: its type, the masked session, the status
+//!   answered and the time taken (`webhook messages.received (session
+//!   a1b2…): 200 queued in 1.2ms`).
+//!
+//! The secret and the `X-Webhook-Signature` header are never logged; session
+//! ids are masked ([`mask_session_id`]).
+//!
+//! **Rejections are rate-limited**, so that a flood of bad requests (a
+//! scanner, a sender with the wrong secret) cannot fill the disk: each
+//! listener keeps a token bucket of [`REJECTION_WARNINGS_PER_SECOND`] (10)
+//! tokens, refilled once a second. A rejection takes a token and is logged;
+//! when the bucket is empty it is only counted, and the next line logged
+//! after the refill is preceded by one summary line, `suppressed K more
+//! rejection(s) within one second`, as is the end of the listener. A flood
+//! costs at most 11 lines a second; the [`ListenerStats`] counters still
+//! count every request.
+//!
+//! With [`env_logger`](https://docs.rs/env_logger) (what the examples use),
+//! `info` by default and `RUST_LOG` to change it:
+//!
+//! ```ignore
+//! env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+//! // RUST_LOG=debug                     every event and request
+//! // RUST_LOG=info,wasenderapi=warn     only the listener's warnings and errors
+//! ```
+//!
+//! With [`tracing`](https://docs.rs/tracing), forward `log` records to your
+//! subscriber with the `log` bridge: `tracing_subscriber`'s default
+//! `tracing-log` feature does it when you call `init()`, or install it
+//! yourself with `tracing_log::LogTracer::init()` before your subscriber:
+//!
+//! ```ignore
+//! tracing_subscriber::fmt()
+//!     .with_env_filter("info,wasenderapi=info") // feature `env-filter`
+//!     .init(); // also installs tracing-log's LogTracer: `log` records become events
+//! ```
+//!
+//! The records' targets are the module paths (`wasenderapi::listener::…`,
+//! `wasenderapi::journal::…`), so filters can pick the listener out.
 
 mod builder;
 mod connection;
@@ -210,6 +346,7 @@ mod mode;
 mod queued;
 #[cfg(feature = "redis")]
 mod redis_delivery;
+mod rejections;
 mod routing;
 mod server;
 mod stats;
@@ -229,6 +366,7 @@ pub use metrics::DEFAULT_METRICS_PATH;
 pub use mode::{
     DeliveryMode, HandlerRetryPolicy, DEFAULT_DELIVERY_CAPACITY, DEFAULT_DRAIN_TIMEOUT,
 };
+pub use rejections::REJECTION_WARNINGS_PER_SECOND;
 pub use routing::HEALTH_PATH;
 pub use server::{ShutdownHandle, WebhookListener};
 pub use stats::ListenerStats;

@@ -50,7 +50,6 @@ pub(crate) struct QueuedConfig {
     pub retry: HandlerRetryPolicy,
     pub dedupe_capacity: Option<usize>,
     pub on_dead_letter: Option<DeadLetterHook>,
-    pub drain_timeout: Duration,
 }
 
 /// One event on its way to the handler.
@@ -81,6 +80,8 @@ struct State {
     busy: usize,
     capacity: usize,
     phase: Phase,
+    /// Shutdown was told to stop waiting for the drain (the second signal).
+    hurried: bool,
 }
 
 impl State {
@@ -104,18 +105,23 @@ struct Slot<'a> {
 }
 
 impl Slot<'_> {
-    fn push(mut self, item: Item) {
+    /// Queues `item`; `false` (and the slot given back) when shutdown has
+    /// already stopped taking events from the queue, so nobody would handle it.
+    fn push(mut self, item: Item) -> bool {
         let mut s = lock(&self.queue.state);
         s.reserved -= 1;
-        s.items.push_back(item);
         self.used = true;
-        let running = s.phase == Phase::Running;
+        let phase = s.phase;
+        if phase != Phase::Stopped {
+            s.items.push_back(item);
+        }
         drop(s);
-        if running {
+        if phase == Phase::Running {
             self.queue.available.notify_one();
         } else {
             self.queue.wake_all();
         }
+        phase != Phase::Stopped
     }
 }
 
@@ -143,6 +149,7 @@ impl Queue {
                 busy: 0,
                 capacity,
                 phase: Phase::Running,
+                hurried: false,
             }),
             changed: Condvar::new(),
             available: Condvar::new(),
@@ -249,7 +256,6 @@ struct Core<H> {
 pub(crate) struct QueuedDelivery<H> {
     core: Arc<Core<H>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    drain_timeout: Duration,
 }
 
 impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
@@ -302,7 +308,6 @@ impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
         let delivery = Self {
             core: Arc::clone(&core),
             threads: Mutex::new(Vec::new()),
-            drain_timeout: config.drain_timeout,
         };
         for i in 0..config.handler_threads {
             let core = Arc::clone(&core);
@@ -361,10 +366,18 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
         self.core.accept(event, body)
     }
 
-    fn finish(&self) {
+    fn hurry(&self) {
+        lock(&self.core.queue.state).hurried = true;
+        self.core.queue.wake_all();
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.core.store.as_ref()?.journal.failure()
+    }
+
+    fn finish(&self, deadline: Deadline) {
         let core = &self.core;
         let queue = &core.queue;
-        let deadline = Deadline::after(self.drain_timeout);
         let mut s = lock(&queue.state);
         s.phase = Phase::Draining;
         queue.wake_all();
@@ -372,7 +385,7 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
         if waiting > 0 {
             log::info!("draining {waiting} queued event(s) before stopping");
         }
-        while !s.idle() {
+        while !s.idle() && !s.hurried {
             let Some(left) = deadline.remaining() else {
                 break;
             };
@@ -386,24 +399,25 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
             .chain(state.items.drain(..))
             .collect();
         let busy = s.busy;
+        let why = if s.hurried {
+            "stopping at once"
+        } else {
+            "drain deadline passed"
+        };
         drop(s);
         queue.wake_all();
         if !left.is_empty() {
             let n = left.len() as u64;
             core.counters.queue_shrank(n);
             if core.store.is_some() {
-                log::warn!(
-                    "drain deadline passed: {n} event(s) left in the journal, replayed at the next start"
-                );
+                log::warn!("{why}: {n} event(s) left in the journal, replayed at the next start");
             } else {
                 core.counters.count(Event::Dropped, n);
-                log::error!(
-                    "drain deadline passed: {n} queued event(s) dropped unhandled (in-memory queue)"
-                );
+                log::error!("{why}: {n} queued event(s) dropped unhandled (in-memory queue)");
             }
         }
         if busy > 0 {
-            log::warn!("{busy} handler call(s) still running at the drain deadline");
+            log::warn!("{why}: {busy} handler call(s) still running");
         }
         let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
         let grace = Deadline::after(STRAGGLER_WAIT);
@@ -458,14 +472,17 @@ impl<H: WebhookHandler + 'static> Core<H> {
                 return Delivered::Duplicate;
             }
         }
-        let Some(slot) = self.queue.reserve() else {
-            if let (Some(dedupe), Some(key)) = (&self.dedupe, &key) {
-                dedupe.remove(key);
+        let delivered = match self.queue.reserve() {
+            Some(slot) => {
+                let seq = Seq(self.next_seq.fetch_add(1, Ordering::Relaxed));
+                self.enqueue(slot, seq, event, body)
             }
-            return Delivered::Busy;
+            None => Delivered::Busy,
         };
-        let seq = Seq(self.next_seq.fetch_add(1, Ordering::Relaxed));
-        self.enqueue(slot, seq, event, body)
+        if let (Delivered::Busy, Some(dedupe), Some(key)) = (&delivered, &self.dedupe, &key) {
+            dedupe.remove(key);
+        }
+        delivered
     }
 
     fn accept_durable(
@@ -504,7 +521,11 @@ impl<H: WebhookHandler + 'static> Core<H> {
         self.enqueue(slot, seq, event, body)
     }
 
-    /// Puts an accepted event in its reserved slot: the request is answered 200.
+    /// Puts an accepted event in its reserved slot: the request is answered
+    /// 200. When the drain has already ended (its deadline passed while this
+    /// request was being stored), a durable event stays in the journal for
+    /// the next start (still 200: it is on disk); an in-memory one is refused
+    /// (503), never acknowledged and then lost.
     fn enqueue(
         &self,
         slot: Slot<'_>,
@@ -513,12 +534,23 @@ impl<H: WebhookHandler + 'static> Core<H> {
         body: &[u8],
     ) -> Delivered {
         self.counters.queue_grew(1);
-        slot.push(Item {
+        let queued = slot.push(Item {
             seq,
             body: body.to_vec(),
             event: Some(event),
         });
-        Delivered::Queued
+        if queued {
+            return Delivered::Queued;
+        }
+        self.counters.queue_shrank(1);
+        if self.store.is_some() {
+            log::info!(
+                "event #{seq} stored as the drain ended: left in the journal for the next start"
+            );
+            Delivered::Queued
+        } else {
+            Delivered::Busy
+        }
     }
 
     fn journal_error(&self, what: &str, error: &std::io::Error) {

@@ -54,14 +54,43 @@ pub(crate) fn route(
     }
 }
 
-/// The answer to a route that needs no worker, with the outcome to count.
-pub(crate) fn fixed_answer(route: Route, counters: &Arc<Counters>) -> Option<(Response, Outcome)> {
+/// What `GET /healthz` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Health {
+    /// 200 `{"status":"ok"}`.
+    Ok,
+    /// 503: shutdown has begun.
+    Draining,
+    /// 503: the journal refuses writes after an I/O error (the text is the error).
+    JournalFailed(String),
+}
+
+impl Health {
+    /// The answer to a health check.
+    pub fn response(&self) -> Response {
+        let reason = match self {
+            Self::Ok => return Response::json(200, r#"{"status":"ok"}"#.to_owned()),
+            Self::Draining => "draining".to_owned(),
+            Self::JournalFailed(error) => format!("journal failed: {error}"),
+        };
+        let reason = serde_json::Value::from(reason);
+        Response::json(
+            503,
+            format!(r#"{{"status":"unavailable","reason":{reason}}}"#),
+        )
+    }
+}
+
+/// The answer to a route that needs no worker, with the outcome to count;
+/// `health` is asked only for a health check.
+pub(crate) fn fixed_answer(
+    route: Route,
+    counters: &Arc<Counters>,
+    health: impl FnOnce() -> Health,
+) -> Option<(Response, Outcome)> {
     match route {
         Route::Webhook => None,
-        Route::Health => Some((
-            Response::json(200, r#"{"status":"ok"}"#.to_owned()),
-            Outcome::Health,
-        )),
+        Route::Health => Some((health().response(), Outcome::Health)),
         Route::Metrics => Some(metrics_answer(counters)),
         Route::NotFound => Some((Response::error(404, "not found"), Outcome::Path)),
         Route::MethodNotAllowed { allow } => {
@@ -130,6 +159,25 @@ mod tests {
         assert_eq!(
             route("post", "/webhook", "/webhook", None),
             Route::MethodNotAllowed { allow: "POST" }
+        );
+    }
+
+    #[test]
+    fn health_answers_ok_or_unavailable_with_a_reason() {
+        let ok = Health::Ok.response();
+        assert_eq!((ok.status, ok.body.as_str()), (200, r#"{"status":"ok"}"#));
+        let draining = Health::Draining.response();
+        assert_eq!(
+            (draining.status, draining.body.as_str()),
+            (503, r#"{"status":"unavailable","reason":"draining"}"#)
+        );
+        let failed = Health::JournalFailed("No space left on device (os error 28)".into());
+        let failed = failed.response();
+        assert_eq!(failed.status, 503);
+        let body: serde_json::Value = serde_json::from_str(&failed.body).unwrap();
+        assert_eq!(
+            body["reason"],
+            "journal failed: No space left on device (os error 28)"
         );
     }
 }

@@ -22,7 +22,7 @@ pub struct ListenerStats {
     pub received: u64,
     /// Verified events delivered to the handler, which returned `Ok` (answered 200).
     pub handled: u64,
-    /// `GET /healthz` answered 200.
+    /// `GET /healthz` answered (200, or 503 while draining or after the journal failed).
     pub health_checks: u64,
     /// `GET /metrics` answered 200 (feature `metrics`, when enabled on the builder).
     pub metrics_scrapes: u64,
@@ -37,7 +37,8 @@ pub struct ListenerStats {
     pub rejected_method: u64,
     /// Other paths (404).
     pub rejected_path: u64,
-    /// Requests or connections turned away because the listener was saturated (503).
+    /// Requests or connections turned away because the listener was saturated,
+    /// or webhooks arriving on an open connection after shutdown began (503).
     pub rejected_saturated: u64,
     /// Requests that were not valid HTTP/1.x (400, 431, 505).
     pub rejected_malformed: u64,

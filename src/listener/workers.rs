@@ -78,26 +78,29 @@ impl Processor {
         let name = kind.as_str().to_owned();
         let session = event.session_id().map(mask_session_id);
         let session = session.as_deref().unwrap_or("-");
-        match self.delivery.deliver(event, body) {
+        let delivered = self.delivery.deliver(event, body);
+        // One line per event: what it was, whose, the answer, how long it took.
+        let event_line = |status: u16, what: &str| {
+            log::debug!(
+                "webhook {name} (session {session}): {status} {what} in {:.1?}",
+                started.elapsed()
+            );
+        };
+        match delivered {
             Delivered::Done => {
-                log::debug!(
-                    "webhook {name} (session {session}) handled in {:?}",
-                    started.elapsed()
-                );
+                event_line(200, "handled");
                 success(&name, false, Outcome::Handled)
             }
             Delivered::Queued => {
-                log::debug!(
-                    "webhook {name} (session {session}) queued in {:?}",
-                    started.elapsed()
-                );
+                event_line(200, "queued");
                 success(&name, false, Outcome::Queued)
             }
             Delivered::Duplicate => {
-                log::debug!("webhook {name} (session {session}) seen before; answered 200");
+                event_line(200, "duplicate, not handled again");
                 success(&name, true, Outcome::Duplicate)
             }
             Delivered::Failed(reason) => {
+                event_line(500, "handler failed");
                 log::warn!(
                     "webhook handler returned an error for {name} (session {session}): {reason}; answered 500"
                 );
@@ -107,14 +110,16 @@ impl Processor {
                 }
             }
             Delivered::Busy => {
-                log::warn!("delivery queue full; {name} answered 503");
+                // The rejection itself is logged (rate-limited) with the peer address.
+                event_line(503, "not queued (queue full or closing)");
                 Reply {
                     response: retry_later(503, "the delivery queue is full; retry later"),
                     outcome: Outcome::Saturated,
                 }
             }
             Delivered::Unavailable(reason) => {
-                log::error!("could not store {name}: {reason}; answered 503");
+                // The journal logged the error; the rejection is logged with the peer address.
+                log::debug!("could not store {name}: {reason}; answered 503");
                 Reply {
                     response: retry_later(503, "the event could not be stored; retry later"),
                     outcome: Outcome::Unavailable,
@@ -153,10 +158,9 @@ fn rejection(error: &WasenderError) -> Reply {
         } else {
             Outcome::Body
         };
-    match (status, outcome) {
-        (500, _) => log::error!("webhook refused: {error}"),
-        (_, Outcome::Signature) => log::warn!("webhook rejected ({status}): {error}"),
-        _ => log::debug!("webhook rejected ({status}): {error}"),
+    // Rejections (400, 401) are logged by the connection, with the peer address.
+    if status == 500 {
+        log::error!("webhook refused: {error}");
     }
     // The error texts never contain a secret or the signature, so they are safe to send.
     Reply {

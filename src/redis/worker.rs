@@ -68,6 +68,8 @@ pub struct RedisWorker {
     shared: Arc<Shared>,
     threads: Option<Threads>,
     drain_timeout: Duration,
+    /// Set by a second signal: stop waiting for handler calls in progress.
+    urgent: Arc<AtomicBool>,
 }
 
 struct Threads {
@@ -140,6 +142,40 @@ impl RedisWorker {
         self.stats()
     }
 
+    /// Runs until SIGTERM or SIGINT (Ctrl-C), then stops gracefully like
+    /// [`shutdown`](Self::shutdown) and returns the final counters (feature
+    /// `signals`, Unix). A second signal stops at once: handler calls still
+    /// in progress are left behind and their entries stay pending, to be
+    /// taken over by another worker after the claim idle time.
+    ///
+    /// ```no_run
+    /// use wasenderapi::redis::{RedisOptions, RedisWorker};
+    /// # struct Bot;
+    /// # impl wasenderapi::WebhookHandler for Bot { type Error = std::convert::Infallible; }
+    /// let worker = RedisWorker::builder(RedisOptions::new("redis://127.0.0.1:6379/"), Bot).spawn()?;
+    /// let stats = worker.run_until_signal()?; // `kill -TERM <pid>` or Ctrl-C
+    /// println!("handled {}", stats.handled);
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
+    #[cfg(all(feature = "signals", unix))]
+    pub fn run_until_signal(mut self) -> Result<RedisWorkerStats> {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let urgent = Arc::clone(&self.urgent);
+        let tx = std::sync::Mutex::new(tx);
+        let watch = crate::signals::SignalWatch::start(
+            self.drain_timeout,
+            move || {
+                let _ = lock(&tx).send(());
+            },
+            move || urgent.store(true, Ordering::Release),
+        )?;
+        // A closed channel (cannot happen while `watch` lives) also stops.
+        let _ = rx.recv();
+        self.stop();
+        watch.stop();
+        Ok(self.stats())
+    }
+
     fn stop(&mut self) {
         let Some(threads) = self.threads.take() else {
             return;
@@ -153,7 +189,10 @@ impl RedisWorker {
         let deadline = Instant::now() + self.drain_timeout;
         let mut stragglers = 0;
         for thread in threads.handlers {
-            while !thread.is_finished() && Instant::now() < deadline {
+            while !thread.is_finished()
+                && Instant::now() < deadline
+                && !self.urgent.load(Ordering::Acquire)
+            {
                 thread::sleep(Duration::from_millis(2));
             }
             if thread.is_finished() {
@@ -275,6 +314,7 @@ impl<H: WebhookHandler + 'static> RedisWorkerBuilder<H> {
             shared: Arc::clone(&shared),
             threads: None,
             drain_timeout: self.drain_timeout,
+            urgent: Arc::new(AtomicBool::new(false)),
         };
         let started = start_threads(&shared, &self.handler);
         let threads = match started {

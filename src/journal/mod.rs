@@ -87,14 +87,19 @@
 mod compaction;
 mod dead_letter;
 mod dedupe;
+mod dir;
+mod lock;
 mod open;
 mod record;
+mod requeue;
 mod segment;
 mod writer;
 
 #[cfg(test)]
 mod tests;
 
+use std::fs::File;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -102,9 +107,17 @@ use crate::WasenderError;
 
 pub use dead_letter::{DeadLetter, DeadLetters};
 pub(crate) use dedupe::{dedupe_key, DedupeWindow};
+pub use dir::{JournalDir, JournalInfo};
+pub use requeue::Requeue;
+pub(crate) use requeue::{purge, requeue};
 pub(crate) use writer::{Journal, Seq};
 
-/// The journal's internals, for `benches/journal.rs` only.
+/// The dead-letter file's name in the journal directory.
+pub(crate) const DEAD_LETTER_FILE: &str = "dead-letters.jsonl";
+/// The dedupe window's file name in the journal directory.
+pub(crate) const DEDUPE_FILE: &str = "dedupe.log";
+
+/// The journal's internals, for `benches/journal.rs` and the backlog test only.
 ///
 /// Not an API: no semver guarantee, may change or vanish in any release.
 /// Enabled by the `bench-internals` cargo feature.
@@ -112,7 +125,7 @@ pub(crate) use writer::{Journal, Seq};
 pub mod bench {
     pub use super::open::{Corruption, Recovery};
     pub use super::record::CorruptionKind;
-    pub use super::writer::{Journal, JournalStats, Seq};
+    pub use super::writer::{Journal, JournalStats, PendingBatch, Seq};
     pub use super::JournalOptions;
 }
 
@@ -125,6 +138,28 @@ fn io_error(path: &Path, source: std::io::Error) -> WasenderError {
     WasenderError::Journal {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// Replaces the file at `path` with `contents` atomically: writes and syncs
+/// `<name>.tmp` beside it, renames it over `path`, and syncs the directory.
+/// A crash leaves either the old file or the new one, never a mix.
+fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let mut tmp_name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    {
+        let mut file = File::create(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => segment::sync_dir(dir),
+        None => Ok(()),
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::event::WasenderWebhookEvent;
 use crate::handler::{dispatch, WebhookHandler};
-use crate::journal::{dedupe_key, DedupeWindow};
+use crate::journal::{dedupe_key, DeadLetter, DedupeWindow, Requeue};
 
 /// What became of one delivered event.
 #[derive(Debug)]
@@ -39,6 +39,21 @@ pub(crate) trait Delivery: Send + Sync {
     /// Called once at shutdown, after every worker has stopped: finish or
     /// put away whatever is still pending.
     fn finish(&self) {}
+
+    /// The dead letters kept (queued modes; inline mode has none).
+    fn dead_letters(&self) -> crate::Result<Vec<DeadLetter>> {
+        Ok(Vec::new())
+    }
+
+    /// Hands the dead letters `which` picks to the handler again; returns how many.
+    fn requeue_dead_letters(&self, _which: &Requeue) -> crate::Result<usize> {
+        Ok(0)
+    }
+
+    /// Forgets every dead letter; returns how many.
+    fn purge_dead_letters(&self) -> crate::Result<usize> {
+        Ok(0)
+    }
 }
 
 /// The dedupe key of a verified event: its name plus its first message id, or a body hash.

@@ -163,10 +163,12 @@
 
 mod builder;
 mod connection;
+mod dead_letters;
 mod delivery;
 mod http;
 mod limits;
 mod mode;
+mod queue;
 mod queued;
 mod routing;
 mod server;
@@ -182,6 +184,7 @@ pub use limits::{
 pub use mode::{
     DeliveryMode, HandlerRetryPolicy, DEFAULT_DELIVERY_CAPACITY, DEFAULT_DRAIN_TIMEOUT,
 };
+pub use queued::MEMORY_DEAD_LETTER_LIMIT;
 pub use routing::HEALTH_PATH;
 pub use server::{ShutdownHandle, WebhookListener};
 pub use stats::ListenerStats;

@@ -4,7 +4,9 @@ use std::fs;
 
 use proptest::prelude::*;
 
-use super::{open, open_with, payload, payloads, record_len, segment_files, seqs, TempDir, HEADER};
+use super::{
+    open, open_with, payload, payloads, read_back, record_len, segment_files, seqs, TempDir, HEADER,
+};
 use crate::journal::record::CorruptionKind;
 use crate::journal::{Journal, JournalOptions, Seq};
 use crate::WasenderError;
@@ -261,6 +263,7 @@ proptest! {
             }
             Err(e) => panic!("opening a damaged journal failed: {e}"),
         };
+        let recovery = read_back(&journal, recovery);
         let mut last = None;
         for (seq, body) in &recovery.pending {
             prop_assert!(appended.contains(&(*seq, body.clone())));

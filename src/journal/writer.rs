@@ -312,19 +312,18 @@ impl Journal {
         let mut groups: Vec<(PathBuf, Vec<(u64, Location)>)> = Vec::new();
         let (next, exhausted) = {
             let w = lock(&self.writer);
-            let mut picked = 0usize;
             let mut bytes = 0usize;
             let mut last_segment = None;
             let mut next = range.end.0;
             let mut exhausted = true;
-            for (&seq, &loc) in w.pending.range(range.start.0..range.end.0) {
+            let pending = w.pending.range(range.start.0..range.end.0);
+            for (picked, (&seq, &loc)) in pending.enumerate() {
                 let len = loc.len as usize;
                 if picked > 0 && (picked >= max_events || bytes.saturating_add(len) > max_bytes) {
                     next = seq;
                     exhausted = false;
                     break;
                 }
-                picked += 1;
                 bytes = bytes.saturating_add(len);
                 if last_segment != Some(loc.segment) {
                     let Some(meta) = w.segments.get(&loc.segment) else {

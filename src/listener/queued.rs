@@ -206,8 +206,11 @@ fn open_store(dir: &Path, max_record_size: usize) -> crate::Result<(Store, Backl
 /// Replayed events themselves are never deduplicated: they were checked when
 /// they arrived.
 fn remember_backlog_keys(journal: &Journal, backlog: &Backlog, dedupe: &DedupeWindow) {
+    if backlog.count == 0 {
+        return;
+    }
     let mut from = backlog.seqs.start;
-    while backlog.count > 0 {
+    loop {
         let batch = journal.read_pending(
             Seq(from)..Seq(backlog.seqs.end),
             REPLAY_BATCH * 4,

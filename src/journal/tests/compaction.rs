@@ -74,6 +74,10 @@ fn a_stuck_event_is_carried_forward_and_its_old_segment_deleted() {
         "the first segment was compacted away"
     );
     assert!(journal.stats().carried_forward >= 1);
+    assert_eq!(
+        journal.pending_events().expect("read from its new place"),
+        vec![(stuck, payload(0))]
+    );
     drop(journal);
 
     let (_journal, recovery) = open_with(dir.path(), options);

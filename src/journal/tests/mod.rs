@@ -6,7 +6,9 @@ mod compaction;
 mod concurrency;
 mod dedupe;
 mod format;
+mod lock;
 mod recovery;
+mod requeue;
 
 use std::fs;
 use std::path::{Path, PathBuf};

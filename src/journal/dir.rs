@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::{
-    io_error, DeadLetter, DeadLetters, DedupeWindow, Journal, JournalOptions, Requeue,
+    io_error, segment, DeadLetter, DeadLetters, DedupeWindow, Journal, JournalOptions, Requeue,
     DEAD_LETTER_FILE, DEDUPE_FILE,
 };
 
@@ -70,12 +70,13 @@ pub struct JournalInfo {
 }
 
 impl JournalDir {
-    /// Opens the journal in `dir`, which must exist, taking its lock.
+    /// Opens the journal in `dir`, taking its lock. The directory must hold
+    /// a journal (a segment or a dead-letter file): none is created.
     ///
     /// Fails with [`WasenderError::JournalLocked`](crate::WasenderError::JournalLocked)
     /// when a listener (or another handle) holds it, changing nothing;
     /// [`WasenderError::Journal`](crate::WasenderError::Journal) when the
-    /// directory is missing or unreadable; and
+    /// directory is missing, unreadable or holds no journal (`NotFound`); and
     /// [`WasenderError::JournalFormat`](crate::WasenderError::JournalFormat)
     /// when a file is in a format this build does not read.
     pub fn open(dir: impl AsRef<Path>) -> crate::Result<JournalDir> {
@@ -84,6 +85,15 @@ impl JournalDir {
         if !meta.is_dir() {
             let not_dir = io::Error::new(io::ErrorKind::NotADirectory, "not a directory");
             return Err(io_error(dir, not_dir));
+        }
+        // A mistyped path must not get a journal created in it.
+        let segments = segment::list_segments(dir).map_err(|e| io_error(dir, e))?;
+        if segments.is_empty() && !dir.join(DEAD_LETTER_FILE).exists() {
+            let empty = io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no journal here: no *.wal segment and no {DEAD_LETTER_FILE}"),
+            );
+            return Err(io_error(dir, empty));
         }
         // Any record a listener wrote is read back and can be requeued.
         let options = JournalOptions::default().max_record_size(u32::MAX);

@@ -330,7 +330,10 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// zero worker count, limit, capacity or timeout, or a path not starting
     /// with `/`. Then [`WasenderError::Bind`], naming the address, when it does
     /// not resolve or cannot be bound (in use, no permission);
-    /// [`WasenderError::Io`] when the journal cannot be opened or a thread
+    /// [`WasenderError::JournalLocked`] when another listener (in this
+    /// process or another) holds the journal directory;
+    /// [`WasenderError::Journal`] or [`WasenderError::JournalFormat`] when
+    /// the journal cannot be opened; [`WasenderError::Io`] when a thread
     /// cannot be started.
     pub fn spawn(self) -> Result<WebhookListener> {
         if self.verifier.secret_count() == 0 {

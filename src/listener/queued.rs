@@ -10,6 +10,10 @@
 //! answer 200 as a duplicate), enqueue, answer 200. A key is only ever inserted
 //! after its event is durable, so a duplicate answer never hides an event that
 //! could still be lost.
+//!
+//! Events replayed from the journal (the backlog at start, requeued dead
+//! letters) reach the handler threads through the queue's feed (queue.rs),
+//! read back in small batches, ahead of new events.
 
 use std::collections::VecDeque;
 use std::ops::Range;

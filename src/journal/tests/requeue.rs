@@ -134,7 +134,7 @@ fn a_letter_serializes_as_its_line_and_the_mark_round_trips() {
 }
 
 #[test]
-fn journal_dir_needs_an_existing_directory_and_creates_none() {
+fn journal_dir_needs_an_existing_journal_and_creates_none() {
     let dir = TempDir::new("jdir-missing");
     let missing = dir.path().join("typo");
     match JournalDir::open(&missing) {
@@ -145,6 +145,20 @@ fn journal_dir_needs_an_existing_directory_and_creates_none() {
         other => panic!("expected a journal error, got {other:?}"),
     }
     assert!(!missing.exists());
+    let unrelated = dir.path().join("unrelated");
+    fs::create_dir(&unrelated).expect("create");
+    fs::write(unrelated.join("notes.txt"), b"mine").expect("write");
+    match JournalDir::open(&unrelated) {
+        Err(WasenderError::Journal { source, .. }) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("expected a journal error, got {other:?}"),
+    }
+    assert_eq!(
+        fs::read_dir(&unrelated).expect("list").count(),
+        1,
+        "nothing created"
+    );
 }
 
 #[test]

@@ -85,6 +85,34 @@ fn a_stuck_event_is_carried_forward_and_its_old_segment_deleted() {
 }
 
 #[test]
+fn stuck_events_of_several_sparse_segments_are_all_carried_forward_in_order() {
+    let dir = TempDir::new("stuck-many");
+    let record = record_len(payload(0).len());
+    let options = JournalOptions::default().segment_size(record * 8);
+    let (journal, _) = open_with(dir.path(), options.clone());
+    let mut stuck = Vec::new();
+    for i in 0..40 {
+        let seq = journal.append(&payload(i)).expect("append");
+        if i % 10 == 3 {
+            stuck.push((seq, payload(i)));
+        } else {
+            journal.mark_done(seq).expect("mark done");
+        }
+    }
+    journal.compact().expect("compact");
+    assert!(journal.stats().carried_forward >= 4);
+    assert_eq!(journal.pending_events().expect("read back"), stuck);
+    drop(journal);
+
+    let (_journal, recovery) = open_with(dir.path(), options);
+    assert_eq!(recovery.pending, stuck);
+    assert!(
+        segment_files(dir.path()).len() <= 3,
+        "sparse segments deleted"
+    );
+}
+
+#[test]
 fn done_markers_outlive_the_segment_they_were_written_in() {
     // Segment A holds events 1..=10 and stays (most are pending); segment B
     // holds the done markers of 1..=3 and is deleted once its own events are

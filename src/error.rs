@@ -243,10 +243,11 @@ pub enum WasenderError {
         reason: String,
     },
 
-    /// Opening a journal found its directory locked by another process, whose
-    /// writes would interleave with ours; the journal refuses to open. Stop
-    /// the other process, or give each listener its own directory.
-    #[error("journal directory {} is locked by another process{}", path.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    /// Opening a journal found its directory locked by another process, or
+    /// by another listener or `JournalDir` in this one, whose writes would
+    /// interleave with ours; the journal refuses to open and changes nothing.
+    /// Stop the other holder, or give each listener its own directory.
+    #[error("journal directory {} is locked by another listener or process{}", path.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     JournalLocked {
         /// The journal directory.
         path: std::path::PathBuf,

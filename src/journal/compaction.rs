@@ -5,7 +5,8 @@
 //! pending events fill at most a quarter of it ([`SPARSE_DIVISOR`]) has them
 //! copied into the active segment first (keeping their seqs), so a single
 //! event stuck in a handler does not pin a whole file. Copying only sparse
-//! segments bounds the work: each byte copied frees at least three.
+//! segments bounds the work: each byte copied frees at least three. Segments
+//! are copied one at a time, so at most a quarter of a segment is in memory.
 //!
 //! Done markers matter as long as a copy of their event is on disk: if a
 //! deleted segment holds the marker for an event whose record sits in a
@@ -14,7 +15,7 @@
 //! is exact, and markers never pile up.
 
 use std::collections::BTreeMap;
-use std::fs;
+use std::fs::{self, File};
 use std::io;
 
 use super::record::{self, RecordKind};
@@ -39,8 +40,20 @@ impl Journal {
                 sparse.push(id);
             }
         }
-        let carried = self.read_live_events(w, &mut sparse);
-        doomed.extend_from_slice(&sparse);
+        // Copy forward one segment at a time (at most a quarter of a segment
+        // in memory), make the copies durable, and only then delete.
+        let mut by_segment = live_events(w, &sparse);
+        let mut carried = 0u64;
+        for id in sparse {
+            let events = by_segment.remove(&id).unwrap_or_default();
+            match self.copy_forward(w, id, events)? {
+                Some(copied) => {
+                    carried += copied;
+                    doomed.push(id);
+                }
+                None => continue,
+            }
+        }
         if doomed.is_empty() {
             return Ok(());
         }
@@ -54,31 +67,20 @@ impl Journal {
                     .any(|(id, meta)| !doomed.contains(id) && meta.events.contains(seq))
             })
             .collect();
-
-        // Copy forward, make the copies durable, and only then delete.
-        w.scratch.clear();
-        let mut copies = Vec::with_capacity(carried.len());
-        for (seq, payload) in &carried {
-            let at = w.scratch.len() as u64;
-            record::encode(&mut w.scratch, RecordKind::Event, *seq, payload);
-            copies.push((*seq, at, payload.len()));
-        }
-        for &seq in &markers {
-            record::encode(&mut w.scratch, RecordKind::Done, seq, &[]);
-        }
-        if !w.scratch.is_empty() {
-            let base = w.write_scratch()?;
-            for (seq, at, len) in copies {
-                let len =
-                    u32::try_from(len).expect("a payload read back from a record fits in u32");
-                w.track_event(seq, base + at, len);
+        if !markers.is_empty() {
+            w.scratch.clear();
+            for &seq in &markers {
+                record::encode(&mut w.scratch, RecordKind::Done, seq, &[]);
             }
+            w.write_scratch()?;
             w.active_meta().done_markers.extend_from_slice(&markers);
+        }
+        if carried > 0 || !markers.is_empty() {
             w.file.sync_data()?;
             bump(&self.counters.syncs, 1);
             self.advance_durable(w.written);
         }
-        bump(&self.counters.carried_forward, carried.len() as u64);
+        bump(&self.counters.carried_forward, carried);
 
         let mut deleted = 0;
         for id in doomed {
@@ -105,39 +107,62 @@ impl Journal {
         Ok(())
     }
 
-    /// Reads the pending events of the `sparse` segments, oldest seq first.
-    /// A segment whose events cannot be read back is kept (and removed from
-    /// `sparse`): nothing pending is ever deleted.
-    fn read_live_events(&self, w: &Writer, sparse: &mut Vec<u64>) -> Vec<(u64, Vec<u8>)> {
-        if sparse.is_empty() {
-            return Vec::new();
-        }
-        let mut by_segment: BTreeMap<u64, Vec<(u64, Location)>> = BTreeMap::new();
-        for (&seq, &loc) in &w.pending {
-            if sparse.contains(&loc.segment) {
-                by_segment.entry(loc.segment).or_default().push((seq, loc));
-            }
-        }
-        let mut carried = Vec::new();
-        sparse.retain(|id| {
-            let path = &w.segments[id].path;
-            let events = by_segment.remove(id).unwrap_or_default();
-            let read: io::Result<Vec<(u64, Vec<u8>)>> = events
+    /// Copies the pending `events` of sealed segment `id` into the active
+    /// segment (not yet synced) and tracks them there. Returns how many, or
+    /// `None` when they cannot be read back: the segment is then kept, since
+    /// nothing pending is ever deleted. A failed write is an error.
+    fn copy_forward(
+        &self,
+        w: &mut Writer,
+        id: u64,
+        events: Vec<(u64, Location)>,
+    ) -> io::Result<Option<u64>> {
+        let path = &w.segments[&id].path;
+        let read: io::Result<Vec<(u64, Vec<u8>)>> = File::open(path).and_then(|mut file| {
+            events
                 .into_iter()
-                .map(|(seq, loc)| segment::read_event(path, loc, seq).map(|payload| (seq, payload)))
-                .collect();
-            match read {
-                Ok(events) => {
-                    carried.extend(events);
-                    true
-                }
-                Err(e) => {
-                    log::warn!("journal: keeping {}: {e}", path.display());
-                    false
-                }
-            }
+                .map(|(seq, loc)| {
+                    segment::read_event_from(&mut file, path, loc, seq).map(|p| (seq, p))
+                })
+                .collect()
         });
-        carried.sort_unstable_by_key(|(seq, _)| *seq);
-        carried
+        let carried = match read {
+            Ok(carried) => carried,
+            Err(e) => {
+                log::warn!("journal: keeping {}: {e}", path.display());
+                return Ok(None);
+            }
+        };
+        if carried.is_empty() {
+            return Ok(Some(0));
+        }
+        w.scratch.clear();
+        let mut copies = Vec::with_capacity(carried.len());
+        for (seq, payload) in &carried {
+            let at = w.scratch.len() as u64;
+            record::encode(&mut w.scratch, RecordKind::Event, *seq, payload);
+            let len = u32::try_from(payload.len())
+                .expect("a payload read back from a record fits in u32");
+            copies.push((*seq, at, len));
+        }
+        let base = w.write_scratch()?;
+        for (seq, at, len) in copies {
+            w.track_event(seq, base + at, len);
+        }
+        Ok(Some(carried.len() as u64))
     }
+}
+
+/// The pending events of the `sparse` segments, by segment, in seq order.
+fn live_events(w: &Writer, sparse: &[u64]) -> BTreeMap<u64, Vec<(u64, Location)>> {
+    let mut by_segment: BTreeMap<u64, Vec<(u64, Location)>> = BTreeMap::new();
+    if sparse.is_empty() {
+        return by_segment;
+    }
+    for (&seq, &loc) in &w.pending {
+        if sparse.contains(&loc.segment) {
+            by_segment.entry(loc.segment).or_default().push((seq, loc));
+        }
+    }
+    by_segment
 }

@@ -1,4 +1,6 @@
-//! The dead-letter file: events the handler gave up on, one JSON line each.
+//! The dead-letter file: events the handler gave up on, one JSON line each,
+//! appended as they happen and rewritten whole (atomically) when letters are
+//! marked requeued or purged.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -11,7 +13,8 @@ use base64::Engine as _;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use super::{format_error, io_error, Seq};
+use super::{dedupe_key, format_error, io_error, replace_file, Seq};
+use crate::event::parse_event;
 use crate::sync::lock;
 
 /// The line format this build writes (`"v":1`). Lines without `v` are
@@ -34,6 +37,11 @@ pub struct DeadLetter {
     pub attempts: u32,
     /// When it was given up on, in milliseconds since the Unix epoch.
     pub time_unix_ms: u64,
+    /// Once requeued: the seq the event was handed to the handler again
+    /// under (a new journal event in durable mode). A requeued letter stays
+    /// listed, so that you see what became of it, until purged; it is never
+    /// requeued twice.
+    pub requeued_as: Option<u64>,
 }
 
 /// Why a line of the dead-letter file was not read.
@@ -56,17 +64,35 @@ impl DeadLetter {
             error: error.into(),
             attempts,
             time_unix_ms,
+            requeued_as: None,
         }
     }
 
+    /// The id of the event's (first) message, its `data.messages.key.id`,
+    /// when the payload is an event that carries one.
+    pub fn event_id(&self) -> Option<String> {
+        let event = parse_event(&self.payload).ok()?;
+        let id = event.messages().iter().find_map(|m| m.id())?;
+        Some(id.to_owned())
+    }
+
+    /// The key the listener's dedupe window knows this event by (see
+    /// `dedupe.log` in the [module docs](super)), when the payload is an event.
+    pub fn dedupe_key(&self) -> Option<String> {
+        let event = parse_event(&self.payload).ok()?;
+        let id = event.messages().iter().find_map(|m| m.id());
+        Some(dedupe_key(event.event_name(), id, &self.payload))
+    }
+
     /// The JSON line for this letter: the payload as text when it is UTF-8
-    /// (`"payload_encoding":"utf8"`), else base64 (`"base64"`).
+    /// (`"payload_encoding":"utf8"`), else base64 (`"base64"`), and
+    /// `requeued_as` only once requeued.
     fn to_json(&self) -> Value {
         let (payload, encoding) = match std::str::from_utf8(&self.payload) {
             Ok(text) => (text.to_owned(), "utf8"),
             Err(_) => (BASE64.encode(&self.payload), "base64"),
         };
-        json!({
+        let mut line = json!({
             "v": FORMAT_VERSION,
             "seq": self.seq,
             "time": rfc3339_utc(self.time_unix_ms),
@@ -75,7 +101,11 @@ impl DeadLetter {
             "error": self.error,
             "payload_encoding": encoding,
             "payload": payload,
-        })
+        });
+        if let (Some(seq), Some(fields)) = (self.requeued_as, line.as_object_mut()) {
+            fields.insert("requeued_as".to_owned(), seq.into());
+        }
+        line
     }
 
     fn from_json(value: &Value) -> Result<Self, LineError> {
@@ -98,19 +128,34 @@ impl DeadLetter {
             "base64" => BASE64.decode(text).ok()?,
             _ => return None,
         };
+        let requeued_as = match value.get("requeued_as") {
+            None | Some(Value::Null) => None,
+            Some(seq) => Some(seq.as_u64()?),
+        };
         Some(Self {
             seq: value.get("seq")?.as_u64()?,
             payload,
             error: value.get("error")?.as_str()?.to_owned(),
             attempts: u32::try_from(value.get("attempts")?.as_u64()?).ok()?,
             time_unix_ms: value.get("time_unix_ms")?.as_u64()?,
+            requeued_as,
         })
+    }
+}
+
+/// The same JSON object as the letter's line in the dead-letter file (see
+/// [`DeadLetters`]).
+impl serde::Serialize for DeadLetter {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(serializer)
     }
 }
 
 /// The dead-letter file of a durable listener: `dead-letters.jsonl` in its
 /// journal directory, one JSON line per [`DeadLetter`], appended and synced
-/// before the event is marked done. Read it with [`DeadLetters::read`].
+/// before the event is marked done. Read it with [`DeadLetters::read`];
+/// requeue and purge letters with [`JournalDir`](super::JournalDir) (listener
+/// stopped) or through the running listener.
 ///
 /// A line looks like:
 ///
@@ -120,7 +165,10 @@ impl DeadLetter {
 ///
 /// `payload` is the body as text when it is UTF-8 (`"payload_encoding":"utf8"`),
 /// else standard base64 (`"base64"`); `time` is RFC 3339 in UTC with
-/// milliseconds.
+/// milliseconds. A requeued letter also carries `"requeued_as":<seq>`.
+/// Requeueing and purging rewrite the file whole: a new file is written and
+/// synced beside it (`dead-letters.jsonl.tmp`), then renamed over it, so a
+/// crash leaves either the old file or the new one.
 #[derive(Debug)]
 pub struct DeadLetters {
     path: PathBuf,
@@ -131,15 +179,15 @@ impl DeadLetters {
     /// Opens (creating if needed) the file at `path` for appending.
     pub(crate) fn open(path: impl AsRef<Path>) -> crate::Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| io_error(&path, e))?;
+        let file = Self::open_append(&path).map_err(|e| io_error(&path, e))?;
         Ok(Self {
             path,
             file: Mutex::new(file),
         })
+    }
+
+    fn open_append(path: &Path) -> io::Result<File> {
+        OpenOptions::new().create(true).append(true).open(path)
     }
 
     /// Appends one letter and syncs it to disk. The error names the file.
@@ -156,6 +204,46 @@ impl DeadLetters {
                     format!("dead letters {}: {e}", self.path.display()),
                 )
             })
+    }
+
+    /// Every letter in the file, oldest first (see [`DeadLetters::read`]).
+    pub(crate) fn list(&self) -> crate::Result<Vec<DeadLetter>> {
+        let _appends = lock(&self.file);
+        self.load()
+    }
+
+    /// Reads the letters, lets `change` edit them, and when it says it
+    /// changed them, rewrites the file atomically. Appends wait meanwhile, so
+    /// no letter recorded in between is lost, and two updates never
+    /// interleave. A file that cannot be read (a line of an unknown format
+    /// version) is never rewritten.
+    pub(crate) fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Vec<DeadLetter>) -> crate::Result<(T, bool)>,
+    ) -> crate::Result<T> {
+        let mut file = lock(&self.file);
+        let mut letters = self.load()?;
+        let (out, changed) = change(&mut letters)?;
+        if changed {
+            let mut text = String::new();
+            for letter in &letters {
+                text.push_str(&letter.to_json().to_string());
+                text.push('\n');
+            }
+            replace_file(&self.path, text.as_bytes())
+                .and_then(|()| Self::open_append(&self.path))
+                .map(|reopened| *file = reopened)
+                .map_err(|e| io_error(&self.path, e))?;
+        }
+        Ok(out)
+    }
+
+    /// The letters in the file; a missing file holds none.
+    fn load(&self) -> crate::Result<Vec<DeadLetter>> {
+        if !self.path.exists() {
+            return Ok(Vec::new());
+        }
+        Self::read(&self.path)
     }
 
     /// Reads every letter in the file at `path`, oldest first.
@@ -247,6 +335,7 @@ mod tests {
             error: "e".into(),
             attempts: 3,
             time_unix_ms: 0,
+            requeued_as: None,
         };
         let json = text.to_json();
         assert_eq!(json["payload"], "{\"a\":1}");

@@ -8,7 +8,7 @@
 //! -"body:…"
 //! ```
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sha2::{Digest, Sha256};
 
-use super::{format_error, io_error};
+use super::{format_error, io_error, replace_file};
 use crate::sync::lock;
 
 /// The key under which an event is deduplicated: the event name plus the
@@ -105,45 +105,35 @@ impl DedupeWindow {
     pub(crate) fn open(path: impl AsRef<Path>, capacity: usize) -> crate::Result<Self> {
         let path = path.as_ref().to_path_buf();
         let mut window = Window::new(capacity);
-        let text = match fs::read(&path) {
-            // Zero bytes only (a crash before any data reached the disk) hold nothing.
-            Ok(bytes) if bytes.iter().all(|&b| b == 0) => String::new(),
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(io_error(&path, e)),
-        };
-        let mut lines = text.lines().peekable();
-        if let Some(first) = lines.peek() {
-            if is_version_line(&path, first)? {
-                lines.next();
+        replay(&path, |op, key| match op {
+            INSERT => window.insert(key),
+            _ => {
+                window.remove(key);
             }
-        }
-        let mut damaged = 0usize;
-        for line in lines {
-            let mut chars = line.chars();
-            let op = chars.next();
-            match (op, serde_json::from_str::<String>(chars.as_str())) {
-                (Some(INSERT), Ok(key)) => {
-                    window.insert(&key);
-                }
-                (Some(REMOVE), Ok(key)) => {
-                    window.remove(&key);
-                }
-                _ => damaged += 1,
-            }
-        }
-        if damaged > 0 {
-            log::warn!(
-                "dedupe window {}: skipped {damaged} damaged line(s)",
-                path.display()
-            );
-        }
+        })?;
         let store = Store::rewrite(path.clone(), &window.order, &window.keys)
             .map_err(|e| io_error(&path, e))?;
         window.store = Some(store);
         Ok(Self {
             inner: Mutex::new(window),
         })
+    }
+
+    /// Number of keys in the file at `path` (none when it is missing), read
+    /// without changing it. A window evicts its oldest keys beyond its
+    /// capacity without writing a line, so this counts those still in the
+    /// file: at most the window's capacity plus what it wrote since the file
+    /// was last compacted.
+    pub(crate) fn count_keys(path: impl AsRef<Path>) -> crate::Result<u64> {
+        let mut keys: HashSet<String> = HashSet::new();
+        replay(path.as_ref(), |op, key| {
+            if op == INSERT {
+                keys.insert(key.to_owned());
+            } else {
+                keys.remove(key);
+            }
+        })?;
+        Ok(keys.len() as u64)
     }
 
     /// Inserts `key` and returns `true` if it was not in the window (handle the
@@ -198,6 +188,42 @@ impl DedupeWindow {
     fn lock(&self) -> MutexGuard<'_, Window> {
         lock(&self.inner)
     }
+}
+
+/// Reads the dedupe file at `path` (a missing one, or one holding only zero
+/// bytes, is empty) and calls `apply` with each change line, oldest first:
+/// [`INSERT`] or [`REMOVE`] and the key. Damaged lines are skipped with a
+/// warning; a file in another format is refused.
+fn replay(path: &Path, mut apply: impl FnMut(char, &str)) -> crate::Result<()> {
+    let text = match fs::read(path) {
+        // Zero bytes only (a crash before any data reached the disk) hold nothing.
+        Ok(bytes) if bytes.iter().all(|&b| b == 0) => String::new(),
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io_error(path, e)),
+    };
+    let mut lines = text.lines().peekable();
+    if let Some(first) = lines.peek() {
+        if is_version_line(path, first)? {
+            lines.next();
+        }
+    }
+    let mut damaged = 0usize;
+    for line in lines {
+        let mut chars = line.chars();
+        let op = chars.next();
+        match (op, serde_json::from_str::<String>(chars.as_str())) {
+            (Some(op @ (INSERT | REMOVE)), Ok(key)) => apply(op, &key),
+            _ => damaged += 1,
+        }
+    }
+    if damaged > 0 {
+        log::warn!(
+            "dedupe window {}: skipped {damaged} damaged line(s)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Checks the first line of a dedupe file: `true` when it is the version
@@ -306,21 +332,7 @@ impl Store {
                 lines += 1;
             }
         }
-        let mut tmp_name = path
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        tmp_name.push(".tmp");
-        let tmp = path.with_file_name(tmp_name);
-        {
-            let mut file = File::create(&tmp)?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-        }
-        fs::rename(&tmp, &path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            super::segment::sync_dir(dir)?;
-        }
+        replace_file(&path, text.as_bytes())?;
         let file = OpenOptions::new().append(true).open(&path)?;
         Ok(Store { path, file, lines })
     }

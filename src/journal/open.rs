@@ -1,6 +1,11 @@
-//! Opening a journal: checking every segment's format, scanning them,
-//! reporting and cutting off damage, and rebuilding which events are still
-//! pending.
+//! Opening a journal: locking its directory, checking every segment's
+//! format, scanning them, reporting and cutting off damage, and rebuilding
+//! which events are still pending.
+//!
+//! Recovery keeps only where each pending event is (its seq, segment, offset
+//! and length: a few dozen bytes each), never its payload, and reads one
+//! segment at a time: the events themselves are read back in batches with
+//! [`Journal::read_pending`] as the handler gets to them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, OpenOptions};
@@ -8,6 +13,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::lock::DirLock;
 use super::record::{self, CorruptionKind, RecordKind};
 use super::segment::{self, Layout, Location, SegmentMeta, FILE_HEADER_LEN};
 use super::writer::{Journal, Seq, Writer};
@@ -16,12 +22,17 @@ use crate::sync::lock;
 use crate::Result;
 
 /// What [`Journal::open`] found on disk.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct Recovery {
-    /// Events appended but not marked done, oldest first. They are still
-    /// pending in the journal: mark each done once handled.
-    pub pending: Vec<(Seq, Vec<u8>)>,
+    /// How many events were appended but not marked done. They stay pending
+    /// in the journal: read them back, oldest first, with
+    /// [`Journal::read_pending`] over `..backlog_end`, and mark each done once
+    /// handled.
+    pub pending: u64,
+    /// Every event pending at open has a seq below this one; every event
+    /// appended since has this seq or a higher one.
+    pub backlog_end: Seq,
     /// Damaged byte ranges that were skipped (each also logged with `log::warn!`).
     pub corruption: Vec<Corruption>,
 }
@@ -51,6 +62,8 @@ pub struct Corruption {
 
 pub(super) fn open(dir: &Path, options: JournalOptions) -> Result<(Journal, Recovery)> {
     fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    // Before anything is read or repaired: a refused open changes nothing.
+    let dir_lock = DirLock::acquire(dir)?;
     let listed = segment::list_segments(dir).map_err(|e| io_error(dir, e))?;
     // Every header is checked before anything is changed: a segment in an
     // unknown format fails the open with every file as it was.
@@ -63,8 +76,8 @@ pub(super) fn open(dir: &Path, options: JournalOptions) -> Result<(Journal, Reco
     }
 
     let mut segments: BTreeMap<u64, SegmentMeta> = BTreeMap::new();
-    // seq -> (segment, offset, payload) of the last copy seen.
-    let mut events: BTreeMap<u64, (u64, u64, Vec<u8>)> = BTreeMap::new();
+    // seq -> where the last copy seen is.
+    let mut events: BTreeMap<u64, Location> = BTreeMap::new();
     let mut done: HashSet<u64> = HashSet::new();
     let mut corruption = Vec::new();
     let mut max_seq = 0u64;
@@ -92,7 +105,14 @@ pub(super) fn open(dir: &Path, options: JournalOptions) -> Result<(Journal, Reco
                 RecordKind::Event => {
                     meta.saw_event(rec.seq);
                     if !done.contains(&rec.seq) {
-                        events.insert(rec.seq, (id, rec.offset, rec.payload.to_vec()));
+                        let len = u32::try_from(rec.payload.len())
+                            .expect("a scanned payload is at most RECORD_LIMIT bytes");
+                        let at = Location {
+                            segment: id,
+                            offset: rec.offset,
+                            len,
+                        };
+                        events.insert(rec.seq, at);
                     }
                 }
                 RecordKind::Done => {
@@ -131,24 +151,13 @@ pub(super) fn open(dir: &Path, options: JournalOptions) -> Result<(Journal, Reco
         segments.insert(id, meta);
     }
 
-    let mut pending = BTreeMap::new();
-    let mut recovered = Vec::with_capacity(events.len());
-    for (seq, (id, offset, payload)) in events {
-        let len =
-            u32::try_from(payload.len()).expect("a scanned payload is at most RECORD_LIMIT bytes");
-        if let Some(meta) = segments.get_mut(&id) {
-            meta.add_live(len);
+    for loc in events.values() {
+        if let Some(meta) = segments.get_mut(&loc.segment) {
+            meta.add_live(loc.len);
         }
-        pending.insert(
-            seq,
-            Location {
-                segment: id,
-                offset,
-                len,
-            },
-        );
-        recovered.push((Seq(seq), payload));
     }
+    let pending = events;
+    let recovered = pending.len() as u64;
 
     let last = segments.last_key_value().map(|(&id, meta)| (id, meta.size));
     let next_seq = (max_seq + 1).max(last.map_or(1, |(id, _)| id));
@@ -181,7 +190,7 @@ pub(super) fn open(dir: &Path, options: JournalOptions) -> Result<(Journal, Reco
         written: 0,
         scratch: Vec::new(),
     };
-    let journal = Journal::from_parts(dir.to_path_buf(), options, writer);
+    let journal = Journal::from_parts(dir.to_path_buf(), options, writer, dir_lock);
     {
         let mut w = lock(&journal.writer);
         let compacted = journal.compact_locked(&mut w);
@@ -191,6 +200,7 @@ pub(super) fn open(dir: &Path, options: JournalOptions) -> Result<(Journal, Reco
         journal,
         Recovery {
             pending: recovered,
+            backlog_end: Seq(next_seq),
             corruption,
         },
     ))

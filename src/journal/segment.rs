@@ -276,24 +276,39 @@ impl SeqRuns {
 
 /// Reads back the event record at `loc` and checks that it is intact and is `seq`.
 pub(crate) fn read_event(path: &Path, loc: Location, seq: u64) -> io::Result<Vec<u8>> {
-    let mut file = File::open(path)?;
+    read_event_from(&mut File::open(path)?, path, loc, seq)
+}
+
+/// Like [`read_event`], from the segment at `path` already open as `file`.
+pub(crate) fn read_event_from(
+    file: &mut File,
+    path: &Path,
+    loc: Location,
+    seq: u64,
+) -> io::Result<Vec<u8>> {
     file.seek(SeekFrom::Start(loc.offset))?;
     let mut buf = vec![0u8; HEADER_LEN + loc.len as usize];
     file.read_exact(&mut buf)?;
-    let scan = record::scan(&buf, 0, loc.len);
-    match scan.records.first() {
-        Some(r) if r.offset == 0 && r.seq == seq && r.kind == RecordKind::Event => {
-            Ok(r.payload.to_vec())
-        }
-        _ => Err(io::Error::new(
+    let intact = {
+        let scan = record::scan(&buf, 0, loc.len);
+        matches!(scan.records.first(), Some(r) if r.offset == 0
+            && r.seq == seq
+            && r.kind == RecordKind::Event
+            && r.payload.len() == loc.len as usize)
+    };
+    if !intact {
+        return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
                 "event {seq} at {}:{} is damaged",
                 path.display(),
                 loc.offset
             ),
-        )),
+        ));
     }
+    // The payload is the rest of `buf`: keep the allocation.
+    buf.drain(..HEADER_LEN);
+    Ok(buf)
 }
 
 #[cfg(test)]

@@ -1,14 +1,17 @@
-//! The journal handle: appends with group commit, done markers, rotation.
+//! The journal handle: appends with group commit, done markers, rotation,
+//! and reading pending events back.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 
+use super::lock::DirLock;
 use super::open::Recovery;
 use super::record::{self, RecordKind};
 use super::segment::{self, Location, SegmentMeta, FILE_HEADER_LEN};
@@ -66,7 +69,23 @@ pub struct Journal {
     committed: Condvar,
     failed: AtomicBool,
     failure: Mutex<Option<(io::ErrorKind, String)>>,
+    /// Set by [`Journal::close`]: no more writes.
+    closed: AtomicBool,
     pub(super) counters: Counters,
+    /// Held until [`Journal::close`] or drop (declared last: dropped last).
+    dir_lock: Mutex<Option<DirLock>>,
+}
+
+/// Pending events read back by [`Journal::read_pending`].
+#[derive(Debug)]
+pub struct PendingBatch {
+    /// The events, oldest first; an event that could not be read back
+    /// (damaged on disk since the open) comes with its error and stays pending.
+    pub events: Vec<(Seq, io::Result<Vec<u8>>)>,
+    /// Where to continue: the seq after the last event returned.
+    pub next: Seq,
+    /// `true` when no event after these is pending in the range asked for.
+    pub exhausted: bool,
 }
 
 /// State guarded by the write lock.
@@ -161,7 +180,12 @@ impl Journal {
         super::open::open(dir.as_ref(), options)
     }
 
-    pub(super) fn from_parts(dir: PathBuf, options: JournalOptions, writer: Writer) -> Journal {
+    pub(super) fn from_parts(
+        dir: PathBuf,
+        options: JournalOptions,
+        writer: Writer,
+        dir_lock: DirLock,
+    ) -> Journal {
         let durable = writer.written;
         Journal {
             dir,
@@ -175,8 +199,15 @@ impl Journal {
             committed: Condvar::new(),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
+            closed: AtomicBool::new(false),
             counters: Counters::default(),
+            dir_lock: Mutex::new(Some(dir_lock)),
         }
+    }
+
+    /// The journal's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Appends an event and returns once it is written and `fsync`ed.
@@ -186,23 +217,42 @@ impl Journal {
     /// [`JournalOptions::max_record_size`]; after any I/O error the journal
     /// refuses further writes (reopen it to recover what is on disk).
     pub fn append(&self, payload: &[u8]) -> io::Result<Seq> {
-        if payload.len() > self.options.max_record_size as usize {
+        self.append_records(&[payload]).map(|seqs| seqs.start)
+    }
+
+    /// Appends several events with one `fsync` and returns their seqs,
+    /// consecutive and in the order given. All are checked against
+    /// [`JournalOptions::max_record_size`] before any is written.
+    pub fn append_many(&self, payloads: &[&[u8]]) -> io::Result<Vec<Seq>> {
+        let seqs = self.append_records(payloads)?;
+        Ok((seqs.start.0..seqs.end.0).map(Seq).collect())
+    }
+
+    fn append_records(&self, payloads: &[&[u8]]) -> io::Result<Range<Seq>> {
+        let limit = self.options.max_record_size as usize;
+        if let Some(payload) = payloads.iter().find(|p| p.len() > limit) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "payload of {} bytes exceeds max_record_size {}",
+                    "payload of {} bytes exceeds max_record_size {limit}",
                     payload.len(),
-                    self.options.max_record_size
                 ),
             ));
         }
         let mut w = self.lock_writer()?;
-        let seq = w.next_seq;
-        let len = u32::try_from(payload.len()).expect("max_record_size fits in u32");
-        let offset = self.write_record(&mut w, RecordKind::Event, seq, payload)?;
-        w.next_seq += 1;
-        w.track_event(seq, offset, len);
-        bump(&self.counters.appends, 1);
+        let first = w.next_seq;
+        for payload in payloads {
+            let seq = w.next_seq;
+            let len = u32::try_from(payload.len()).expect("max_record_size fits in u32");
+            let offset = self.write_record(&mut w, RecordKind::Event, seq, payload)?;
+            w.next_seq += 1;
+            w.track_event(seq, offset, len);
+            bump(&self.counters.appends, 1);
+        }
+        let seqs = Seq(first)..Seq(w.next_seq);
+        if payloads.is_empty() {
+            return Ok(seqs);
+        }
         let ticket = w.written;
         if self.options.group_commit {
             drop(w);
@@ -214,7 +264,7 @@ impl Journal {
             self.check(synced)?;
             self.advance_durable(ticket);
         }
-        Ok(Seq(seq))
+        Ok(seqs)
     }
 
     /// Marks an event handled by appending a done marker. Returns `false`
@@ -242,6 +292,123 @@ impl Journal {
     pub fn sync(&self) -> io::Result<()> {
         let ticket = self.lock_writer()?.written;
         self.wait_durable(ticket)
+    }
+
+    /// Reads back the pending events with seqs in `range`, oldest first: at
+    /// most `max_events` of them, and no more than `max_bytes` of payload
+    /// (but always one, if any is pending there).
+    ///
+    /// The locations are looked up under the write lock and the records read
+    /// outside it, so appends are not held up by the disk; a record moved
+    /// meanwhile by a compaction is looked up again and read under the lock.
+    /// Every record's checksum and seq are checked.
+    pub fn read_pending(
+        &self,
+        range: Range<Seq>,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> PendingBatch {
+        // (segment path, the events in it), in seq order.
+        let mut groups: Vec<(PathBuf, Vec<(u64, Location)>)> = Vec::new();
+        let (next, exhausted) = {
+            let w = lock(&self.writer);
+            let mut bytes = 0usize;
+            let mut last_segment = None;
+            let mut next = range.end.0;
+            let mut exhausted = true;
+            let pending = w.pending.range(range.start.0..range.end.0);
+            for (picked, (&seq, &loc)) in pending.enumerate() {
+                let len = loc.len as usize;
+                if picked > 0 && (picked >= max_events || bytes.saturating_add(len) > max_bytes) {
+                    next = seq;
+                    exhausted = false;
+                    break;
+                }
+                bytes = bytes.saturating_add(len);
+                if last_segment != Some(loc.segment) {
+                    let Some(meta) = w.segments.get(&loc.segment) else {
+                        continue;
+                    };
+                    groups.push((meta.path.clone(), Vec::new()));
+                    last_segment = Some(loc.segment);
+                }
+                if let Some((_, events)) = groups.last_mut() {
+                    events.push((seq, loc));
+                }
+            }
+            (next, exhausted)
+        };
+        let mut events = Vec::new();
+        for (path, group) in groups {
+            let mut file = File::open(&path);
+            for (seq, loc) in group {
+                let read = match file
+                    .as_mut()
+                    .map(|f| segment::read_event_from(f, &path, loc, seq))
+                {
+                    Ok(Ok(payload)) => Ok(payload),
+                    _ => self.read_pending_locked(seq),
+                };
+                events.push((Seq(seq), read));
+            }
+        }
+        PendingBatch {
+            events,
+            next: Seq(next),
+            exhausted,
+        }
+    }
+
+    /// Reads pending event `seq` under the write lock, so that no compaction
+    /// moves it meanwhile.
+    fn read_pending_locked(&self, seq: u64) -> io::Result<Vec<u8>> {
+        let w = lock(&self.writer);
+        let found = w
+            .pending
+            .get(&seq)
+            .and_then(|loc| Some((*loc, &w.segments.get(&loc.segment)?.path)));
+        match found {
+            Some((loc, path)) => segment::read_event(path, loc, seq),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("event {seq} is no longer pending in {}", self.dir.display()),
+            )),
+        }
+    }
+
+    /// Every pending event, oldest first (tests and benches only: it holds
+    /// them all in memory).
+    #[cfg(any(test, feature = "bench-internals"))]
+    pub fn pending_events(&self) -> io::Result<Vec<(Seq, Vec<u8>)>> {
+        let mut all = Vec::new();
+        let mut from = Seq(0);
+        loop {
+            let batch = self.read_pending(from..Seq(u64::MAX), 1024, usize::MAX);
+            for (seq, payload) in batch.events {
+                all.push((seq, payload?));
+            }
+            if batch.exhausted {
+                return Ok(all);
+            }
+            from = batch.next;
+        }
+    }
+
+    /// Syncs what was written, refuses any further write, and releases the
+    /// directory lock, so that the directory can be opened again while this
+    /// handle still exists (a listener's parts may outlive its shutdown).
+    pub(crate) fn close(&self) -> io::Result<()> {
+        let synced = if self.failed.load(Ordering::Acquire) || self.closed.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            self.sync()
+        };
+        // Under the write lock: no write is in progress once this is set.
+        let w = lock(&self.writer);
+        self.closed.store(true, Ordering::Release);
+        drop(w);
+        lock(&self.dir_lock).take();
+        synced
     }
 
     /// Runs a compaction now instead of at the next rotation: deletes sealed
@@ -298,6 +465,12 @@ impl Journal {
     }
 
     fn check_failed(&self) -> io::Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(io::Error::other(format!(
+                "journal {} is closed",
+                self.dir.display()
+            )));
+        }
         if !self.failed.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -426,7 +599,7 @@ impl Journal {
 
 impl Drop for Journal {
     fn drop(&mut self) {
-        if self.failed.load(Ordering::Acquire) {
+        if self.failed.load(Ordering::Acquire) || self.closed.load(Ordering::Acquire) {
             return;
         }
         if let Err(e) = self.sync() {

@@ -359,7 +359,10 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// the file, when the certificate or key cannot be used. Then
     /// [`WasenderError::Bind`], naming the address, when it does
     /// not resolve or cannot be bound (in use, no permission);
-    /// [`WasenderError::Io`] when the journal cannot be opened or a thread
+    /// [`WasenderError::JournalLocked`] when another listener (in this
+    /// process or another) holds the journal directory;
+    /// [`WasenderError::Journal`] or [`WasenderError::JournalFormat`] when
+    /// the journal cannot be opened; [`WasenderError::Io`] when a thread
     /// cannot be started, or (with `shutdown_on_signals`, see
     /// [Stopping](super#stopping)) the signal handlers cannot be installed.
     pub fn spawn(self) -> Result<WebhookListener> {

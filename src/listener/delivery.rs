@@ -11,7 +11,7 @@ use super::limits::Deadline;
 use super::stats::Counters;
 use crate::event::WasenderWebhookEvent;
 use crate::handler::{dispatch, WebhookHandler};
-use crate::journal::{dedupe_key, DedupeWindow};
+use crate::journal::{dedupe_key, DeadLetter, DedupeWindow, Requeue};
 
 /// What became of one delivered event.
 #[derive(Debug)]
@@ -53,6 +53,21 @@ pub(crate) trait Delivery: Send + Sync {
     /// Why events cannot be stored any more (a failed journal), for health checks.
     fn failure(&self) -> Option<String> {
         None
+    }
+
+    /// The dead letters kept (queued modes; inline mode has none).
+    fn dead_letters(&self) -> crate::Result<Vec<DeadLetter>> {
+        Ok(Vec::new())
+    }
+
+    /// Hands the dead letters `which` picks to the handler again; returns how many.
+    fn requeue_dead_letters(&self, _which: &Requeue) -> crate::Result<usize> {
+        Ok(0)
+    }
+
+    /// Forgets every dead letter; returns how many.
+    fn purge_dead_letters(&self) -> crate::Result<usize> {
+        Ok(0)
     }
 }
 

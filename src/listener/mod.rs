@@ -131,12 +131,18 @@
 //!   At start the journal is recovered — a torn or corrupt tail (a crash
 //!   mid-write) is logged and skipped — and the events not marked done are
 //!   handed to the handler again, in order, before any new one (not verified
-//!   again: the secret may have rotated since). Handler threads take events
+//!   again: the secret may have rotated since). They are read back from the
+//!   journal in small batches as handler threads free up, so however large
+//!   the backlog, memory stays bounded by the capacity; new events wait
+//!   behind it (up to the capacity, then 503). Handler threads take events
 //!   in order but run them side by side: use `handler_threads(1)` when the
 //!   handler needs them strictly one after the other. What the drain deadline
 //!   leaves stays in the journal for the next start. An I/O error on the
-//!   journal answers 503 from then on (restart to recover). One listener per
-//!   directory; never share it between processes.
+//!   journal answers 503 from then on (restart to recover). The directory is
+//!   locked while the listener runs: a second listener on it, in another
+//!   process or this one, fails to spawn with
+//!   [`WasenderError::JournalLocked`](crate::WasenderError::JournalLocked)
+//!   (see [`journal`](crate::journal#guarantees)).
 //!
 //! - `DeliveryMode::redis` (feature `redis`): the event is added to a Redis
 //!   stream, with a dedupe window shared by every listener, and answered 200
@@ -151,9 +157,19 @@
 //! `dead-letters.jsonl` in the journal directory (durable mode; then marked
 //! done), logged, and handed to the
 //! [`on_dead_letter`](WebhookListenerBuilder::on_dead_letter) hook. In memory
-//! there is no file: log and hook only. A backoff wait ends early at shutdown
+//! there is no file: the listener keeps the last [`MEMORY_DEAD_LETTER_LIMIT`]
+//! of this run. A backoff wait ends early at shutdown
 //! (durable: at once, the event stays in the journal; in memory: at the
 //! drain deadline, counted as dropped).
+//!
+//! Dead letters are replayable: once the cause is fixed,
+//! [`WebhookListener::requeue_dead_letters`] hands them (all, one by seq, or
+//! those of one message id) to the handler again, past the dedupe window,
+//! and marks them so that a second requeue adds nothing;
+//! [`WebhookListener::dead_letters`] lists them and
+//! [`WebhookListener::purge_dead_letters`] forgets them. With the listener
+//! stopped, [`journal::JournalDir`](crate::journal::JournalDir) does the same
+//! on its directory.
 //!
 //! ## What durable mode guarantees
 //!
@@ -337,12 +353,14 @@
 
 mod builder;
 mod connection;
+mod dead_letters;
 mod delivery;
 mod http;
 mod limits;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod mode;
+mod queue;
 mod queued;
 #[cfg(feature = "redis")]
 mod redis_delivery;
@@ -366,6 +384,7 @@ pub use metrics::DEFAULT_METRICS_PATH;
 pub use mode::{
     DeliveryMode, HandlerRetryPolicy, DEFAULT_DELIVERY_CAPACITY, DEFAULT_DRAIN_TIMEOUT,
 };
+pub use queued::MEMORY_DEAD_LETTER_LIMIT;
 pub use rejections::REJECTION_WARNINGS_PER_SECOND;
 pub use routing::HEALTH_PATH;
 pub use server::{ShutdownHandle, WebhookListener};

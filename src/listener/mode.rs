@@ -47,8 +47,8 @@ pub enum DeliveryMode {
     #[non_exhaustive]
     Durable {
         /// The journal directory (created if missing). Also holds
-        /// `dead-letters.jsonl` and, with dedupe, `dedupe.log`. One listener
-        /// per directory, never shared.
+        /// `dead-letters.jsonl`, `lock` and, with dedupe, `dedupe.log`. One
+        /// listener per directory: it is locked while the listener runs.
         dir: PathBuf,
         /// The most events waiting for (or being handled by) a handler thread.
         capacity: usize,

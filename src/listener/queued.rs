@@ -10,32 +10,42 @@
 //! answer 200 as a duplicate), enqueue, answer 200. A key is only ever inserted
 //! after its event is durable, so a duplicate answer never hides an event that
 //! could still be lost.
+//!
+//! Events replayed from the journal (the backlog at start, requeued dead
+//! letters) reach the handler threads through the queue's feed (queue.rs),
+//! read back in small batches, ahead of new events.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use super::delivery::{key_of, Delivered, Delivery};
 use super::limits::{join_before, Deadline};
 use super::mode::HandlerRetryPolicy;
+use super::queue::{Item, Queue, Refill, Slot, REPLAY_BATCH, REPLAY_BATCH_BYTES};
 use super::stats::{Counters, Event};
 use super::workers::panic_message;
 use crate::event::{parse_event, WasenderWebhookEvent};
 use crate::handler::{dispatch, WebhookHandler};
-use crate::journal::{DeadLetter, DeadLetters, DedupeWindow, Journal, JournalOptions, Seq};
-use crate::sync::{lock, wait, wait_timeout};
+use crate::journal::{
+    self, DeadLetter, DeadLetters, DedupeWindow, Journal, JournalOptions, Requeue, Seq,
+    DEAD_LETTER_FILE, DEDUPE_FILE,
+};
+use crate::sync::lock;
 
 /// The hook called with every dead letter.
 pub(crate) type DeadLetterHook = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
 
-/// The dead-letter file's name in the journal directory.
-pub(crate) const DEAD_LETTER_FILE: &str = "dead-letters.jsonl";
-/// The dedupe window's file name in the journal directory.
-pub(crate) const DEDUPE_FILE: &str = "dedupe.log";
+/// How many dead letters the in-memory queued mode keeps for
+/// [`WebhookListener::dead_letters`](super::WebhookListener::dead_letters)
+/// and requeueing; past it, the oldest is forgotten (with a warning).
+/// Durable mode keeps every one in `dead-letters.jsonl`.
+pub const MEMORY_DEAD_LETTER_LIMIT: usize = 1000;
 
 /// How long shutdown waits for handler threads still inside the handler after
 /// the drain deadline before leaving them behind.
@@ -52,204 +62,28 @@ pub(crate) struct QueuedConfig {
     pub on_dead_letter: Option<DeadLetterHook>,
 }
 
-/// One event on its way to the handler.
-struct Item {
-    seq: Seq,
-    body: Vec<u8>,
-    /// Parsed on the request path; `None` for a replayed event (parsed by the handler thread).
-    event: Option<WasenderWebhookEvent>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Accepting and handling.
-    Running,
-    /// Shutdown began: no new events; handle what is queued.
-    Draining,
-    /// The drain deadline passed: take nothing more.
-    Stopped,
-}
-
-struct State {
-    /// Events replayed from the journal; handed out before `items`.
-    backlog: VecDeque<Item>,
-    items: VecDeque<Item>,
-    /// Slots promised to requests still writing to the journal.
-    reserved: usize,
-    /// Events taken by a handler thread and not finished.
-    busy: usize,
-    capacity: usize,
-    phase: Phase,
-    /// Shutdown was told to stop waiting for the drain (the second signal).
-    hurried: bool,
-}
-
-impl State {
-    fn idle(&self) -> bool {
-        self.backlog.is_empty() && self.items.is_empty() && self.busy == 0 && self.reserved == 0
-    }
-}
-
-struct Queue {
-    state: Mutex<State>,
-    /// Phase changes and progress towards idle (the drain and retry waits).
-    changed: Condvar,
-    /// An item was queued: wakes one waiting handler thread (not all of them).
-    available: Condvar,
-}
-
-/// A promised queue slot; given back when dropped unused.
-struct Slot<'a> {
-    queue: &'a Queue,
-    used: bool,
-}
-
-impl Slot<'_> {
-    /// Queues `item`; `false` (and the slot given back) when shutdown has
-    /// already stopped taking events from the queue, so nobody would handle it.
-    fn push(mut self, item: Item) -> bool {
-        let mut s = lock(&self.queue.state);
-        s.reserved -= 1;
-        self.used = true;
-        let phase = s.phase;
-        if phase != Phase::Stopped {
-            s.items.push_back(item);
-        }
-        drop(s);
-        if phase == Phase::Running {
-            self.queue.available.notify_one();
-        } else {
-            self.queue.wake_all();
-        }
-        phase != Phase::Stopped
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        if !self.used {
-            let mut s = lock(&self.queue.state);
-            s.reserved -= 1;
-            let running = s.phase == Phase::Running;
-            drop(s);
-            if !running {
-                self.queue.wake_all();
-            }
-        }
-    }
-}
-
-impl Queue {
-    fn new(capacity: usize, backlog: VecDeque<Item>) -> Self {
-        Self {
-            state: Mutex::new(State {
-                backlog,
-                items: VecDeque::new(),
-                reserved: 0,
-                busy: 0,
-                capacity,
-                phase: Phase::Running,
-                hurried: false,
-            }),
-            changed: Condvar::new(),
-            available: Condvar::new(),
-        }
-    }
-
-    /// A slot for one more event, or `None` when the queue is full or closing.
-    /// Replayed events do not count against the capacity: they are in memory already.
-    fn reserve(&self) -> Option<Slot<'_>> {
-        let mut s = lock(&self.state);
-        if s.phase != Phase::Running || s.items.len() + s.busy + s.reserved >= s.capacity {
-            return None;
-        }
-        s.reserved += 1;
-        Some(Slot {
-            queue: self,
-            used: false,
-        })
-    }
-
-    /// The next event to handle; `None` once the queue is drained at shutdown or stopped.
-    fn next(&self) -> Option<Item> {
-        let mut s = lock(&self.state);
-        loop {
-            if s.phase == Phase::Stopped {
-                return None;
-            }
-            if let Some(item) = s.backlog.pop_front().or_else(|| s.items.pop_front()) {
-                s.busy += 1;
-                return Some(item);
-            }
-            if s.phase == Phase::Draining && s.reserved == 0 {
-                return None;
-            }
-            s = wait(&self.available, s);
-        }
-    }
-
-    /// A handler thread finished an event.
-    fn finished(&self) {
-        let mut s = lock(&self.state);
-        s.busy -= 1;
-        let running = s.phase == Phase::Running;
-        drop(s);
-        if !running {
-            // Only the drain waits for the queue to become idle.
-            self.changed.notify_all();
-        }
-    }
-
-    /// Waits on `changed` for at most `left`.
-    fn wait_changed<'a>(&self, s: MutexGuard<'a, State>, left: Duration) -> MutexGuard<'a, State> {
-        wait_timeout(&self.changed, s, left).0
-    }
-
-    /// Wakes every waiter: after a phase change, or progress while draining.
-    fn wake_all(&self) {
-        self.changed.notify_all();
-        self.available.notify_all();
-    }
-
-    /// Sleeps `delay` before a retry. Returns `false` when woken early because
-    /// the event must be abandoned: from the start of shutdown when it is safe
-    /// in the journal, else from the drain deadline.
-    fn backoff(&self, delay: Duration, durable: bool) -> bool {
-        let abandon = |phase: Phase| match phase {
-            Phase::Running => false,
-            Phase::Draining => durable,
-            Phase::Stopped => true,
-        };
-        let until = Deadline::after(delay);
-        let mut s = lock(&self.state);
-        loop {
-            if abandon(s.phase) {
-                return false;
-            }
-            let Some(left) = until.remaining() else {
-                return true;
-            };
-            s = self.wait_changed(s, left);
-        }
-    }
-}
-
 /// What the queued modes keep on disk (durable mode only).
 struct Store {
-    journal: Journal,
     dead_letters: DeadLetters,
+    /// Declared last so that it is dropped last: it holds the directory's lock.
+    journal: Journal,
 }
 
 struct Core<H> {
     handler: Arc<H>,
     queue: Queue,
-    store: Option<Store>,
     dedupe: Option<DedupeWindow>,
+    store: Option<Store>,
+    /// The in-memory mode's dead letters, newest last, at most
+    /// [`MEMORY_DEAD_LETTER_LIMIT`].
+    memory_letters: Mutex<VecDeque<DeadLetter>>,
     retry: HandlerRetryPolicy,
     on_dead_letter: Option<DeadLetterHook>,
     counters: Arc<Counters>,
     /// Sequence numbers for the in-memory mode (arrival order since start).
     next_seq: AtomicU64,
+    /// Replayed events read from the journal at once: at most the capacity.
+    replay_batch: usize,
 }
 
 /// Delivery through a bounded queue to handler threads, in memory or durable.
@@ -259,51 +93,49 @@ pub(crate) struct QueuedDelivery<H> {
 }
 
 impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
-    /// Opens the journal (durable mode), queues what it recovered, and starts
-    /// the handler threads.
+    /// Opens the journal (durable mode), feeds what it recovered to the
+    /// queue, and starts the handler threads.
     pub fn start(
         handler: Arc<H>,
         config: QueuedConfig,
         counters: Arc<Counters>,
     ) -> crate::Result<Self> {
-        let (store, recovered) = match &config.journal_dir {
+        let (store, backlog) = match &config.journal_dir {
             Some(dir) => {
-                let (store, recovered) = open_store(dir, config.max_record_size)?;
-                (Some(store), recovered)
+                let (store, backlog) = open_store(dir, config.max_record_size)?;
+                (Some(store), backlog)
             }
-            None => (None, Vec::new()),
+            None => (None, Backlog::default()),
         };
         let dedupe = match (config.dedupe_capacity, &config.journal_dir) {
             (None, _) => None,
             (Some(cap), Some(dir)) => Some(DedupeWindow::open(dir.join(DEDUPE_FILE), cap)?),
             (Some(cap), None) => Some(DedupeWindow::new(cap)),
         };
-        let mut backlog = VecDeque::with_capacity(recovered.len());
-        for (seq, body) in recovered {
-            // Replayed without verifying again (the secret may have rotated) and
-            // without a dedupe check: it was checked when it arrived. Its key is
-            // remembered, so the sender's resend is suppressed.
-            let event = parse_event(&body).ok();
-            if let (Some(dedupe), Some(event)) = (&dedupe, &event) {
-                dedupe.check_and_insert(&key_of(event, &body));
-            }
-            backlog.push_back(Item { seq, body, event });
+        if let (Some(store), Some(dedupe)) = (&store, &dedupe) {
+            remember_backlog_keys(&store.journal, &backlog, dedupe);
         }
-        let replayed = backlog.len() as u64;
-        if replayed > 0 {
-            log::info!("replaying {replayed} event(s) not handled before the last stop");
-            counters.count(Event::Recovered, replayed);
-            counters.queue_grew(replayed);
+        let queue = Queue::new(config.capacity, Arc::clone(&counters));
+        if backlog.count > 0 {
+            log::info!(
+                "replaying {} event(s) not handled before the last stop",
+                backlog.count
+            );
+            counters.count(Event::Recovered, backlog.count);
+            counters.queue_grew(backlog.count);
+            queue.feed(backlog.seqs, backlog.count);
         }
         let core = Arc::new(Core {
             handler,
-            queue: Queue::new(config.capacity, backlog),
-            store,
+            queue,
             dedupe,
+            store,
+            memory_letters: Mutex::new(VecDeque::new()),
             retry: config.retry,
             on_dead_letter: config.on_dead_letter,
             counters,
             next_seq: AtomicU64::new(1),
+            replay_batch: config.capacity.clamp(1, REPLAY_BATCH),
         });
         let delivery = Self {
             core: Arc::clone(&core),
@@ -327,18 +159,22 @@ impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
     }
 
     fn stop_now(&self) {
-        lock(&self.core.queue.state).phase = Phase::Stopped;
-        self.core.queue.wake_all();
+        self.core.queue.stop();
         for thread in lock(&self.threads).drain(..) {
             let _ = thread.join();
         }
     }
 }
 
-/// Events found pending in the journal, oldest first.
-type Pending = Vec<(Seq, Vec<u8>)>;
+/// The events found pending in the journal at start: `count` of them, with
+/// seqs in `seqs`.
+#[derive(Default)]
+struct Backlog {
+    seqs: Range<u64>,
+    count: u64,
+}
 
-fn open_store(dir: &Path, max_record_size: usize) -> crate::Result<(Store, Pending)> {
+fn open_store(dir: &Path, max_record_size: usize) -> crate::Result<(Store, Backlog)> {
     let options = JournalOptions::default()
         .max_record_size(u32::try_from(max_record_size).unwrap_or(u32::MAX));
     let (journal, recovery) = Journal::open(dir, options)?;
@@ -352,13 +188,48 @@ fn open_store(dir: &Path, max_record_size: usize) -> crate::Result<(Store, Pendi
         );
     }
     let dead_letters = DeadLetters::open(dir.join(DEAD_LETTER_FILE))?;
+    let backlog = Backlog {
+        seqs: 0..recovery.backlog_end.0,
+        count: recovery.pending,
+    };
     Ok((
         Store {
-            journal,
             dead_letters,
+            journal,
         },
-        recovery.pending,
+        backlog,
     ))
+}
+
+/// Puts the dedupe key of every backlog event in the window, reading them
+/// in batches, so that the sender's resend of one is suppressed even when
+/// its key aged out of `dedupe.log` or never reached the disk (power loss).
+/// Replayed events themselves are never deduplicated: they were checked when
+/// they arrived.
+fn remember_backlog_keys(journal: &Journal, backlog: &Backlog, dedupe: &DedupeWindow) {
+    if backlog.count == 0 {
+        return;
+    }
+    let mut from = backlog.seqs.start;
+    loop {
+        let batch = journal.read_pending(
+            Seq(from)..Seq(backlog.seqs.end),
+            REPLAY_BATCH * 4,
+            REPLAY_BATCH_BYTES,
+        );
+        for (_, body) in batch.events {
+            let Ok(body) = body else {
+                continue; // Reported when the handler thread reads it.
+            };
+            if let Ok(event) = parse_event(&body) {
+                dedupe.check_and_insert(&key_of(&event, &body));
+            }
+        }
+        if batch.exhausted {
+            break;
+        }
+        from = batch.next.0;
+    }
 }
 
 impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
@@ -367,8 +238,7 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
     }
 
     fn hurry(&self) {
-        lock(&self.core.queue.state).hurried = true;
-        self.core.queue.wake_all();
+        self.core.queue.hurry();
     }
 
     fn failure(&self) -> Option<String> {
@@ -377,37 +247,14 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
 
     fn finish(&self, deadline: Deadline) {
         let core = &self.core;
-        let queue = &core.queue;
-        let mut s = lock(&queue.state);
-        s.phase = Phase::Draining;
-        queue.wake_all();
-        let waiting = s.backlog.len() + s.items.len() + s.busy;
-        if waiting > 0 {
-            log::info!("draining {waiting} queued event(s) before stopping");
-        }
-        while !s.idle() && !s.hurried {
-            let Some(left) = deadline.remaining() else {
-                break;
-            };
-            s = queue.wait_changed(s, left);
-        }
-        s.phase = Phase::Stopped;
-        let state = &mut *s;
-        let left: Vec<Item> = state
-            .backlog
-            .drain(..)
-            .chain(state.items.drain(..))
-            .collect();
-        let busy = s.busy;
-        let why = if s.hurried {
+        let left = core.queue.drain(deadline);
+        let why = if left.hurried {
             "stopping at once"
         } else {
             "drain deadline passed"
         };
-        drop(s);
-        queue.wake_all();
-        if !left.is_empty() {
-            let n = left.len() as u64;
+        if left.events > 0 {
+            let n = left.events;
             core.counters.queue_shrank(n);
             if core.store.is_some() {
                 log::warn!("{why}: {n} event(s) left in the journal, replayed at the next start");
@@ -416,8 +263,8 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
                 log::error!("{why}: {n} queued event(s) dropped unhandled (in-memory queue)");
             }
         }
-        if busy > 0 {
-            log::warn!("{why}: {busy} handler call(s) still running");
+        if left.busy > 0 {
+            log::warn!("{why}: {} handler call(s) still running", left.busy);
         }
         let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
         let grace = Deadline::after(STRAGGLER_WAIT);
@@ -429,14 +276,51 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
         if stragglers > 0 {
             log::warn!("{stragglers} handler thread(s) left running inside the handler");
         }
-        if let Some(store) = &core.store {
-            if let Err(e) = store.journal.sync() {
-                core.journal_error("final journal sync", &e);
-            }
-        }
         if let Some(dedupe) = &core.dedupe {
             if let Err(e) = dedupe.sync() {
                 core.journal_error("final dedupe sync", &e);
+            }
+        }
+        if let Some(store) = &core.store {
+            // With no thread left to write, the directory is released now,
+            // even if parts of the listener outlive it (a ShutdownHandle).
+            let closed = if stragglers == 0 {
+                store.journal.close()
+            } else {
+                log::warn!(
+                    "journal {} stays locked until the handler thread(s) return",
+                    store.journal.dir().display()
+                );
+                store.journal.sync()
+            };
+            if let Err(e) = closed {
+                core.journal_error("final journal sync", &e);
+            }
+        }
+    }
+
+    fn dead_letters(&self) -> crate::Result<Vec<DeadLetter>> {
+        match &self.core.store {
+            Some(store) => store.dead_letters.list(),
+            None => Ok(lock(&self.core.memory_letters).iter().cloned().collect()),
+        }
+    }
+
+    fn requeue_dead_letters(&self, which: &Requeue) -> crate::Result<usize> {
+        match &self.core.store {
+            Some(store) => self.core.requeue_durable(store, which),
+            None => Ok(self.core.requeue_in_memory(which)),
+        }
+    }
+
+    fn purge_dead_letters(&self) -> crate::Result<usize> {
+        match &self.core.store {
+            Some(store) => journal::purge(&store.dead_letters),
+            None => {
+                let mut letters = lock(&self.core.memory_letters);
+                let purged = letters.len();
+                letters.clear();
+                Ok(purged)
             }
         }
     }
@@ -446,8 +330,7 @@ impl<H> Drop for QueuedDelivery<H> {
     fn drop(&mut self) {
         // Normally `finish` ran already; this only stops threads of a listener
         // that failed to start.
-        lock(&self.core.queue.state).phase = Phase::Stopped;
-        self.core.queue.wake_all();
+        self.core.queue.stop();
     }
 }
 
@@ -553,6 +436,97 @@ impl<H: WebhookHandler + 'static> Core<H> {
         }
     }
 
+    /// Reads the next batch of replayed events from the journal, from `seqs`.
+    fn refill(&self, seqs: Range<u64>) -> Refill {
+        let Some(store) = &self.store else {
+            return Refill {
+                items: Vec::new(),
+                failed: 0,
+                next: seqs.end,
+                exhausted: true,
+            };
+        };
+        let batch = store.journal.read_pending(
+            Seq(seqs.start)..Seq(seqs.end),
+            self.replay_batch,
+            REPLAY_BATCH_BYTES,
+        );
+        let mut items = Vec::with_capacity(batch.events.len());
+        let mut failed = 0;
+        for (seq, body) in batch.events {
+            match body {
+                Ok(body) => items.push(Item {
+                    seq,
+                    body,
+                    event: None,
+                }),
+                Err(e) => {
+                    failed += 1;
+                    self.journal_error(
+                        &format!("reading event #{seq} back (it stays in the journal)"),
+                        &e,
+                    );
+                }
+            }
+        }
+        Refill {
+            items,
+            failed,
+            next: batch.next.0,
+            exhausted: batch.exhausted,
+        }
+    }
+
+    /// Requeues dead letters into the running listener's journal: they are
+    /// fed to the handler threads ahead of new events.
+    fn requeue_durable(&self, store: &Store, which: &Requeue) -> crate::Result<usize> {
+        let seqs = journal::requeue(&store.journal, &store.dead_letters, which)?;
+        let (Some(first), Some(last)) = (seqs.first(), seqs.last()) else {
+            return Ok(0);
+        };
+        let count = seqs.len() as u64;
+        self.counters.queue_grew(count);
+        if !self.queue.feed(first.0..last.0 + 1, count) {
+            self.counters.queue_shrank(count);
+            log::warn!("{count} requeued event(s) left in the journal: the listener is stopping");
+        }
+        Ok(seqs.len())
+    }
+
+    /// Requeues dead letters kept in memory: they go to the handler threads
+    /// ahead of new events, past the queue's capacity (they are in memory
+    /// already, and at most [`MEMORY_DEAD_LETTER_LIMIT`]).
+    fn requeue_in_memory(&self, which: &Requeue) -> usize {
+        let mut letters = lock(&self.memory_letters);
+        let mut items = Vec::new();
+        for letter in letters.iter_mut() {
+            if letter.requeued_as.is_some() || !which.matches(letter) {
+                continue;
+            }
+            let seq = Seq(self.next_seq.fetch_add(1, Ordering::Relaxed));
+            letter.requeued_as = Some(seq.0);
+            items.push(Item {
+                seq,
+                body: letter.payload.clone(),
+                event: None,
+            });
+        }
+        drop(letters);
+        let count = items.len();
+        if count == 0 {
+            return 0;
+        }
+        self.counters.queue_grew(count as u64);
+        if let Err(items) = self.queue.replay(items) {
+            let n = items.len() as u64;
+            self.counters.queue_shrank(n);
+            self.counters.count(Event::Dropped, n);
+            log::error!("{n} requeued event(s) dropped: the listener is stopping");
+        }
+        log::info!("requeued {count} dead letter(s) kept in memory");
+        count
+    }
+
     fn journal_error(&self, what: &str, error: &std::io::Error) {
         self.counters.count(Event::JournalError, 1);
         log::error!("journal error while {what}: {error}");
@@ -560,7 +534,7 @@ impl<H: WebhookHandler + 'static> Core<H> {
 
     /// A handler thread: take events until the queue is drained or stopped.
     fn run(&self) {
-        while let Some(item) = self.queue.next() {
+        while let Some(item) = self.queue.next(&|seqs| self.refill(seqs)) {
             let finished = self.handle(item);
             if finished {
                 self.counters.queue_shrank(1);
@@ -648,13 +622,28 @@ impl<H: WebhookHandler + 'static> Core<H> {
             "webhook event #{seq} dead-lettered after {attempts} attempt(s): {}",
             letter.error
         );
-        if let Some(store) = &self.store {
-            if let Err(e) = store.dead_letters.record(&letter) {
-                // Not marked done: it stays in the journal rather than be lost.
-                self.journal_error("writing a dead letter", &e);
-                return;
+        match &self.store {
+            Some(store) => {
+                if let Err(e) = store.dead_letters.record(&letter) {
+                    // Not marked done: it stays in the journal rather than be lost.
+                    self.journal_error("writing a dead letter", &e);
+                    return;
+                }
+                self.mark_done(seq);
             }
-            self.mark_done(seq);
+            None => {
+                let mut letters = lock(&self.memory_letters);
+                if letters.len() >= MEMORY_DEAD_LETTER_LIMIT {
+                    if let Some(old) = letters.pop_front() {
+                        log::warn!(
+                            "forgetting dead letter #{} (in-memory queue: only the last \
+                             {MEMORY_DEAD_LETTER_LIMIT} are kept)",
+                            old.seq
+                        );
+                    }
+                }
+                letters.push_back(letter.clone());
+            }
         }
         self.counters.count(Event::DeadLettered, 1);
         if let Some(hook) = &self.on_dead_letter {

@@ -246,6 +246,11 @@ impl WebhookListener {
         })
     }
 
+    /// How verified events are delivered (`None` once shut down).
+    pub(crate) fn delivery(&self) -> Option<&dyn Delivery> {
+        self.threads.as_ref().map(|_| &*self.shared.delivery)
+    }
+
     /// The address the listener is bound to (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr

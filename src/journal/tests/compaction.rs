@@ -74,10 +74,42 @@ fn a_stuck_event_is_carried_forward_and_its_old_segment_deleted() {
         "the first segment was compacted away"
     );
     assert!(journal.stats().carried_forward >= 1);
+    assert_eq!(
+        journal.pending_events().expect("read from its new place"),
+        vec![(stuck, payload(0))]
+    );
     drop(journal);
 
     let (_journal, recovery) = open_with(dir.path(), options);
     assert_eq!(recovery.pending, vec![(stuck, payload(0))]);
+}
+
+#[test]
+fn stuck_events_of_several_sparse_segments_are_all_carried_forward_in_order() {
+    let dir = TempDir::new("stuck-many");
+    let record = record_len(payload(0).len());
+    let options = JournalOptions::default().segment_size(record * 8);
+    let (journal, _) = open_with(dir.path(), options.clone());
+    let mut stuck = Vec::new();
+    for i in 0..40 {
+        let seq = journal.append(&payload(i)).expect("append");
+        if i % 10 == 3 {
+            stuck.push((seq, payload(i)));
+        } else {
+            journal.mark_done(seq).expect("mark done");
+        }
+    }
+    journal.compact().expect("compact");
+    assert!(journal.stats().carried_forward >= 4);
+    assert_eq!(journal.pending_events().expect("read back"), stuck);
+    drop(journal);
+
+    let (_journal, recovery) = open_with(dir.path(), options);
+    assert_eq!(recovery.pending, stuck);
+    assert!(
+        segment_files(dir.path()).len() <= 3,
+        "sparse segments deleted"
+    );
 }
 
 #[test]

@@ -6,14 +6,16 @@ mod compaction;
 mod concurrency;
 mod dedupe;
 mod format;
+mod lock;
 mod recovery;
+mod requeue;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::open::Recovery;
+use super::open::{Corruption, Recovery};
 use super::segment::FILE_HEADER_LEN;
 use super::{Journal, JournalOptions, Seq};
 
@@ -47,20 +49,48 @@ impl Drop for TempDir {
     }
 }
 
-pub(super) fn open(dir: &Path) -> (Journal, Recovery) {
+/// What an open recovered, with the pending events read back.
+#[derive(Debug)]
+pub(super) struct Recovered {
+    pub(super) pending: Vec<(Seq, Vec<u8>)>,
+    pub(super) corruption: Vec<Corruption>,
+}
+
+impl Recovered {
+    pub(super) fn is_clean(&self) -> bool {
+        self.corruption.is_empty()
+    }
+}
+
+/// Reads back every event `recovery` found pending, checking the count.
+pub(super) fn read_back(journal: &Journal, recovery: Recovery) -> Recovered {
+    let pending = journal
+        .pending_events()
+        .expect("read the pending events back");
+    assert_eq!(pending.len() as u64, recovery.pending, "pending count");
+    assert!(pending.iter().all(|(seq, _)| *seq < recovery.backlog_end));
+    Recovered {
+        pending,
+        corruption: recovery.corruption,
+    }
+}
+
+pub(super) fn open(dir: &Path) -> (Journal, Recovered) {
     open_with(dir, JournalOptions::default())
 }
 
-pub(super) fn open_with(dir: &Path, options: JournalOptions) -> (Journal, Recovery) {
-    Journal::open(dir, options).expect("open the journal")
+pub(super) fn open_with(dir: &Path, options: JournalOptions) -> (Journal, Recovered) {
+    let (journal, recovery) = Journal::open(dir, options).expect("open the journal");
+    let recovered = read_back(&journal, recovery);
+    (journal, recovered)
 }
 
 /// The payloads of the pending events, in order.
-pub(super) fn payloads(recovery: &Recovery) -> Vec<Vec<u8>> {
+pub(super) fn payloads(recovery: &Recovered) -> Vec<Vec<u8>> {
     recovery.pending.iter().map(|(_, p)| p.clone()).collect()
 }
 
-pub(super) fn seqs(recovery: &Recovery) -> Vec<Seq> {
+pub(super) fn seqs(recovery: &Recovered) -> Vec<Seq> {
     recovery.pending.iter().map(|(s, _)| *s).collect()
 }
 

@@ -4,7 +4,9 @@ use std::fs;
 
 use proptest::prelude::*;
 
-use super::{open, open_with, payload, payloads, record_len, segment_files, seqs, TempDir, HEADER};
+use super::{
+    open, open_with, payload, payloads, read_back, record_len, segment_files, seqs, TempDir, HEADER,
+};
 use crate::journal::record::CorruptionKind;
 use crate::journal::{Journal, JournalOptions, Seq};
 use crate::WasenderError;
@@ -74,6 +76,46 @@ fn recovered_events_stay_pending_until_marked_done() {
 
     let (_journal, recovery) = open(dir.path());
     assert_eq!(payloads(&recovery), vec![b"b".to_vec()]);
+}
+
+#[test]
+fn pending_events_are_read_back_in_bounded_batches_in_seq_order() {
+    let dir = TempDir::new("batches");
+    let (journal, _) = open(dir.path());
+    let seqs: Vec<Seq> = (0..10)
+        .map(|i| journal.append(&payload(i)).expect("append"))
+        .collect();
+    journal.mark_done(seqs[1]).expect("mark done");
+    drop(journal);
+    let (journal, recovery) = Journal::open(dir.path(), JournalOptions::default()).expect("open");
+    assert_eq!(
+        (recovery.pending, recovery.backlog_end),
+        (9, Seq(seqs[9].0 + 1))
+    );
+    let after = journal.append(b"after the open").expect("append");
+    assert!(after >= recovery.backlog_end);
+
+    let backlog = Seq(0)..recovery.backlog_end;
+    let first = journal.read_pending(backlog.clone(), 3, usize::MAX);
+    let read: Vec<Seq> = first.events.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        read,
+        vec![seqs[0], seqs[2], seqs[3]],
+        "done events are skipped"
+    );
+    assert_eq!((first.next, first.exhausted), (seqs[4], false));
+    // A byte budget smaller than one payload still returns one event.
+    let one = journal.read_pending(first.next..backlog.end, 10, 1);
+    assert_eq!(one.events.len(), 1);
+    assert_eq!(one.events[0].1.as_deref().ok(), Some(&payload(4)[..]));
+    let rest = journal.read_pending(one.next..backlog.end, 100, usize::MAX);
+    assert_eq!(rest.events.len(), 5);
+    assert!(
+        rest.exhausted,
+        "the event appended after the open is outside the backlog"
+    );
+    let empty = journal.read_pending(Seq(after.0 + 1)..Seq(u64::MAX), 10, usize::MAX);
+    assert!(empty.events.is_empty() && empty.exhausted);
 }
 
 #[test]
@@ -261,6 +303,7 @@ proptest! {
             }
             Err(e) => panic!("opening a damaged journal failed: {e}"),
         };
+        let recovery = read_back(&journal, recovery);
         let mut last = None;
         for (seq, body) in &recovery.pending {
             prop_assert!(appended.contains(&(*seq, body.clone())));

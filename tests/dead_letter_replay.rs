@@ -1,0 +1,190 @@
+//! Dead letters are replayable: an event that failed every attempt is
+//! requeued — offline with `JournalDir` on a stopped listener's directory, or
+//! through a running listener (durable and in-memory) — and handled exactly
+//! once, past the dedupe window; a second requeue adds nothing; purge empties
+//! the list.
+#![cfg(feature = "listener")]
+
+#[path = "delivery_support/mod.rs"]
+mod delivery;
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use delivery::*;
+use wasenderapi::journal::{JournalDir, Requeue};
+use wasenderapi::listener::{DeliveryMode, HandlerRetryPolicy};
+use wasenderapi::{WebhookListener, WebhookListenerBuilder, WebhookVerifier};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn builder(probe: &Arc<Probe>) -> WebhookListenerBuilder<Probe> {
+    WebhookListener::builder(WebhookVerifier::with_secret(SECRET), Arc::clone(probe))
+        .bind("127.0.0.1:0")
+        .handler_threads(1)
+        .dedupe(100)
+        .handler_retries(
+            HandlerRetryPolicy::default()
+                .max_attempts(2)
+                .initial_backoff(Duration::from_millis(5))
+                .max_backoff(Duration::from_millis(5)),
+        )
+}
+
+fn durable(probe: &Arc<Probe>, dir: &Path) -> WebhookListener {
+    builder(probe)
+        .delivery_mode(DeliveryMode::durable(dir))
+        .spawn()
+        .expect("a durable listener")
+}
+
+/// Posts `id` as a `flaky` event while the handler fails, and waits until
+/// the listener has dead-lettered it.
+fn poison(listener: &WebhookListener, probe: &Probe, id: &str) {
+    probe.failing.store(true, Ordering::SeqCst);
+    let before = listener.stats().dead_lettered;
+    assert_eq!(post(listener.local_addr(), &event(id, "flaky")).status, 200);
+    assert!(wait_until(WAIT, || listener.stats().dead_lettered == before + 1));
+}
+
+#[test]
+fn a_dead_letter_requeued_offline_is_handled_once_at_the_next_start() {
+    let tmp = TempDir::new("replay-offline");
+    let dir = tmp.join("journal");
+    let probe = Arc::new(Probe::default());
+    let listener = durable(&probe, &dir);
+    poison(&listener, &probe, "P1");
+    assert_eq!(probe.attempts("P1"), 2);
+    listener.shutdown();
+
+    // The handler is fixed; the listener is stopped.
+    probe.failing.store(false, Ordering::SeqCst);
+    {
+        let journal = JournalDir::open(&dir).expect("open the stopped journal");
+        let letters = journal.dead_letters().expect("list");
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].event_id().as_deref(), Some("P1"));
+        assert_eq!(letters[0].requeued_as, None);
+        let info = journal.stats().expect("stats");
+        assert_eq!((info.pending, info.dead_letters, info.requeued), (0, 1, 0));
+
+        assert_eq!(journal.requeue(Requeue::EventId("P1".into())).unwrap(), 1);
+        assert_eq!(
+            journal.requeue(Requeue::All).unwrap(),
+            0,
+            "already requeued"
+        );
+        assert_eq!(journal.requeue(Requeue::Seq(letters[0].seq)).unwrap(), 0);
+        let info = journal.stats().expect("stats");
+        assert_eq!((info.pending, info.dead_letters, info.requeued), (1, 0, 1));
+    }
+
+    // The event's key is in dedupe.log: a requeued event gets past it.
+    let listener = durable(&probe, &dir);
+    assert_eq!(listener.stats().recovered, 1);
+    assert!(wait_until(WAIT, || probe.count("P1") == 1));
+    let resend = post(listener.local_addr(), &event("P1", "flaky"));
+    assert!(resend.body.contains(r#""duplicate":true"#), "{resend:?}");
+    assert!(wait_until(WAIT, || listener.stats().queue_depth == 0));
+    listener.shutdown();
+
+    let listener = durable(&probe, &dir);
+    assert_eq!(listener.stats().recovered, 0, "handled, so done");
+    listener.shutdown();
+    assert_eq!(probe.count("P1"), 1, "handled exactly once");
+
+    let journal = JournalDir::open(&dir).expect("reopen");
+    assert_eq!(journal.purge().expect("purge"), 1);
+    assert!(journal.dead_letters().expect("list").is_empty());
+    assert_eq!(journal.requeue(Requeue::All).expect("requeue"), 0);
+}
+
+#[test]
+fn a_dead_letter_requeued_on_a_running_durable_listener_is_handled_once() {
+    let tmp = TempDir::new("replay-running");
+    let dir = tmp.join("journal");
+    let probe = Arc::new(Probe::default());
+    let listener = durable(&probe, &dir);
+    poison(&listener, &probe, "R1");
+
+    // Requeued while still failing: dead-lettered again, under its new seq.
+    let first = listener.dead_letters().expect("list")[0].seq;
+    assert_eq!(
+        listener.requeue_dead_letters(Requeue::Seq(first)).unwrap(),
+        1
+    );
+    assert!(wait_until(WAIT, || listener.stats().dead_lettered == 2));
+    let letters = listener.dead_letters().expect("list");
+    assert_eq!(letters.len(), 2);
+    assert_eq!(letters[0].requeued_as, Some(letters[1].seq));
+    assert_eq!(letters[1].requeued_as, None);
+
+    probe.failing.store(false, Ordering::SeqCst);
+    assert_eq!(listener.requeue_dead_letters(Requeue::All).unwrap(), 1);
+    assert!(wait_until(WAIT, || probe.count("R1") == 1));
+    assert_eq!(listener.requeue_dead_letters(Requeue::All).unwrap(), 0);
+    assert_eq!(
+        listener
+            .requeue_dead_letters(Requeue::EventId("R1".into()))
+            .unwrap(),
+        0
+    );
+    assert!(wait_until(WAIT, || listener.stats().queue_depth == 0));
+    assert_eq!(listener.purge_dead_letters().expect("purge"), 2);
+    assert!(listener.dead_letters().expect("list").is_empty());
+    listener.shutdown();
+
+    let listener = durable(&probe, &dir);
+    assert_eq!(listener.stats().recovered, 0);
+    listener.shutdown();
+    assert_eq!(probe.count("R1"), 1, "handled exactly once");
+    assert!(JournalDir::open(&dir)
+        .and_then(|j| j.dead_letters())
+        .expect("list")
+        .is_empty());
+}
+
+#[test]
+fn in_memory_dead_letters_are_listed_requeued_once_and_purged() {
+    let probe = Arc::new(Probe::default());
+    let listener = builder(&probe)
+        .delivery_mode(DeliveryMode::queued(16))
+        .spawn()
+        .expect("a queued listener");
+    poison(&listener, &probe, "M1");
+    poison(&listener, &probe, "M2");
+    let letters = listener.dead_letters().expect("list");
+    assert_eq!(letters.len(), 2);
+    assert_eq!(letters[1].event_id().as_deref(), Some("M2"));
+
+    probe.failing.store(false, Ordering::SeqCst);
+    assert_eq!(
+        listener
+            .requeue_dead_letters(Requeue::EventId("M2".into()))
+            .unwrap(),
+        1
+    );
+    assert_eq!(listener.requeue_dead_letters(Requeue::All).unwrap(), 1);
+    assert_eq!(listener.requeue_dead_letters(Requeue::All).unwrap(), 0);
+    assert!(wait_until(WAIT, || probe.count("M1") == 1 && probe.count("M2") == 1));
+    assert!(wait_until(WAIT, || listener.stats().queue_depth == 0));
+    let letters = listener.dead_letters().expect("list");
+    assert!(letters.iter().all(|l| l.requeued_as.is_some()));
+    assert_eq!(listener.purge_dead_letters().expect("purge"), 2);
+    assert!(listener.dead_letters().expect("list").is_empty());
+    let stats = listener.shutdown();
+    assert_eq!((stats.dead_lettered, stats.dropped), (2, 0));
+    assert_eq!((probe.count("M1"), probe.count("M2")), (1, 1));
+}
+
+#[test]
+fn an_inline_listener_has_no_dead_letters() {
+    let probe = Arc::new(Probe::default());
+    let listener = builder(&probe).spawn().expect("an inline listener");
+    assert!(listener.dead_letters().expect("list").is_empty());
+    assert_eq!(listener.requeue_dead_letters(Requeue::All).unwrap(), 0);
+    assert_eq!(listener.purge_dead_letters().unwrap(), 0);
+    listener.shutdown();
+}

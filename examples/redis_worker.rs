@@ -8,13 +8,13 @@
 //! Environment: `WASENDER_REDIS_URL` (default `redis://127.0.0.1:6379/`),
 //! `WASENDER_HANDLER_THREADS` (default 4), `WASENDER_CONSUMER` (default: host
 //! name and process id), `WASENDER_RUN_SECONDS` (stop gracefully after that
-//! long; default: run until killed), `RUST_LOG` (default `info`).
+//! long; default: until SIGTERM or Ctrl-C), `RUST_LOG` (default `info`).
 //!
 //! Run as many as you like, on as many machines. A worker that is killed
 //! leaves the entries it held pending; the others take them over after the
 //! claim idle time (60 s by default).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasenderapi::event::MessagesData;
 use wasenderapi::listener::mask_session_id;
@@ -83,16 +83,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let worker = builder.spawn()?;
     log::info!("worker {} started", worker.consumer_name());
 
-    let started = Instant::now();
-    let mut last_report = Instant::now();
-    while run_for.is_none_or(|limit| started.elapsed() < limit) {
-        std::thread::sleep(Duration::from_millis(200));
-        if last_report.elapsed() >= Duration::from_secs(30) {
-            log::info!("{:?}", worker.stats());
-            last_report = Instant::now();
+    let stats = match run_for {
+        // A bounded run (demos, tests): stop gracefully after that long.
+        Some(limit) => {
+            std::thread::sleep(limit);
+            worker.shutdown()
         }
-    }
-    let stats = worker.shutdown();
+        // Until SIGTERM or Ctrl-C; a second signal stops at once.
+        None => worker.run_until_signal()?,
+    };
     log::info!("stopped: {stats:?}");
     Ok(())
 }

@@ -244,6 +244,9 @@ impl Drop for Listen {
     }
 }
 
+// On the panicking paths the child is killed by the test process's exit (its
+// stdin is closed); on success `Listen`'s drop guard waits for it.
+#[allow(clippy::zombie_processes)]
 fn listen(journal: &str) -> Listen {
     let mut child = wasender(&["listen", "--bind", "127.0.0.1:0", "--journal", journal])
         .stdin(Stdio::null())

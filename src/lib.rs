@@ -127,19 +127,51 @@
 //! # }
 //! ```
 //!
+//! # Running it in production
+//!
+//! The listener stops cleanly on SIGTERM and Ctrl-C
+//! (`WebhookListener::run_until_signal`, feature `signals`), logs through the
+//! `log` facade (rejections rate-limited, secrets never logged), serves
+//! `GET /healthz` for load balancers and, with the `metrics` feature,
+//! Prometheus metrics; dead letters can be listed and requeued
+//! (`journal::JournalDir`, or the running listener's API); one process owns a
+//! journal directory at a time. The [`listener`] module documents each; the
+//! README has the commands, a systemd unit and a Dockerfile, and the `cli`
+//! feature builds the `wasender` binary. To run many listeners and workers
+//! on many machines over one delivery log, use Redis Streams (feature
+//! `redis`, the `redis` module).
+//!
+//! # Modules
+//!
+//! | module | what |
+//! |---|---|
+//! | [`event`] | the payload types, the event catalogue, and how to add an event |
+//! | [`signature`] | verification schemes, [`sign_webhook`], the redacting `Secret` |
+//! | `listener` | the listener's options, delivery modes, stats, answers (feature `listener`) |
+//! | `journal` | the durable journal's configuration, dead letters, `JournalDir` (feature `listener`) |
+//! | `client` | the REST client's requests and answers (feature `client`) |
+//! | `redis` | scale-out delivery on Redis Streams (feature `redis`) |
+//!
 //! # Features
 //!
 //! - `client` (default): the blocking REST client over `ureq`
 //!   ([`WasenderSyncClient`]). It also holds webhook secrets, and can be
 //!   given wherever a [`WebhookVerifier`] is taken.
 //! - `listener` (default): the bundled webhook listener and the durable journal.
+//! - `signals` (default): SIGTERM and Ctrl-C stop the listener (and the
+//!   Redis worker) gracefully, through `signal-hook`; turn it off when your
+//!   program owns its signals.
+//! - `metrics`: `GET /metrics` in the Prometheus text format.
+//! - `tls`: HTTPS in the listener with rustls.
 //! - `redis`: scale-out delivery on Redis Streams — many listeners and many
 //!   workers on one stream, with shared dedupe: the listener's
 //!   `DeliveryMode::redis` and `redis::RedisWorker` (see the `redis` module).
+//! - `cli`: the `wasender` command-line tool.
+//! - `jiff`: timestamps as `jiff::Timestamp` too.
 //!
-//! Without either, the crate is the webhook core: verification, events, handler.
-//! With `default-features = false, features = ["listener"]`, no HTTP client is
-//! compiled.
+//! Without any, the crate is the webhook core: verification, events, handler.
+//! With `default-features = false, features = ["listener"]`, no HTTP client,
+//! TLS stack or Redis client is compiled.
 //!
 // Without their features, the names the docs above mention point at the sections describing them.
 #![cfg_attr(
@@ -180,6 +212,15 @@ pub use listener::{WebhookListener, WebhookListenerBuilder};
 pub use signature::{sign_webhook, SignatureScheme, WebhookVerifier, SIGNATURE_HEADER};
 
 /// The README's examples, compiled and run as doc tests so they keep matching the API.
-#[cfg(all(doctest, feature = "client", feature = "listener"))]
+#[cfg(all(
+    doctest,
+    unix,
+    feature = "client",
+    feature = "listener",
+    feature = "signals",
+    feature = "metrics",
+    feature = "tls",
+    feature = "redis"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -139,6 +139,38 @@ impl WebhookListener {
     /// assert_eq!(counter.0.load(Ordering::Relaxed), 0);
     /// # Ok::<(), wasenderapi::WasenderError>(())
     /// ```
+    ///
+    /// # Registering the listener's URL with WasenderAPI
+    ///
+    /// WasenderAPI posts a session's events to the session's *webhook URL*,
+    /// an `https://` address it can reach (put TLS in front of the listener,
+    /// or use [`tls`](WebhookListenerBuilder#method.tls) with the `tls` feature),
+    /// ending in this listener's [`path`](WebhookListenerBuilder::path)
+    /// (`/webhook` by default). Set it, with the events to send, in the
+    /// dashboard's session settings, or through the REST client (feature
+    /// `client`; account calls need a Personal Access Token), then copy the
+    /// session's webhook secret into the verifier:
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "client")] {
+    /// use wasenderapi::client::SessionSettings;
+    /// use wasenderapi::WasenderSyncClient;
+    ///
+    /// let account = WasenderSyncClient::new("session-api-key")
+    ///     .with_personal_access_token(std::env::var("WASENDER_PAT")?);
+    /// let session = account.update_whatsapp_session(
+    ///     42, // the session id (`get_all_whatsapp_sessions` lists them)
+    ///     &SessionSettings::new()
+    ///         .webhook_url("https://bot.example.com/webhook")
+    ///         .webhook_enabled(true)
+    ///         .webhook_events(["messages.received", "session.status", "messages.update"]),
+    /// )?;
+    /// // The secret WasenderAPI will send in X-Webhook-Signature:
+    /// let secret = session.webhook_secret.as_ref().map(|s| s.expose().to_owned());
+    /// # let _ = secret;
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder<H: WebhookHandler + 'static>(
         verifier: impl Into<WebhookVerifier>,
         handler: impl IntoSharedHandler<H>,

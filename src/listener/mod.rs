@@ -44,7 +44,7 @@
 //! | 200 `{…,"duplicate":true}` | with [`dedupe`](WebhookListenerBuilder::dedupe): an event seen before, not handled again |
 //! | 200 `{"status":"ok"}` | `GET /healthz` (see [Health checks](#health-checks)) |
 //! | 503 `{"status":"unavailable","reason":…}` | `GET /healthz` while draining or after the journal failed |
-//! | 200 Prometheus text | `GET /metrics`, with [`metrics`](WebhookListenerBuilder::metrics) on (feature `metrics`; else 404) |
+//! | 200 Prometheus text | `GET /metrics`, with [`metrics`](WebhookListenerBuilder#method.metrics) on (feature `metrics`; else 404) |
 //! | 400 | body empty, not UTF-8, not JSON (or nested too deep), not an event; or not valid HTTP (including ambiguous framing: both `Content-Length` and `Transfer-Encoding`, conflicting lengths, an encoding other than `chunked`) |
 //! | 401 | `X-Webhook-Signature` missing or wrong |
 //! | 404 / 405 (`Allow`) | another path / another method |
@@ -201,17 +201,17 @@
 //!
 //! # Metrics
 //!
-//! With the `metrics` cargo feature, [`metrics(true)`](WebhookListenerBuilder::metrics)
+//! With the `metrics` cargo feature, [`metrics(true)`](WebhookListenerBuilder#method.metrics)
 //! serves Prometheus metrics at `GET /metrics` (the Prometheus text format
 //! 0.0.4, encoded by [`prometheus-client`](https://docs.rs/prometheus-client)):
 //! answers by status, verified events by type, handler errors, retries, dead
 //! letters and durations, queue depth, journal size, and the
 //! [`ListenerStats`] counters. The list is on
-//! [`metrics`](WebhookListenerBuilder::metrics). They are read from the same
+//! [`metrics`](WebhookListenerBuilder#method.metrics). They are read from the same
 //! atomic counters as [`WebhookListener::stats`], and a scrape takes no lock a
 //! request or handler thread takes. To serve them from your own
 //! `prometheus_client` registry instead or as well, use
-//! [`WebhookListener::register_metrics`].
+//! [`WebhookListener::register_metrics`](WebhookListener#method.register_metrics).
 //!
 //! # Stopping
 //!

@@ -16,7 +16,7 @@
 //!   it here (see "Scaling out" in the README);
 //! - `RUST_LOG`: default `info`; `debug` shows every request and event.
 //!
-//! With `--features metrics` it serves Prometheus metrics at `GET /metrics`;
+//! It serves Prometheus metrics at `GET /metrics` (the default `metrics` feature);
 //! `GET /healthz` answers load balancers either way.
 //!
 //! Stop it with Ctrl-C or `kill -TERM <pid>`: it finishes what is in flight

@@ -161,7 +161,8 @@
 //! - `signals` (default): SIGTERM and Ctrl-C stop the listener (and the
 //!   Redis worker) gracefully, through `signal-hook`; turn it off when your
 //!   program owns its signals.
-//! - `metrics`: `GET /metrics` in the Prometheus text format.
+//! - `metrics` (default): `GET /metrics` in the Prometheus text format, once
+//!   the builder's `metrics(true)` turns it on.
 //! - `tls`: HTTPS in the listener with rustls.
 //! - `redis`: scale-out delivery on Redis Streams — many listeners and many
 //!   workers on one stream, with shared dedupe: the listener's

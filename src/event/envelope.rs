@@ -172,6 +172,24 @@ macro_rules! event_enums {
         /// anything else is `Unknown` with its name and data intact.
         ///
         /// `serde_json::to_value(&event)` gives back the received JSON.
+        ///
+        /// ```
+        /// use wasenderapi::{WasenderWebhookEvent, WebhookVerifier};
+        ///
+        /// let body = br#"{"event":"messages.update","sessionId":"a1b2c3d4e5f6a7b8","data":
+        ///     {"key":{"id":"3EB0X1","remoteJid":"1234567890@s.whatsapp.net"},"update":{"status":4}}}"#;
+        /// let event = WebhookVerifier::with_secret("s").handle_webhook_event(body, Some("s"))?;
+        /// match &event {
+        ///     WasenderWebhookEvent::MessagesUpdate(update) => {
+        ///         let first = update.data().and_then(|d| d.iter().next()).expect("one update");
+        ///         assert_eq!(first.id(), Some("3EB0X1"));
+        ///         assert_eq!(first.status_parsed().map(|s| s.as_str().to_owned()).as_deref(), Some("read"));
+        ///     }
+        ///     other => panic!("unexpected {}", other.event_type().as_str()),
+        /// }
+        /// assert_eq!(event.session_id(), Some("a1b2c3d4e5f6a7b8"));
+        /// # Ok::<(), wasenderapi::WasenderError>(())
+        /// ```
         #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]
         pub enum WasenderWebhookEvent {

@@ -30,6 +30,33 @@ pub const DEFAULT_PATH: &str = "/webhook";
 /// Configures and starts a [`WebhookListener`]. Made by [`WebhookListener::builder`].
 ///
 /// Every setter documents its default; the defaults are safe to face the internet.
+///
+/// ```
+/// use std::time::Duration;
+/// use wasenderapi::listener::{DeliveryMode, HandlerRetryPolicy};
+/// use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
+///
+/// struct Bot;
+/// impl WebhookHandler for Bot {
+///     type Error = std::convert::Infallible;
+/// }
+///
+/// # let dir = std::env::temp_dir().join(format!("wasender-builder-doc-{}", std::process::id()));
+/// let listener = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
+///     .bind("127.0.0.1:0")                      // default 0.0.0.0:3000
+///     .path("/webhook")                         // the default
+///     .delivery_mode(DeliveryMode::durable(&dir)) // answer once on disk; replay after a crash
+///     .handler_threads(2)
+///     .handler_retries(HandlerRetryPolicy::default().max_attempts(3))
+///     .dedupe(10_000)                           // suppress repeats of recent events
+///     .max_body_bytes(1 << 20)
+///     .drain_timeout(Duration::from_secs(20))
+///     .spawn()?;
+/// assert_eq!(listener.stats().received, 0);
+/// listener.shutdown();
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct WebhookListenerBuilder<H> {
     verifier: WebhookVerifier,
     handler: Arc<H>,

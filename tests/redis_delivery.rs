@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use delivery::{event, post, wait_until, Probe, RawConn};
 use redis_support::*;
-use wasenderapi::redis::{RedisDeadLetters, RedisOptions};
+use wasenderapi::redis::{HandlerRetryPolicy, RedisDeadLetters, RedisOptions};
 
 #[test]
 fn an_event_sent_to_two_listeners_is_added_once_and_handled_once() {
@@ -86,7 +86,9 @@ fn an_event_sent_to_two_listeners_is_added_once_and_handled_once() {
 #[test]
 fn a_failing_event_is_dead_lettered_after_the_last_attempt_then_requeued_and_handled_once() {
     let server = RedisServer::start();
-    let options = server.options().max_attempts(3);
+    let options = server
+        .options()
+        .handler_retries(fast_retries().max_attempts(3));
     let listener = listener(options.clone());
     let probe = Arc::new(Probe::default());
     probe.failing.store(true, Ordering::SeqCst);
@@ -284,9 +286,12 @@ fn attempts_are_counted_by_redis_so_they_survive_a_worker_restart() {
     let server = RedisServer::start();
     let options = server
         .options()
-        .max_attempts(3)
-        .initial_backoff(Duration::from_millis(300))
-        .max_backoff(Duration::from_millis(400))
+        .handler_retries(
+            HandlerRetryPolicy::default()
+                .max_attempts(3)
+                .initial_backoff(Duration::from_millis(300))
+                .max_backoff(Duration::from_millis(400)),
+        )
         .claim_idle(Duration::from_millis(800));
     let listener = listener(options.clone());
     let probe = Arc::new(Probe::default());

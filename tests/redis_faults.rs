@@ -58,8 +58,7 @@ fn fault_options(url: String) -> RedisOptions {
         .command_timeout(Duration::from_millis(500))
         .block_time(Duration::from_millis(100))
         .claim_idle(Duration::from_millis(600))
-        .initial_backoff(Duration::from_millis(20))
-        .max_backoff(Duration::from_millis(100))
+        .handler_retries(fast_retries())
 }
 
 /// Child mode: returns at once unless started by a parent test below.

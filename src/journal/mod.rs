@@ -1,5 +1,5 @@
 //! The durable journal under the listener's
-//! [`DeliveryMode::durable`](crate::listener::DeliveryMode::durable), and the dead
+//! durable delivery mode (`DeliveryMode::durable`), and the dead
 //! letters it leaves for you to read, requeue and purge.
 //!
 //! The listener appends each event to the journal and `fsync`s it before it

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::delivery::{Delivery, InlineDelivery};
 use super::limits::{default_queue_capacity, Limits};
-use super::mode::{DeliveryMode, HandlerRetryPolicy, DEFAULT_DRAIN_TIMEOUT};
+use super::mode::{DeliveryMode, DEFAULT_DRAIN_TIMEOUT};
 use super::queued::{DeadLetterHook, QueuedConfig, QueuedDelivery};
 #[cfg(feature = "redis")]
 use super::redis_delivery::RedisDelivery;
@@ -18,7 +18,7 @@ use super::server::{Shared, SharedParts, WebhookListener};
 use super::stats::ListenerStats;
 use super::workers::{spawn_workers, Processor};
 use crate::error::{Result, WasenderError};
-use crate::handler::{IntoSharedHandler, WebhookHandler};
+use crate::handler::{HandlerRetryPolicy, IntoSharedHandler, WebhookHandler};
 use crate::journal::{DeadLetter, DedupeWindow};
 use crate::WebhookVerifier;
 

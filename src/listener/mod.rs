@@ -372,7 +372,7 @@ mod stats;
 mod tls;
 mod workers;
 
-pub use crate::handler::IntoSharedHandler;
+pub use crate::handler::{HandlerRetryPolicy, IntoSharedHandler};
 pub use crate::journal::DeadLetter;
 pub use builder::{WebhookListenerBuilder, DEFAULT_BIND, DEFAULT_PATH};
 pub use limits::{
@@ -381,9 +381,7 @@ pub use limits::{
 };
 #[cfg(feature = "metrics")]
 pub use metrics::DEFAULT_METRICS_PATH;
-pub use mode::{
-    DeliveryMode, HandlerRetryPolicy, DEFAULT_DELIVERY_CAPACITY, DEFAULT_DRAIN_TIMEOUT,
-};
+pub use mode::{DeliveryMode, DEFAULT_DELIVERY_CAPACITY, DEFAULT_DRAIN_TIMEOUT};
 pub use queued::MEMORY_DEAD_LETTER_LIMIT;
 pub use rejections::REJECTION_WARNINGS_PER_SECOND;
 pub use routing::HEALTH_PATH;

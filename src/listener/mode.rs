@@ -1,4 +1,4 @@
-//! [`DeliveryMode`] and [`HandlerRetryPolicy`]: how a verified event reaches the handler.
+//! [`DeliveryMode`]: how a verified event reaches the handler.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -117,78 +117,5 @@ impl DeliveryMode {
             Self::Redis { .. } => None,
             Self::Queued { capacity } | Self::Durable { capacity, .. } => Some(*capacity),
         }
-    }
-}
-
-/// How often, and how patiently, a failing handler is retried in the queued
-/// modes (inline mode never retries: the sender may). Exponential backoff:
-/// the wait after attempt `n` is `initial_backoff × 2^(n-1)`, at most
-/// `max_backoff`. After `max_attempts` failures the event is dead-lettered.
-///
-/// The default is 5 attempts, 100 ms doubling up to 30 s.
-///
-/// ```
-/// use std::time::Duration;
-/// use wasenderapi::listener::HandlerRetryPolicy;
-/// let policy = HandlerRetryPolicy::default()
-///     .max_attempts(3)
-///     .initial_backoff(Duration::from_millis(10))
-///     .max_backoff(Duration::from_millis(15));
-/// assert_eq!(policy.backoff(1), Duration::from_millis(10));
-/// assert_eq!(policy.backoff(2), Duration::from_millis(15));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandlerRetryPolicy {
-    max_attempts: u32,
-    initial_backoff: Duration,
-    max_backoff: Duration,
-}
-
-impl Default for HandlerRetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(30),
-        }
-    }
-}
-
-impl HandlerRetryPolicy {
-    /// One attempt, no retry: a failure is dead-lettered at once.
-    pub fn no_retries() -> Self {
-        Self::default().max_attempts(1)
-    }
-
-    /// Attempts in all, the first included (at least 1; default 5).
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
-
-    /// The wait after the first failure (default 100 ms).
-    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
-        self.initial_backoff = backoff;
-        self
-    }
-
-    /// The longest wait between attempts (default 30 s).
-    pub fn max_backoff(mut self, backoff: Duration) -> Self {
-        self.max_backoff = backoff;
-        self
-    }
-
-    /// The configured number of attempts.
-    pub fn attempts(&self) -> u32 {
-        self.max_attempts
-    }
-
-    /// The wait after failed attempt number `attempt` (1-based).
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(1).min(31);
-        self.initial_backoff
-            .checked_mul(1u32 << doublings)
-            .unwrap_or(self.max_backoff)
-            .min(self.max_backoff)
     }
 }

@@ -26,11 +26,11 @@ use std::time::Duration;
 
 use super::delivery::{key_of, Delivered, Delivery};
 use super::limits::{join_before, Deadline};
-use super::mode::HandlerRetryPolicy;
 use super::queue::{Item, Queue, Refill, Slot, REPLAY_BATCH, REPLAY_BATCH_BYTES};
 use super::stats::{Counters, Event};
 use super::workers::panic_message;
 use crate::event::{parse_event, WasenderWebhookEvent};
+use crate::handler::HandlerRetryPolicy;
 use crate::handler::{dispatch, WebhookHandler};
 use crate::journal::{
     self, DeadLetter, DeadLetters, DedupeWindow, Journal, JournalOptions, Requeue, Seq,

@@ -57,7 +57,7 @@ impl HandlerThread<'_> {
             entry,
             mut deliveries,
         } = job;
-        let max = u64::from(shared.options.max_attempts);
+        let max = u64::from(shared.options.retry.attempts());
         if deliveries > max {
             let error = format!(
                 "delivered {deliveries} times without being acknowledged (the consumers \

@@ -182,6 +182,7 @@ mod options;
 mod reading;
 mod worker;
 
+pub use crate::handler::HandlerRetryPolicy;
 pub use append::{Appended, RedisAppender};
 pub use dead_letters::{RedisDeadLetter, RedisDeadLetters};
 pub use options::{RedisOptions, DEFAULT_GROUP, DEFAULT_KEY_PREFIX};

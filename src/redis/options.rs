@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::{Result, WasenderError};
+use crate::handler::HandlerRetryPolicy;
 
 /// The key prefix when [`RedisOptions::prefix`] is not called. The braces are
 /// a Redis Cluster hash tag: every key shares one slot, so the scripts that
@@ -49,9 +50,7 @@ pub struct RedisOptions {
     pub(crate) max_connections: usize,
     pub(crate) block_time: Duration,
     pub(crate) claim_idle: Duration,
-    pub(crate) max_attempts: u32,
-    pub(crate) initial_backoff: Duration,
-    pub(crate) max_backoff: Duration,
+    pub(crate) retry: HandlerRetryPolicy,
     pub(crate) trim_interval: Option<Duration>,
 }
 
@@ -71,9 +70,7 @@ impl fmt::Debug for RedisOptions {
             .field("max_connections", &self.max_connections)
             .field("block_time", &self.block_time)
             .field("claim_idle", &self.claim_idle)
-            .field("max_attempts", &self.max_attempts)
-            .field("initial_backoff", &self.initial_backoff)
-            .field("max_backoff", &self.max_backoff)
+            .field("retry", &self.retry)
             .field("trim_interval", &self.trim_interval)
             .finish()
     }
@@ -99,9 +96,7 @@ impl RedisOptions {
             max_connections: 32,
             block_time: Duration::from_secs(2),
             claim_idle: Duration::from_secs(60),
-            max_attempts: 5,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(30),
+            retry: HandlerRetryPolicy::default(),
             trim_interval: Some(Duration::from_secs(10)),
         }
     }
@@ -197,35 +192,24 @@ impl RedisOptions {
     /// 60 s): a crashed or stuck worker's entries are handled elsewhere. Set
     /// it above your slowest handler call, or a slow call is taken over and
     /// run twice (entries a worker fetched ahead and has not started yet are
-    /// kept fresh, whatever their wait). Must be longer than
-    /// [`max_backoff`](Self::max_backoff).
+    /// kept fresh, whatever their wait). Must be longer than the longest
+    /// backoff of [`handler_retries`](Self::handler_retries).
     pub fn claim_idle(mut self, idle: Duration) -> Self {
         self.claim_idle = idle;
         self
     }
 
-    /// Worker: deliveries of one entry before it is dead-lettered (default
-    /// 5, at least 1). Counted by Redis (the entry's delivery count), so
-    /// retries survive worker restarts, and a delivery cut short by a crash
-    /// counts too: an event that crashes every worker ends in the dead
-    /// letters instead of crashing them forever.
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
-
-    /// Worker: the wait after the first failure (default 100 ms), doubling
-    /// after each further failure up to [`max_backoff`](Self::max_backoff).
-    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
-        self.initial_backoff = backoff;
-        self
-    }
-
-    /// Worker: the longest wait between attempts (default 30 s). Must be
-    /// shorter than [`claim_idle`](Self::claim_idle), or another worker would
-    /// take the entry over during the wait.
-    pub fn max_backoff(mut self, backoff: Duration) -> Self {
-        self.max_backoff = backoff;
+    /// Worker: how a failing handler is retried (default
+    /// [`HandlerRetryPolicy::default`]: 5 deliveries, 100 ms doubling up to
+    /// 30 s), the same policy type as the listener's queued modes. Attempts
+    /// are counted by Redis (the entry's delivery count), so retries survive
+    /// worker restarts, and a delivery cut short by a crash counts too: an
+    /// event that crashes every worker ends in the dead letters instead of
+    /// crashing them forever. Keep its `max_backoff` shorter than
+    /// [`claim_idle`](Self::claim_idle), or another worker would take the
+    /// entry over during the wait.
+    pub fn handler_retries(mut self, policy: HandlerRetryPolicy) -> Self {
+        self.retry = policy;
         self
     }
 
@@ -266,11 +250,7 @@ impl RedisOptions {
 
     /// The wait before attempt `attempt + 1` after attempt `attempt` (1-based) failed.
     pub(crate) fn backoff(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(1).min(31);
-        self.initial_backoff
-            .checked_mul(1u32 << doublings)
-            .unwrap_or(self.max_backoff)
-            .min(self.max_backoff)
+        self.retry.backoff(attempt)
     }
 
     /// The listener id to stamp on entries.
@@ -328,11 +308,11 @@ impl RedisOptions {
     /// Checks the worker's timing on top of [`validate`](Self::validate).
     pub(crate) fn validate_worker(&self) -> Result<()> {
         self.validate()?;
-        if self.max_backoff >= self.claim_idle {
+        if self.retry.backoff(u32::MAX) >= self.claim_idle {
             return Err(WasenderError::InvalidArgument(format!(
-                "Redis: max_backoff ({:?}) must be shorter than claim_idle ({:?}), or other \
+                "Redis: the handler retries' max_backoff ({:?}) must be shorter than claim_idle ({:?}), or other \
                  workers take entries over while they wait to be retried",
-                self.max_backoff, self.claim_idle
+                self.retry.backoff(u32::MAX), self.claim_idle
             )));
         }
         Ok(())
@@ -422,21 +402,24 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_maximum() {
-        let options = RedisOptions::new("redis://h/")
-            .initial_backoff(Duration::from_millis(10))
-            .max_backoff(Duration::from_millis(35));
+        let options = RedisOptions::new("redis://h/").handler_retries(
+            HandlerRetryPolicy::default()
+                .initial_backoff(Duration::from_millis(10))
+                .max_backoff(Duration::from_millis(35)),
+        );
         let waits: Vec<u128> = (1..=4).map(|n| options.backoff(n).as_millis()).collect();
         assert_eq!(waits, [10, 20, 35, 35]);
     }
 
     #[test]
     fn the_worker_needs_backoff_shorter_than_the_claim_time() {
+        let retries = |max| HandlerRetryPolicy::default().max_backoff(Duration::from_millis(max));
         let options = RedisOptions::new("redis://h/")
             .claim_idle(Duration::from_secs(1))
-            .max_backoff(Duration::from_secs(1));
+            .handler_retries(retries(1000));
         assert!(options.validate_worker().is_err());
         assert!(options
-            .max_backoff(Duration::from_millis(900))
+            .handler_retries(retries(900))
             .validate_worker()
             .is_ok());
     }

@@ -106,8 +106,7 @@ impl RedisServer {
             .command_timeout(Duration::from_secs(1))
             .block_time(Duration::from_millis(100))
             .claim_idle(Duration::from_millis(800))
-            .initial_backoff(Duration::from_millis(20))
-            .max_backoff(Duration::from_millis(100))
+            .handler_retries(fast_retries())
             .trim_interval(Some(Duration::from_millis(200)))
     }
 
@@ -248,4 +247,11 @@ pub fn wait_handled(probe: &Probe, ids: &[String], timeout: Duration) {
 /// Sums two workers' counters that matter to the tests.
 pub fn handled_total(stats: &[RedisWorkerStats]) -> u64 {
     stats.iter().map(|s| s.handled).sum()
+}
+
+/// Handler retries fit for tests: 5 attempts, 20 ms doubling up to 100 ms.
+pub fn fast_retries() -> wasenderapi::redis::HandlerRetryPolicy {
+    wasenderapi::redis::HandlerRetryPolicy::default()
+        .initial_backoff(Duration::from_millis(20))
+        .max_backoff(Duration::from_millis(100))
 }

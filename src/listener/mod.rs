@@ -331,7 +331,7 @@
 //! With [`env_logger`](https://docs.rs/env_logger) (what the examples use),
 //! `info` by default and `RUST_LOG` to change it:
 //!
-//! ```ignore
+//! ```text
 //! env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
 //! // RUST_LOG=debug                     every event and request
 //! // RUST_LOG=info,wasenderapi=warn     only the listener's warnings and errors
@@ -342,7 +342,7 @@
 //! `tracing-log` feature does it when you call `init()`, or install it
 //! yourself with `tracing_log::LogTracer::init()` before your subscriber:
 //!
-//! ```ignore
+//! ```text
 //! tracing_subscriber::fmt()
 //!     .with_env_filter("info,wasenderapi=info") // feature `env-filter`
 //!     .init(); // also installs tracing-log's LogTracer: `log` records become events

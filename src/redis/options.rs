@@ -24,12 +24,12 @@ pub const DEFAULT_GROUP: &str = "wasender";
 ///
 /// ```
 /// use std::time::Duration;
-/// use wasenderapi::redis::RedisOptions;
+/// use wasenderapi::redis::{HandlerRetryPolicy, RedisOptions};
 ///
 /// let options = RedisOptions::new("redis://:password@redis.internal:6379/0")
 ///     .dedupe_ttl(Duration::from_secs(600))
 ///     .wait_replicas(1, Duration::from_millis(200))
-///     .max_attempts(8);
+///     .handler_retries(HandlerRetryPolicy::default().max_attempts(8));
 /// assert_eq!(options.events_key(), "{wasender}:events");
 /// assert_eq!(options.dead_key(), "{wasender}:dead");
 /// // The password never shows in Debug output.

@@ -39,7 +39,7 @@ pub const DEFAULT_WORKER_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use wasenderapi::redis::{RedisOptions, RedisWorker};
+/// use wasenderapi::redis::{HandlerRetryPolicy, RedisOptions, RedisWorker};
 /// use wasenderapi::{WebhookEvent, WebhookHandler};
 /// use wasenderapi::event::MessagesData;
 ///
@@ -54,7 +54,8 @@ pub const DEFAULT_WORKER_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 ///     }
 /// }
 ///
-/// let options = RedisOptions::new("redis://127.0.0.1:6379/").max_attempts(8);
+/// let options = RedisOptions::new("redis://127.0.0.1:6379/")
+///     .handler_retries(HandlerRetryPolicy::default().max_attempts(8));
 /// let worker = RedisWorker::builder(options, Bot)
 ///     .handler_threads(4)
 ///     .consumer_name("worker-a")

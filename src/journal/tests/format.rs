@@ -5,7 +5,10 @@
 use std::fs;
 use std::path::Path;
 
-use super::{open, payload, payloads, record_len, segment_files, TempDir, HEADER};
+use super::{
+    dead_letters_with_tail, open, payload, payloads, record_len, segment_files, snapshot, TempDir,
+    HEADER,
+};
 use crate::journal::record::{self, CorruptionKind, RecordKind};
 use crate::journal::segment::{file_header, segment_name};
 use crate::journal::{DeadLetter, DeadLetters, DedupeWindow, Journal, JournalOptions, Seq};
@@ -21,20 +24,6 @@ fn segment_with_events(dir: &Path, count: usize) -> std::path::PathBuf {
     let files = segment_files(dir);
     assert_eq!(files.len(), 1);
     files[0].clone()
-}
-
-/// Every file in `dir` with its bytes, to check that nothing changed.
-fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut files: Vec<_> = fs::read_dir(dir)
-        .expect("list")
-        .map(|e| e.expect("entry").path())
-        .map(|p| {
-            let bytes = fs::read(&p).expect("read");
-            (p, bytes)
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 fn refused(dir: &Path) -> (std::path::PathBuf, String) {
@@ -338,14 +327,8 @@ fn a_dead_letter_line_without_a_version_is_read_as_before() {
 fn a_dead_letter_of_a_newer_version_fails_the_read_naming_the_file_and_line() {
     let dir = TempDir::new("deadnewer");
     let path = dir.path().join("dead-letters.jsonl");
-    let letter = DeadLetter::new(Seq(1), b"x".to_vec(), "e", 3);
-    DeadLetters::open(&path)
-        .expect("open")
-        .record(&letter)
-        .expect("record");
-    let mut raw = fs::read(&path).expect("read");
-    raw.extend_from_slice(b"{\"v\":2,\"seq\":2,\"whatever\":\"comes next\"}\n");
-    fs::write(&path, &raw).expect("write");
+    dead_letters_with_tail(&path, b"{\"v\":2,\"seq\":2,\"whatever\":\"comes next\"}\n");
+    let raw = fs::read(&path).expect("read");
     match DeadLetters::read(&path) {
         Err(WasenderError::JournalFormat {
             path: refused,

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::{open, payload, TempDir};
+use super::{open, payload, snapshot, TempDir};
 use crate::journal::segment::{file_header, segment_name};
 use crate::journal::{Journal, JournalDir, JournalOptions};
 use crate::WasenderError;
@@ -17,19 +17,6 @@ fn locked(dir: &Path) -> (std::path::PathBuf, Option<u32>) {
 }
 
 /// Every file in `dir` with its bytes.
-fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut files: Vec<_> = fs::read_dir(dir)
-        .expect("list")
-        .map(|e| e.expect("entry").path())
-        .map(|p| {
-            let bytes = fs::read(&p).expect("read");
-            (p, bytes)
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn a_second_open_in_the_same_process_is_refused_with_the_holders_pid() {
     let dir = TempDir::new("lock-twice");

@@ -49,6 +49,34 @@ impl Drop for TempDir {
     }
 }
 
+/// Every file in `dir` with its bytes, to check that nothing changed.
+pub(super) fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .map(|p| {
+            let bytes = fs::read(&p).expect("read");
+            (p, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// A `dead-letters.jsonl` at `path` holding one dead letter (seq 1), followed
+/// by `tail` appended as raw bytes; returns that letter.
+pub(super) fn dead_letters_with_tail(path: &Path, tail: &[u8]) -> super::DeadLetter {
+    let letter = super::DeadLetter::new(Seq(1), b"x".to_vec(), "e", 3);
+    super::DeadLetters::open(path)
+        .expect("open")
+        .record(&letter)
+        .expect("record");
+    let mut raw = fs::read(path).expect("read");
+    raw.extend_from_slice(tail);
+    fs::write(path, raw).expect("write");
+    letter
+}
+
 /// What an open recovered, with the pending events read back.
 #[derive(Debug)]
 pub(super) struct Recovered {

@@ -86,7 +86,7 @@ impl Example {
             lines: Vec::new(),
         };
         let deadline = Instant::now() + WAIT;
-        while !example.answers("/healthz").is_some_and(|s| s == 200) {
+        while example.answers("/healthz") != Some(200) {
             assert!(Instant::now() < deadline, "examples/listen never answered");
             thread::sleep(Duration::from_millis(20));
         }

@@ -11,12 +11,23 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use super::io_error;
 use crate::WasenderError;
 
 /// The lock file's name in the journal directory.
 pub(crate) const LOCK_FILE: &str = "lock";
+
+/// How long a held lock is retried before the opener is refused.
+///
+/// A lock can outlive its release by a moment: when another thread of the
+/// releasing process starts a child process, the child holds a copy of every
+/// descriptor, the lock file's included, from `fork` until `exec` closes it
+/// (close-on-exec). A restart in the same process, or a tool started right
+/// after a stop, would otherwise be refused by that window. A real holder is
+/// still refused, this much later.
+const LOCK_PATIENCE: Duration = Duration::from_millis(250);
 
 /// The held lock on a journal directory; released when dropped.
 #[derive(Debug)]
@@ -42,7 +53,16 @@ impl DirLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| io_error(&path, e))?;
-        match file.try_lock() {
+        let patience = Instant::now() + LOCK_PATIENCE;
+        let locked = loop {
+            match file.try_lock() {
+                Err(TryLockError::WouldBlock) if Instant::now() < patience => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                other => break other,
+            }
+        };
+        match locked {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 return Err(WasenderError::JournalLocked {

@@ -3,7 +3,9 @@
 //! Both are generated from the event catalogue (`src/event/catalogue.rs`): one
 //! handler method and one dispatch arm per entry, named by the entry.
 
+#[cfg(feature = "listener")]
 use std::sync::Arc;
+#[cfg(feature = "listener")]
 use std::time::Duration;
 
 use serde_json::Value;
@@ -147,6 +149,7 @@ pub fn dispatch_typed<H: WebhookHandler + ?Sized>(
 ///
 /// Implemented for every [`WebhookHandler`] and every `Arc` of one; you never
 /// implement it yourself.
+#[cfg(feature = "listener")]
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is neither a `WebhookHandler` nor an `Arc` of one",
     label = "a webhook handler is needed here",
@@ -157,12 +160,14 @@ pub trait IntoSharedHandler<H> {
     fn into_shared(self) -> Arc<H>;
 }
 
+#[cfg(feature = "listener")]
 impl<H: WebhookHandler> IntoSharedHandler<H> for H {
     fn into_shared(self) -> Arc<H> {
         Arc::new(self)
     }
 }
 
+#[cfg(feature = "listener")]
 impl<H: WebhookHandler> IntoSharedHandler<H> for Arc<H> {
     fn into_shared(self) -> Arc<H> {
         self
@@ -187,6 +192,7 @@ impl<H: WebhookHandler> IntoSharedHandler<H> for Arc<H> {
 /// assert_eq!(policy.backoff(1), Duration::from_millis(10));
 /// assert_eq!(policy.backoff(2), Duration::from_millis(15));
 /// ```
+#[cfg(feature = "listener")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandlerRetryPolicy {
     max_attempts: u32,
@@ -194,6 +200,7 @@ pub struct HandlerRetryPolicy {
     max_backoff: Duration,
 }
 
+#[cfg(feature = "listener")]
 impl Default for HandlerRetryPolicy {
     fn default() -> Self {
         Self {
@@ -204,6 +211,7 @@ impl Default for HandlerRetryPolicy {
     }
 }
 
+#[cfg(feature = "listener")]
 impl HandlerRetryPolicy {
     /// One attempt, no retry: a failure is dead-lettered at once.
     pub fn no_retries() -> Self {

@@ -55,7 +55,10 @@ impl Transport for TcpStream {
 
 /// How one request ended, and whether the connection can carry another.
 struct Step {
-    outcome: Outcome,
+    /// How the request ended, when not counted yet: an answered request is
+    /// counted before its answer is written (so a client that has its answer
+    /// sees it in the stats), one closed without an answer when it ends.
+    outcome: Option<Outcome>,
     keep_alive: bool,
     /// The request's body (or part of it) was left unread on the socket.
     unread_input: bool,
@@ -64,7 +67,7 @@ struct Step {
 impl Step {
     fn close(outcome: Outcome) -> Self {
         Self {
-            outcome,
+            outcome: Some(outcome),
             keep_alive: false,
             unread_input: true,
         }
@@ -163,7 +166,9 @@ impl<T: Transport> Connection<'_, T> {
             self.request.clear();
             self.late = self.stopping();
             let step = self.serve_request(deadline);
-            counters.request_finished(step.outcome);
+            if let Some(outcome) = step.outcome {
+                counters.request_finished(outcome);
+            }
             if !step.keep_alive {
                 if step.unread_input {
                     self.linger();
@@ -302,6 +307,7 @@ impl<T: Transport> Connection<'_, T> {
         unread_input: bool,
     ) -> Step {
         self.shared.counters.answered(response.status);
+        self.shared.counters.request_finished(outcome);
         if let (true, Some(reason)) = (is_rejection(response.status), &response.message) {
             let request = Some(self.request.as_str()).filter(|r| !r.is_empty());
             let peer = self.peer;
@@ -311,7 +317,7 @@ impl<T: Transport> Connection<'_, T> {
         }
         let written = http::write_response(self.writer(), response, head_only, keep_alive);
         Step {
-            outcome,
+            outcome: None,
             keep_alive: keep_alive && written.is_ok(),
             unread_input,
         }

@@ -251,6 +251,45 @@ impl HandlerRetryPolicy {
     }
 }
 
+/// Why a guarded handler call failed (see [`dispatch_guarded`]).
+#[cfg(feature = "listener")]
+pub(crate) struct HandlerFailure {
+    /// The handler panicked (rather than returning an error).
+    pub panicked: bool,
+    /// What went wrong, for logs and dead letters.
+    pub text: String,
+}
+
+/// [`dispatch`]es `event` with a panic caught and turned into a failure, as
+/// the queued modes and the Redis worker run handlers before retrying them.
+#[cfg(feature = "listener")]
+pub(crate) fn dispatch_guarded<H: WebhookHandler + ?Sized>(
+    handler: &H,
+    event: &WasenderWebhookEvent,
+) -> Result<(), HandlerFailure> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(handler, event))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(HandlerFailure {
+            panicked: false,
+            text: e.to_string(),
+        }),
+        Err(panic) => Err(HandlerFailure {
+            panicked: true,
+            text: format!("the handler panicked: {}", panic_message(panic.as_ref())),
+        }),
+    }
+}
+
+/// A panic's message, when it is text.
+#[cfg(feature = "listener")]
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-text panic payload)")
+}
+
 impl WasenderWebhookEvent {
     /// Routes this event to `handler` (same as [`dispatch`]).
     pub fn dispatch_to<H: WebhookHandler + ?Sized>(&self, handler: &H) -> Result<(), H::Error> {

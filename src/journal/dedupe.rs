@@ -19,6 +19,14 @@ use sha2::{Digest, Sha256};
 use super::{format_error, io_error, replace_file};
 use crate::sync::lock;
 
+/// The dedupe key of a verified event: its name plus its first message id,
+/// or a body hash (see [`dedupe_key`]). Every delivery mode, and the Redis
+/// appender, key events this one way, so they recognise each other's repeats.
+pub(crate) fn event_key(event: &crate::event::WasenderWebhookEvent, body: &[u8]) -> String {
+    let id = event.messages().iter().find_map(|m| m.id());
+    dedupe_key(event.event_name(), id, body)
+}
+
 /// The key under which an event is deduplicated: the event name plus the
 /// message `key.id` when there is one, else the raw body.
 ///

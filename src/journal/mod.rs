@@ -142,7 +142,7 @@ use std::time::Duration;
 use crate::WasenderError;
 
 pub use dead_letter::{DeadLetter, DeadLetters};
-pub(crate) use dedupe::{dedupe_key, DedupeWindow};
+pub(crate) use dedupe::{dedupe_key, event_key, DedupeWindow};
 pub use dir::{JournalDir, JournalInfo};
 pub use requeue::Requeue;
 pub(crate) use requeue::{purge, requeue};

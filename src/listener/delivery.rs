@@ -11,7 +11,7 @@ use super::limits::Deadline;
 use super::stats::Counters;
 use crate::event::WasenderWebhookEvent;
 use crate::handler::{dispatch, WebhookHandler};
-use crate::journal::{dedupe_key, DeadLetter, DedupeWindow, Requeue};
+use crate::journal::{event_key, DeadLetter, DedupeWindow, Requeue};
 
 /// What became of one delivered event.
 #[derive(Debug)]
@@ -71,12 +71,6 @@ pub(crate) trait Delivery: Send + Sync {
     }
 }
 
-/// The dedupe key of a verified event: its name plus its first message id, or a body hash.
-pub(crate) fn key_of(event: &WasenderWebhookEvent, body: &[u8]) -> String {
-    let id = event.messages().iter().find_map(|m| m.id());
-    dedupe_key(event.event_name(), id, body)
-}
-
 /// Runs the handler now, on the calling worker thread.
 pub(crate) struct InlineDelivery<H> {
     handler: Arc<H>,
@@ -105,7 +99,7 @@ impl<H: WebhookHandler> Delivery for InlineDelivery<H> {
                 Err(e) => Delivered::Failed(e.to_string()),
             };
         };
-        let key = key_of(&event, body);
+        let key = event_key(&event, body);
         if !dedupe.check_and_insert(&key) {
             return Delivered::Duplicate;
         }

@@ -24,16 +24,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use super::delivery::{key_of, Delivered, Delivery};
+use super::delivery::{Delivered, Delivery};
 use super::limits::{join_before, Deadline};
 use super::queue::{Item, Queue, Refill, Slot, REPLAY_BATCH, REPLAY_BATCH_BYTES};
 use super::stats::{Counters, Event};
-use super::workers::panic_message;
 use crate::event::{parse_event, WasenderWebhookEvent};
-use crate::handler::HandlerRetryPolicy;
-use crate::handler::{dispatch, WebhookHandler};
+use crate::handler::{dispatch_guarded, panic_message, HandlerRetryPolicy, WebhookHandler};
 use crate::journal::{
-    self, DeadLetter, DeadLetters, DedupeWindow, Journal, JournalOptions, Requeue, Seq,
+    self, event_key, DeadLetter, DeadLetters, DedupeWindow, Journal, JournalOptions, Requeue, Seq,
     DEAD_LETTER_FILE, DEDUPE_FILE,
 };
 use crate::sync::lock;
@@ -222,7 +220,7 @@ fn remember_backlog_keys(journal: &Journal, backlog: &Backlog, dedupe: &DedupeWi
                 continue; // Reported when the handler thread reads it.
             };
             if let Ok(event) = parse_event(&body) {
-                dedupe.check_and_insert(&key_of(&event, &body));
+                dedupe.check_and_insert(&event_key(&event, &body));
             }
         }
         if batch.exhausted {
@@ -337,7 +335,7 @@ impl<H> Drop for QueuedDelivery<H> {
 impl<H: WebhookHandler + 'static> Core<H> {
     /// The request path: returns once the event is queued (and durable), or refused.
     fn accept(&self, event: WasenderWebhookEvent, body: &[u8]) -> Delivered {
-        let key = self.dedupe.as_ref().map(|_| key_of(&event, body));
+        let key = self.dedupe.as_ref().map(|_| event_key(&event, body));
         match &self.store {
             None => self.accept_in_memory(event, body, key),
             Some(store) => self.accept_durable(store, event, body, key),
@@ -559,20 +557,21 @@ impl<H: WebhookHandler + 'static> Core<H> {
         };
         let mut attempt: u32 = 1;
         loop {
-            let call = || dispatch(&*self.handler, &event);
-            let error = match catch_unwind(AssertUnwindSafe(|| self.counters.time_handler(call))) {
-                Ok(Ok(())) => {
+            let call = || dispatch_guarded(&*self.handler, &event);
+            let error = match self.counters.time_handler(call) {
+                Ok(()) => {
                     self.counters.count(Event::Handled, 1);
                     self.mark_done(item.seq);
                     return true;
                 }
-                Ok(Err(e)) => {
-                    self.counters.count(Event::HandlerError, 1);
-                    e.to_string()
-                }
-                Err(panic) => {
-                    self.counters.count(Event::HandlerPanic, 1);
-                    format!("the handler panicked: {}", panic_message(panic.as_ref()))
+                Err(failure) => {
+                    let kind = if failure.panicked {
+                        Event::HandlerPanic
+                    } else {
+                        Event::HandlerError
+                    };
+                    self.counters.count(kind, 1);
+                    failure.text
                 }
             };
             if attempt >= self.retry.attempts() {

@@ -2,7 +2,7 @@
 //! the shared dedupe check) before the answer; workers elsewhere handle it.
 //! See the [`redis`](crate::redis) module.
 
-use super::delivery::{key_of, Delivered, Delivery};
+use super::delivery::{Delivered, Delivery};
 use crate::error::Result;
 use crate::event::WasenderWebhookEvent;
 use crate::redis::{Appended, RedisAppender, RedisOptions};
@@ -36,8 +36,7 @@ impl RedisDelivery {
 
 impl Delivery for RedisDelivery {
     fn deliver(&self, event: WasenderWebhookEvent, body: &[u8]) -> Delivered {
-        let key = key_of(&event, body);
-        match self.appender.append(event.event_name(), &key, body) {
+        match self.appender.append(&event, body) {
             Ok(Appended::Added(_)) => Delivered::Queued,
             Ok(Appended::Duplicate) => Delivered::Duplicate,
             Err(e) => Delivered::Unavailable(e.to_string()),

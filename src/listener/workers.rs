@@ -1,6 +1,5 @@
 //! The worker pool: verifies, decodes and delivers events, one per worker at a time.
 
-use std::any::Any;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -13,6 +12,7 @@ use super::http::Response;
 use super::mask_session_id;
 use super::stats::{Counters, Outcome};
 use crate::error::WasenderError;
+use crate::handler::panic_message;
 use crate::sync::lock;
 use crate::WebhookVerifier;
 
@@ -167,14 +167,6 @@ fn rejection(error: &WasenderError) -> Reply {
         response: Response::error(status, &error.to_string()),
         outcome,
     }
-}
-
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(non-text panic payload)")
 }
 
 /// Starts `count` workers taking jobs from `jobs` until every sender is gone.

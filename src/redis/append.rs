@@ -7,6 +7,7 @@ use super::connection::{failure_class, is_stale, Connector, Pool, Pooled};
 use super::entry::{self, now_ms};
 use super::options::RedisOptions;
 use crate::error::{Result, WasenderError};
+use crate::event::WasenderWebhookEvent;
 
 /// The dedupe check and the append, as one atomic step.
 ///
@@ -65,12 +66,12 @@ pub enum Appended {
 /// use wasenderapi::redis::{Appended, RedisAppender, RedisOptions};
 /// use wasenderapi::WebhookVerifier;
 ///
-/// # fn verifier() -> WebhookVerifier { unimplemented!() }
-/// # let (body, signature): (&[u8], Option<&str>) = (b"", None);
+/// let verifier = WebhookVerifier::with_secret("webhook-secret");
 /// let appender = RedisAppender::connect(&RedisOptions::new("redis://127.0.0.1:6379/"))?;
-/// let event = verifier().handle_webhook_event(body, signature)?;
-/// let id = event.messages().first().and_then(|m| m.id()).unwrap_or("");
-/// match appender.append(event.event_name(), &format!("{}:{id}", event.event_name()), body)? {
+/// // In your own HTTP server, with the raw body and the X-Webhook-Signature header:
+/// let (body, signature) = (br#"{"event":"session.status","data":{}}"#, Some("webhook-secret"));
+/// let event = verifier.handle_webhook_event(body, signature)?;
+/// match appender.append(&event, body)? {
 ///     Appended::Added(entry_id) => println!("stored as {entry_id}: answer 200"),
 ///     Appended::Duplicate => println!("seen before: answer 200"),
 /// }
@@ -123,7 +124,9 @@ impl RedisAppender {
     }
 
     /// Adds one verified event (its name, dedupe key and raw body) to the
-    /// stream, unless its dedupe key was seen within the dedupe window.
+    /// stream, unless its dedupe key was seen within the dedupe window. The
+    /// key is computed as the listeners compute it (event name and first
+    /// message id, else a body hash), so they recognise each other's repeats.
     /// Returns once Redis has it (and, with
     /// [`wait_replicas`](RedisOptions::wait_replicas), once enough replicas
     /// confirmed it).
@@ -134,8 +137,10 @@ impl RedisAppender {
     /// key is then removed again, so that the sender's retry is added anew).
     /// On any error, answer 503: the event may or may not be in the stream,
     /// and the sender's retry is either added or recognised as a duplicate.
-    pub fn append(&self, event_name: &str, dedupe_key: &str, body: &[u8]) -> Result<Appended> {
-        let seen_key = self.options.seen_key(dedupe_key);
+    pub fn append(&self, event: &WasenderWebhookEvent, body: &[u8]) -> Result<Appended> {
+        let dedupe_key = crate::journal::event_key(event, body);
+        let event_name = event.event_name();
+        let seen_key = self.options.seen_key(&dedupe_key);
         let dedupe = !self.options.dedupe_ttl.is_zero();
         let mut invocation = self.script.key(&self.events_key);
         if dedupe {
@@ -257,9 +262,9 @@ mod tests {
         let options =
             RedisOptions::new("redis://127.0.0.1:1/").connect_timeout(Duration::from_millis(100));
         let appender = RedisAppender::connect(&options).unwrap();
-        let error = appender
-            .append("messages.received", "k", b"{}")
-            .unwrap_err();
+        let body = br#"{"event":"messages.received","data":{}}"#;
+        let event = crate::event::parse_event(body).unwrap();
+        let error = appender.append(&event, body).unwrap_err();
         assert!(
             matches!(
                 error,

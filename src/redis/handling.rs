@@ -1,7 +1,6 @@
 //! The worker's handler threads: run the handler on one entry, then hand it
 //! to the acknowledger, retry it, or move it to the dead-letter stream.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use ::redis::{Connection, RedisError, Value};
@@ -11,7 +10,7 @@ use super::entry::{self, now_ms, Entry};
 use super::reading::millis;
 use super::worker::{Counters, Job, Shared};
 use crate::event::parse_event;
-use crate::handler::{dispatch, WebhookHandler};
+use crate::handler::{dispatch_guarded, WebhookHandler};
 
 /// Moves a pending entry to the dead-letter stream and acknowledges it, in
 /// one atomic step — but only while it is still pending on this consumer
@@ -80,19 +79,20 @@ impl HandlerThread<'_> {
             }
         };
         loop {
-            let error = match catch_unwind(AssertUnwindSafe(|| dispatch(handler, &event))) {
-                Ok(Ok(())) => {
+            let error = match dispatch_guarded(handler, &event) {
+                Ok(()) => {
                     Counters::add(&shared.counters.handled, 1);
                     shared.acknowledge(entry.id);
                     return;
                 }
-                Ok(Err(e)) => {
-                    Counters::add(&shared.counters.handler_errors, 1);
-                    e.to_string()
-                }
-                Err(panic) => {
-                    Counters::add(&shared.counters.handler_panics, 1);
-                    format!("the handler panicked: {}", panic_text(panic.as_ref()))
+                Err(failure) => {
+                    let counter = if failure.panicked {
+                        &shared.counters.handler_panics
+                    } else {
+                        &shared.counters.handler_errors
+                    };
+                    Counters::add(counter, 1);
+                    failure.text
                 }
             };
             if deliveries >= max {
@@ -280,15 +280,6 @@ pub(crate) fn forget_consumer_if_idle(shared: &Shared) {
             .arg(&shared.consumer)
             .query::<Value>(&mut connection);
     }
-}
-
-/// A panic's message, when it is text.
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(non-text panic payload)")
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.

@@ -14,69 +14,43 @@
 
 #[path = "delivery_support/mod.rs"]
 mod delivery;
+#[path = "process_support/mod.rs"]
+mod process;
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use delivery::*;
-use wasenderapi::event::MessagesData;
+use process::{spawn_child, ChildListener};
 use wasenderapi::listener::DeliveryMode;
-use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
+use wasenderapi::{WebhookListener, WebhookVerifier};
 
 const ENV_JOURNAL: &str = "WASENDER_FAULT_CHILD_JOURNAL";
 const ENV_OUT: &str = "WASENDER_FAULT_CHILD_OUT";
-const ENV_PORT: &str = "WASENDER_FAULT_CHILD_PORT";
 const ENV_DEDUPE: &str = "WASENDER_FAULT_CHILD_DEDUPE";
 const CHILD_HANDLER_THREADS: usize = 2;
-
-/// The child's handler: takes a little time (so that a backlog builds up and
-/// kills find events pending in the journal), then appends the message id to
-/// the output file (one `write` of `id\n` on an `O_APPEND` file) and returns `Ok`.
-struct AppendIds(Mutex<File>);
 
 /// How long the child's handler works on each event.
 const CHILD_HANDLER_TIME: Duration = Duration::from_millis(2);
 
-impl WebhookHandler for AppendIds {
-    type Error = std::io::Error;
-
-    fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> std::io::Result<()> {
-        thread::sleep(CHILD_HANDLER_TIME);
-        for m in event.data().iter().flat_map(|d| d.messages()) {
-            let line = format!("{}\n", m.id().unwrap_or("?"));
-            let mut file = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            file.write_all(line.as_bytes())?;
-            file.flush()?;
-        }
-        Ok(())
-    }
-}
-
 /// Child mode: returns at once unless started by a parent test below.
 #[test]
 fn child_main() {
-    let (Some(journal), Some(out), Some(port_file)) = (
+    let (Some(journal), Some(out), Some(_)) = (
         std::env::var_os(ENV_JOURNAL),
         std::env::var_os(ENV_OUT),
-        std::env::var_os(ENV_PORT),
+        std::env::var_os(process::ENV_PORT_FILE),
     ) else {
         return;
     };
-    let output = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(out)
-        .expect("child output file");
     let verifier = WebhookVerifier::with_secret(SECRET);
-    let mut builder = WebhookListener::builder(verifier, AppendIds(Mutex::new(output)))
+    let handler = AppendIds::open(out, CHILD_HANDLER_TIME);
+    let mut builder = WebhookListener::builder(verifier, handler)
         .bind("127.0.0.1:0")
         .workers(4)
         .handler_threads(CHILD_HANDLER_THREADS)
@@ -85,11 +59,7 @@ fn child_main() {
         builder = builder.dedupe(100_000);
     }
     let listener = builder.spawn().expect("child listener starts");
-    let port_file = PathBuf::from(port_file);
-    let staging = port_file.with_extension("tmp");
-    let published = format!("{} {}", listener.local_addr(), listener.stats().recovered);
-    std::fs::write(&staging, published).expect("write port");
-    std::fs::rename(&staging, &port_file).expect("publish port");
+    process::publish(listener.local_addr(), listener.stats().recovered);
     // Runs until the parent kills it.
     loop {
         thread::sleep(Duration::from_secs(1));
@@ -121,43 +91,16 @@ struct Scenario {
 }
 
 impl Scenario {
-    /// Starts a child; returns it, its address, and how many events it replays.
-    fn spawn_child(&self) -> (Child, SocketAddr, u64) {
-        let port_file = self.dir.join("port");
-        let _ = std::fs::remove_file(&port_file);
-        let exe = std::env::current_exe().expect("test binary path");
-        let mut command = Command::new(exe);
-        command
-            .args(["--exact", "child_main", "--nocapture", "--test-threads=1"])
-            .env(ENV_JOURNAL, self.dir.join("journal"))
-            .env(ENV_OUT, self.dir.join("handled.txt"))
-            .env(ENV_PORT, &port_file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+    /// Starts a child (its address, and how many events it replays, with it).
+    fn spawn_child(&self) -> ChildListener {
+        let mut envs = vec![
+            (ENV_JOURNAL, self.dir.join("journal").display().to_string()),
+            (ENV_OUT, self.dir.join("handled.txt").display().to_string()),
+        ];
         if self.dedupe {
-            command.env(ENV_DEDUPE, "1");
+            envs.push((ENV_DEDUPE, "1".to_owned()));
         }
-        let mut child = command.spawn().expect("spawn the child");
-        let started = Instant::now();
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file) {
-                let mut fields = text.split_whitespace();
-                let addr = fields.next().and_then(|a| a.parse().ok());
-                let recovered = fields.next().and_then(|r| r.parse().ok());
-                if let (Some(addr), Some(recovered)) = (addr, recovered) {
-                    return (child, addr, recovered);
-                }
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("the child exited early: {status}");
-            }
-            if started.elapsed() > Duration::from_secs(15) {
-                let _ = child.kill();
-                panic!("the child did not start listening");
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
+        spawn_child("child_main", self.dir.path(), &envs, None)
     }
 
     fn handled(&self) -> HashMap<String, u32> {
@@ -233,8 +176,9 @@ fn run(dedupe: bool, rounds: usize) {
     let mut acked: Vec<String> = Vec::new();
     let mut replayed = 0;
     for round in 0..rounds {
-        let (mut child, addr, recovered) = scenario.spawn_child();
-        replayed += recovered;
+        let mut child = scenario.spawn_child();
+        let addr = child.addr;
+        replayed += child.recovered;
         if dedupe && !acked.is_empty() {
             let start = acked.len().saturating_sub(20);
             resend_old(addr, &acked[start..]);
@@ -242,8 +186,8 @@ fn run(dedupe: bool, rounds: usize) {
         let stop = Arc::new(AtomicBool::new(false));
         let senders = stream(addr, round, 2, dedupe, &stop);
         thread::sleep(Duration::from_millis(60 + rng.below(300)));
-        child.kill().expect("SIGKILL the child");
-        let _ = child.wait();
+        child.child.kill().expect("SIGKILL the child");
+        let _ = child.child.wait();
         stop.store(true, Ordering::Relaxed);
         for sender in senders {
             acked.extend(sender.join().expect("sender thread"));
@@ -256,8 +200,9 @@ fn run(dedupe: bool, rounds: usize) {
     );
 
     // A last incarnation catches up on what the journal still holds.
-    let (mut child, addr, recovered) = scenario.spawn_child();
-    replayed += recovered;
+    let mut child = scenario.spawn_child();
+    let addr = child.addr;
+    replayed += child.recovered;
     let caught_up = wait_until(Duration::from_secs(15), || {
         let handled = scenario.handled();
         acked.iter().all(|id| handled.contains_key(id))
@@ -266,8 +211,8 @@ fn run(dedupe: bool, rounds: usize) {
         let start = acked.len().saturating_sub(50);
         resend_old(addr, &acked[start..]);
     }
-    child.kill().expect("SIGKILL the child");
-    let _ = child.wait();
+    child.child.kill().expect("SIGKILL the child");
+    let _ = child.child.wait();
 
     let handled = scenario.handled();
     let missing: Vec<&String> = acked

@@ -16,20 +16,17 @@ mod delivery;
 mod process;
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use delivery::{event, wait_until, RawConn, TempDir, SECRET};
+use delivery::{event, wait_until, AppendIds, RawConn, TempDir, SECRET};
 use process::{publish, spawn_child, ChildListener};
-use wasenderapi::event::MessagesData;
 use wasenderapi::listener::DeliveryMode;
-use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
+use wasenderapi::{WebhookListener, WebhookVerifier};
 
 const CHILD_TEST: &str = "child_main";
 const ENV_OUT: &str = "WASENDER_SIGNAL_CHILD_OUT";
@@ -39,27 +36,6 @@ const ENV_JOURNAL: &str = "WASENDER_SIGNAL_CHILD_JOURNAL";
 const ENV_HANDLER_MS: &str = "WASENDER_SIGNAL_CHILD_HANDLER_MS";
 const ENV_DRAIN_MS: &str = "WASENDER_SIGNAL_CHILD_DRAIN_MS";
 const ENV_BUILDER_OPTION: &str = "WASENDER_SIGNAL_CHILD_BUILDER_OPTION";
-
-/// The child's handler: works for a while on each event, then appends its
-/// message id to the output file (one `write` of `id\n`).
-struct AppendIds {
-    out: Mutex<File>,
-    work: Duration,
-}
-
-impl WebhookHandler for AppendIds {
-    type Error = std::io::Error;
-
-    fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> std::io::Result<()> {
-        thread::sleep(self.work);
-        for m in event.messages() {
-            let line = format!("{}\n", m.id().unwrap_or("?"));
-            let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-            out.write_all(line.as_bytes())?;
-        }
-        Ok(())
-    }
-}
 
 fn env_ms(name: &str, default: u64) -> Duration {
     let ms = std::env::var(name)
@@ -80,15 +56,7 @@ fn child_main() {
     ) else {
         return;
     };
-    let out = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(out)
-        .expect("child output file");
-    let handler = AppendIds {
-        out: Mutex::new(out),
-        work: env_ms(ENV_HANDLER_MS, 0),
-    };
+    let handler = AppendIds::open(out, env_ms(ENV_HANDLER_MS, 0));
     let mode = match mode.as_str() {
         "inline" => DeliveryMode::Inline,
         "queued" => DeliveryMode::queued(4096),

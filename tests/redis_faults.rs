@@ -12,44 +12,22 @@ mod delivery;
 mod redis_support;
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use delivery::{event, post, wait_until, Probe, RawConn, TempDir};
+use delivery::{event, post, wait_until, AppendIds, Probe, RawConn, TempDir};
 use redis_support::*;
-use wasenderapi::event::MessagesData;
 use wasenderapi::redis::{RedisOptions, RedisWorker};
-use wasenderapi::{WebhookEvent, WebhookHandler};
 
 const ENV_URL: &str = "WASENDER_REDIS_CHILD_URL";
 const ENV_OUT: &str = "WASENDER_REDIS_CHILD_OUT";
 /// How long the child's handler works on each event.
 const CHILD_HANDLER_TIME: Duration = Duration::from_millis(40);
-
-/// The child's handler: works a while, then appends the message id to the
-/// output file (one `write` of `id\n` on an `O_APPEND` file) and returns `Ok`.
-struct AppendIds(Mutex<File>);
-
-impl WebhookHandler for AppendIds {
-    type Error = std::io::Error;
-
-    fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> std::io::Result<()> {
-        thread::sleep(CHILD_HANDLER_TIME);
-        for m in event.data().iter().flat_map(|d| d.messages()) {
-            let line = format!("{}\n", m.id().unwrap_or("?"));
-            let mut file = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            file.write_all(line.as_bytes())?;
-        }
-        Ok(())
-    }
-}
 
 /// Fault-test options: a short claim time, so that takeovers happen quickly.
 fn fault_options(url: String) -> RedisOptions {
@@ -67,12 +45,8 @@ fn child_worker_main() {
     let (Some(url), Some(out)) = (std::env::var(ENV_URL).ok(), std::env::var_os(ENV_OUT)) else {
         return;
     };
-    let output = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(out)
-        .expect("child output file");
-    let _worker = RedisWorker::builder(fault_options(url), AppendIds(Mutex::new(output)))
+    let handler = AppendIds::open(out, CHILD_HANDLER_TIME);
+    let _worker = RedisWorker::builder(fault_options(url), handler)
         .handler_threads(2)
         .consumer_name("child")
         .spawn()

@@ -26,22 +26,19 @@ mod delivery;
 mod redis_support;
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use delivery::{event, wait_until, RawConn, TempDir, SECRET};
+use delivery::{event, wait_until, AppendIds, RawConn, TempDir, SECRET};
 use redis_support::{Persistence, RedisServer, Unused};
-use wasenderapi::event::MessagesData;
 use wasenderapi::listener::DeliveryMode;
 use wasenderapi::redis::{RedisOptions, RedisWorker};
-use wasenderapi::{WasenderSyncClient, WebhookEvent, WebhookHandler, WebhookListener};
+use wasenderapi::{WasenderSyncClient, WebhookListener};
 
 /// Distinct events posted.
 const EVENTS: usize = 10_000;
@@ -80,24 +77,6 @@ fn child_options(url: &str, name: &str) -> RedisOptions {
         .trim_interval(Some(Duration::from_secs(1)))
 }
 
-/// The workers' handler: appends the message id and a newline to its file
-/// (one `write` on an `O_APPEND` file, so a line is never torn by another
-/// handler thread), no `fsync`.
-struct AppendIds(Mutex<File>);
-
-impl WebhookHandler for AppendIds {
-    type Error = io::Error;
-
-    fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> io::Result<()> {
-        for m in event.data().iter().flat_map(|d| d.messages()) {
-            let line = format!("{}\n", m.id().unwrap_or("?"));
-            let mut file = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            file.write_all(line.as_bytes())?;
-        }
-        Ok(())
-    }
-}
-
 /// Blocks until the parent closes our stdin (or dies).
 fn wait_for_stdin_eof() {
     let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
@@ -133,12 +112,7 @@ fn child_main() {
         }
         "worker" => {
             let out = std::env::var_os(ENV_OUT).expect("the worker's output file");
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(out)
-                .expect("the worker's output file opens");
-            let worker = RedisWorker::builder(options, AppendIds(Mutex::new(file)))
+            let worker = RedisWorker::builder(options, AppendIds::open(out, Duration::ZERO))
                 .handler_threads(HANDLER_THREADS)
                 .consumer_name(name)
                 .drain_timeout(Duration::from_secs(5))

@@ -258,3 +258,41 @@ pub fn post(addr: SocketAddr, body: &[u8]) -> Answer {
         .and_then(|mut c| c.post_signed(body))
         .expect("an answer")
 }
+
+/// The handler child processes run: works `work` on each event, then appends
+/// the message id and a newline to its output file (one `write` on an
+/// `O_APPEND` file, so a line is never torn by another handler thread, and a
+/// line without its newline was cut by a kill), no `fsync`.
+pub struct AppendIds {
+    out: Mutex<std::fs::File>,
+    work: Duration,
+}
+
+impl AppendIds {
+    /// Appends to `path` (created if missing).
+    pub fn open(path: impl AsRef<Path>, work: Duration) -> Self {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("the child's output file opens");
+        Self {
+            out: Mutex::new(out),
+            work,
+        }
+    }
+}
+
+impl WebhookHandler for AppendIds {
+    type Error = io::Error;
+
+    fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> io::Result<()> {
+        std::thread::sleep(self.work);
+        for m in event.messages() {
+            let line = format!("{}\n", m.id().unwrap_or("?"));
+            let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+            out.write_all(line.as_bytes())?;
+        }
+        Ok(())
+    }
+}

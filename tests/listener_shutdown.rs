@@ -11,12 +11,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::*;
+use wasenderapi::WebhookListener;
 
-#[test]
-fn the_drain_timeout_bounds_a_shutdown_waiting_on_an_inline_handler() {
+/// A listener with `drain_timeout` whose inline handler is blocked inside
+/// one request (event `STUCK`); the client thread returns the reply, if any.
+fn stuck_in_an_inline_handler(
+    drain_timeout: Duration,
+) -> (
+    WebhookListener,
+    Arc<Recorder>,
+    std::thread::JoinHandle<Option<Reply>>,
+) {
     let (recorder, started) = Recorder::gated();
     let listener = builder(Arc::clone(&recorder))
-        .drain_timeout(Duration::from_millis(300))
+        .drain_timeout(drain_timeout)
         .spawn()
         .unwrap();
     let addr = listener.local_addr();
@@ -28,6 +36,12 @@ fn the_drain_timeout_bounds_a_shutdown_waiting_on_an_inline_handler() {
     started
         .recv_timeout(Duration::from_secs(5))
         .expect("handler started");
+    (listener, recorder, client)
+}
+
+#[test]
+fn the_drain_timeout_bounds_a_shutdown_waiting_on_an_inline_handler() {
+    let (listener, recorder, client) = stuck_in_an_inline_handler(Duration::from_millis(300));
     let t = Instant::now();
     let stats = listener.shutdown();
     let took = t.elapsed();
@@ -47,20 +61,7 @@ fn the_drain_timeout_bounds_a_shutdown_waiting_on_an_inline_handler() {
 
 #[test]
 fn shutdown_now_stops_waiting_for_an_inline_handler_at_once() {
-    let (recorder, started) = Recorder::gated();
-    let listener = builder(Arc::clone(&recorder))
-        .drain_timeout(Duration::from_secs(30))
-        .spawn()
-        .unwrap();
-    let addr = listener.local_addr();
-    let client = std::thread::spawn(move || {
-        let mut conn = Conn::open(addr);
-        conn.send(&post_request(&event("STUCK", "block")));
-        conn.try_read_reply()
-    });
-    started
-        .recv_timeout(Duration::from_secs(5))
-        .expect("handler started");
+    let (listener, recorder, client) = stuck_in_an_inline_handler(Duration::from_secs(30));
     let handle = listener.shutdown_handle();
     let runner = std::thread::spawn(move || listener.join());
     handle.shutdown();

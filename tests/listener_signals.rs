@@ -152,6 +152,20 @@ impl Scenario {
     }
 
     /// The ids in `acked` that are not in the output file.
+    /// Enough events got through (at least 20), and every one answered 200 was handled.
+    fn assert_every_200_handled(&self, acked: &[String]) {
+        assert!(
+            acked.len() >= 20,
+            "too few events got through: {}",
+            acked.len()
+        );
+        let missing = self.missing(acked);
+        assert!(
+            missing.is_empty(),
+            "answered 200 but not handled: {missing:?}"
+        );
+    }
+
     fn missing<'a>(&self, acked: &'a [String]) -> Vec<&'a String> {
         let handled = self.handled();
         acked
@@ -287,16 +301,7 @@ fn sigterm_under_load_in_inline_mode_exits_0_having_handled_every_200() {
         "TERM",
         scenario.drain + Duration::from_secs(2),
     );
-    assert!(
-        acked.len() >= 20,
-        "too few events got through: {}",
-        acked.len()
-    );
-    let missing = scenario.missing(&acked);
-    assert!(
-        missing.is_empty(),
-        "answered 200 but not handled: {missing:?}"
-    );
+    scenario.assert_every_200_handled(&acked);
     let stats = scenario.stats();
     assert_eq!(stats["handled"], acked.len() as u64, "{stats:?}");
     eprintln!(
@@ -317,16 +322,7 @@ fn sigterm_under_load_in_memory_mode_drains_the_queue_before_exiting() {
         "TERM",
         scenario.drain + Duration::from_secs(2),
     );
-    assert!(
-        acked.len() >= 20,
-        "too few events got through: {}",
-        acked.len()
-    );
-    let missing = scenario.missing(&acked);
-    assert!(
-        missing.is_empty(),
-        "answered 200 but not handled: {missing:?}"
-    );
+    scenario.assert_every_200_handled(&acked);
     let stats = scenario.stats();
     assert_eq!((stats["dropped"], stats["queued"]), (0, acked.len() as u64));
     eprintln!(

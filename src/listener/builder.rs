@@ -301,6 +301,55 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         self
     }
 
+    /// The most connections one peer address may hold open (default: half of
+    /// the connection cap). A new connection past it closes that peer's
+    /// connection that has been waiting longest without sending a request,
+    /// or is refused when it has none. Connections from a
+    /// [`trusted_proxies`](Self::trusted_proxies) address are exempt.
+    pub fn max_connections_per_peer(mut self, connections: usize) -> Self {
+        self.limits.max_connections_per_peer = Some(connections);
+        self
+    }
+
+    /// How long a connection may wait with no request in progress (default
+    /// 5 s): after it is accepted, until its first byte, and between requests
+    /// on a keep-alive connection. Shorter than the
+    /// [`header_timeout`](Self::header_timeout), so a connection that sends
+    /// nothing is the first to go.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
+        self
+    }
+
+    /// The longest time from a request's first byte to the end of its head
+    /// (request line and headers; the TLS handshake of a new connection
+    /// included), default 10 s; then 408.
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_timeout = timeout;
+        self
+    }
+
+    /// The most request bytes buffered across all connections at once
+    /// (default 64 MiB): heads and bodies still arriving, counted as they
+    /// arrive, never by their declared `Content-Length`. At the budget the
+    /// connection holding the most unfinished bytes is answered 503 with
+    /// `Retry-After` and closed, so small requests keep flowing. At least
+    /// `max_body_bytes + max_head_bytes`.
+    pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_buffered_bytes = bytes;
+        self
+    }
+
+    /// Reverse proxies whose `X-Forwarded-For` header is believed (default
+    /// none): their connections are exempt from
+    /// [`max_connections_per_peer`](Self::max_connections_per_peer), and logs
+    /// name the client the proxy forwarded for. From any other peer the
+    /// header is ignored.
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = std::net::IpAddr>) -> Self {
+        self.limits.trusted_proxies = proxies.into_iter().collect();
+        self
+    }
+
     /// Events waiting for a free worker (default: 16 per worker, at least 64);
     /// when the queue is full, events are answered 503 so the sender retries.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {

@@ -13,8 +13,15 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default longest wait for a single socket write.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default cap on open connections.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default cap on open connections (lowered to what the open-file limit allows).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default longest wait for the first byte of a request: on a new connection, and
+/// between requests on a keep-alive connection.
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default longest time from a request's first byte to the end of its head.
+pub(crate) const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default budget for request bytes buffered across all connections: 64 MiB.
+pub(crate) const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 << 20;
 
 /// Every bound the listener enforces, as configured on the builder.
 #[derive(Debug, Clone)]
@@ -25,6 +32,12 @@ pub(crate) struct Limits {
     pub request_timeout: Duration,
     pub write_timeout: Duration,
     pub max_connections: usize,
+    /// `None`: half the effective connection cap.
+    pub max_connections_per_peer: Option<usize>,
+    pub idle_timeout: Duration,
+    pub header_timeout: Duration,
+    pub max_buffered_bytes: usize,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub queue_capacity: usize,
 }
 
@@ -38,6 +51,11 @@ impl Limits {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_peer: None,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            trusted_proxies: Vec::new(),
             queue_capacity: default_queue_capacity(workers),
         }
     }

@@ -3,20 +3,21 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::sync::mpsc;
+#[cfg(feature = "tls")]
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use super::delivery::{Delivery, InlineDelivery};
-use super::limits::{default_queue_capacity, Limits};
+use super::http::{default_queue_capacity, Limits, Server, ServerConfig, SystemClock};
 use super::mode::{DeliveryMode, DEFAULT_DRAIN_TIMEOUT};
 use super::queued::{DeadLetterHook, QueuedConfig, QueuedDelivery};
 #[cfg(feature = "redis")]
 use super::redis_delivery::RedisDelivery;
-use super::server::{Shared, SharedParts, WebhookListener};
+use super::server::WebhookListener;
+use super::service::WebhookService;
 use super::stats::ListenerStats;
-use super::workers::{spawn_workers, Processor};
 use crate::error::{Result, WasenderError};
 use crate::handler::{HandlerRetryPolicy, IntoSharedHandler, WebhookHandler};
 use crate::journal::{DeadLetter, DedupeWindow};
@@ -73,10 +74,10 @@ pub struct WebhookListenerBuilder<H> {
     drain_timeout: Duration,
     /// HTTPS, when set (`tls.rs`).
     #[cfg(feature = "tls")]
-    pub(super) tls: Option<super::tls::TlsSource>,
+    tls: Option<super::http::TlsSource>,
     /// Where metrics are served; `None`: metrics off.
     #[cfg(feature = "metrics")]
-    pub(super) metrics_path: Option<String>,
+    metrics_path: Option<String>,
     #[cfg(all(feature = "signals", unix))]
     shutdown_on_signals: bool,
 }
@@ -251,19 +252,25 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         self
     }
 
-    /// Worker threads, in parallel (default: the available parallelism). In
-    /// inline mode they verify, decode and run the handler. The queued modes
-    /// need no workers: each connection thread verifies, decodes and stores its
-    /// own requests, and [`handler_threads`](Self::handler_threads) (default:
-    /// this number) run the handler.
+    /// How many requests are processed at once (default: the available
+    /// parallelism): verified, decoded and, in inline mode, handled. The
+    /// listener runs this many threads for them, plus one per CPU core (at
+    /// most one per worker) for its event loops, plus one supervisor:
+    /// connections, idle or slow, cost no thread. A request that arrives
+    /// when every worker is busy waits in a queue
+    /// ([`queue_capacity`](Self::queue_capacity)); past it, it is answered 503.
+    /// In the queued modes the workers only verify, decode and store, and
+    /// [`handler_threads`](Self::handler_threads) (default: this number) run
+    /// the handler.
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
         self
     }
 
     /// The largest accepted body (default 1 MiB). Larger requests get 413,
-    /// decided from `Content-Length` before reading, or while reading a chunked
-    /// body; no more than this is ever buffered.
+    /// decided from `Content-Length` before reading, or while decoding a
+    /// chunked body. Memory follows the bytes that actually arrive, never the
+    /// declared length, under [`max_buffered_bytes`](Self::max_buffered_bytes).
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.limits.max_body_bytes = bytes;
         self
@@ -275,27 +282,28 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         self
     }
 
-    /// The longest wait for any single read from a client (default 10 s); also
-    /// how long an idle keep-alive connection is kept open.
-    pub fn read_timeout(mut self, timeout: Duration) -> Self {
-        self.limits.read_timeout = timeout;
-        self
-    }
-
-    /// The longest a whole request (head and body) may take to arrive once it
-    /// has started (default 30 s), however the client trickles it; then 408.
+    /// The longest time from a request's first byte to the end of its body
+    /// (default 30 s), however the client trickles it; then 408.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.limits.request_timeout = timeout;
         self
     }
 
-    /// The longest wait for any single write to a client (default 10 s).
+    /// How long the client may take to read an answer (default 10 s); then
+    /// the connection is closed.
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
         self.limits.write_timeout = timeout;
         self
     }
 
-    /// The most connections open at once (default 512); more are answered 503 and closed.
+    /// The most connections open at once (default 10,000, lowered to what
+    /// the open-file limit leaves room for; the listener raises its soft
+    /// open-file limit to the hard one at start and logs the cap in force).
+    /// A connection arriving at the cap closes the one that has sent the
+    /// least for the longest (closing, then silent since accepted, then idle
+    /// between requests, then slow to read its answer, then the oldest
+    /// request still arriving), never one being processed; only when every
+    /// connection is being processed is the newcomer answered 503 and closed.
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.limits.max_connections = connections;
         self
@@ -312,8 +320,8 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     }
 
     /// How long a connection may wait with no request in progress (default
-    /// 5 s): after it is accepted, until its first byte, and between requests
-    /// on a keep-alive connection. Shorter than the
+    /// 5 s): after it is accepted (and its TLS handshake, with `tls`), until
+    /// its first byte, and between requests on a keep-alive connection. Shorter than the
     /// [`header_timeout`](Self::header_timeout), so a connection that sends
     /// nothing is the first to go.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
@@ -322,8 +330,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     }
 
     /// The longest time from a request's first byte to the end of its head
-    /// (request line and headers; the TLS handshake of a new connection
-    /// included), default 10 s; then 408.
+    /// (request line and headers), default 10 s; then 408.
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
         self.limits.header_timeout = timeout;
         self
@@ -350,8 +357,8 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         self
     }
 
-    /// Events waiting for a free worker (default: 16 per worker, at least 64);
-    /// when the queue is full, events are answered 503 so the sender retries.
+    /// Complete requests waiting for a free worker (default: 16 per worker,
+    /// at least 64); past it they are answered 503, so the sender retries.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = Some(capacity);
         self
@@ -449,6 +456,124 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         self
     }
 
+    /// Serves HTTPS (feature `tls`) with the certificate chain in `cert_path`
+    /// and the private key in `key_path`, both PEM (default: plain HTTP).
+    ///
+    /// The chain starts with the server's own certificate, followed by any
+    /// intermediates, as Let's Encrypt's `fullchain.pem` is; the key is PKCS#8
+    /// (`BEGIN PRIVATE KEY`), PKCS#1 (`BEGIN RSA PRIVATE KEY`) or SEC1
+    /// (`BEGIN EC PRIVATE KEY`). Both are read when [`spawn`](Self::spawn) is
+    /// called, which fails with [`WasenderError::TlsFile`], naming the file,
+    /// when one cannot be read, holds no certificate or key, or the key does
+    /// not belong to the certificate. Files are read once: restart the
+    /// listener to serve a renewed certificate.
+    ///
+    /// TLS 1.2 and 1.3 through `rustls` with the process's default crypto
+    /// provider (`ring`, the one the client's `ureq` uses, unless your program
+    /// installed another), ALPN `http/1.1`. Every bound of plain HTTP holds:
+    /// the handshake happens on the event loops like any read (no thread
+    /// waits for it), must finish within the [`idle_timeout`](Self::idle_timeout),
+    /// and a handshaking connection counts against
+    /// [`max_connections`](Self::max_connections). A client
+    /// speaking plain HTTP to the port is answered 400 (unencrypted) and
+    /// closed; any other non-TLS input gets a TLS alert and is closed.
+    ///
+    /// ```no_run
+    /// # use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
+    /// # struct Bot;
+    /// # impl WebhookHandler for Bot { type Error = std::convert::Infallible; }
+    /// let listener = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
+    ///     .bind("0.0.0.0:8443")
+    ///     .tls("/etc/wasender/fullchain.pem", "/etc/wasender/privkey.pem")
+    ///     .spawn()?;
+    /// println!("POST events to https://{}/webhook", listener.local_addr());
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
+    ///
+    /// Replaces an earlier [`tls_config`](Self::tls_config).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, cert_path: impl Into<PathBuf>, key_path: impl Into<PathBuf>) -> Self {
+        self.tls = Some(super::http::TlsSource::Files {
+            cert: cert_path.into(),
+            key: key_path.into(),
+        });
+        self
+    }
+
+    /// Serves HTTPS (feature `tls`) with a `rustls` 0.23 configuration you
+    /// built yourself: client certificates, a certificate resolver that
+    /// reloads renewed files, another crypto provider, other protocol
+    /// versions. The bounds are as with [`tls`](Self::tls).
+    ///
+    /// Its `alpn_protocols` must be empty or offer only `http/1.1` (and
+    /// `http/1.0`): the listener speaks HTTP/1.1, so [`spawn`](Self::spawn)
+    /// refuses a configuration offering `h2` with
+    /// [`WasenderError::InvalidArgument`].
+    ///
+    /// Replaces an earlier [`tls`](Self::tls).
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(super::http::TlsSource::Config(config));
+        self
+    }
+
+    /// Keeps Prometheus metrics and serves them at `GET /metrics`
+    /// ([`DEFAULT_METRICS_PATH`](super::DEFAULT_METRICS_PATH)) in the Prometheus text format (default off:
+    /// `/metrics` answers 404). Feature `metrics`.
+    ///
+    /// | metric | type | what |
+    /// |---|---|---|
+    /// | `wasender_webhook_requests_total{status}` | counter | answers sent, by HTTP status (connections turned away with 503 included; scrapes too) |
+    /// | `wasender_webhook_events_total{event}` | counter | verified events, by canonical type name; types this crate does not know are `unknown` |
+    /// | `wasender_events_handled_total` | counter | handler calls that returned `Ok` |
+    /// | `wasender_handler_errors_total` | counter | handler calls that returned an error or panicked |
+    /// | `wasender_handler_panics_total` | counter | of those, the panics |
+    /// | `wasender_handler_retries_total` | counter | queued modes: handler attempts after a failure |
+    /// | `wasender_dead_letters_total` | counter | queued modes: events given up on after every attempt |
+    /// | `wasender_handler_duration_seconds` | histogram | every handler call, failed ones included; buckets 1 ms to 30 s |
+    /// | `wasender_queue_depth` | gauge | queued modes: events accepted and not yet finished |
+    /// | `wasender_journal_bytes` | gauge | durable mode: bytes in the journal's segment files (0 without a journal) |
+    /// | `wasender_webhook_rejected_total{reason}` | counter | requests refused: `signature`, `body`, `too_large`, `method`, `path`, `saturated`, `malformed`, `unavailable` |
+    /// | `wasender_webhook_timeouts_total`, `wasender_webhook_aborted_total` | counter | requests not received in time (408); abandoned by the client |
+    /// | `wasender_events_queued_total`, `_deduplicated_total`, `_recovered_total`, `_dropped_total` | counter | as in [`ListenerStats`](super::ListenerStats) |
+    /// | `wasender_journal_errors_total` | counter | durable mode: failed journal, dead-letter or dedupe writes |
+    /// | `wasender_connections_open`, `wasender_requests_in_flight` | gauge | now |
+    ///
+    /// The counters are the ones behind [`WebhookListener::stats`], so the
+    /// two never disagree. To add these metrics to your own registry (and
+    /// serve them with your application's), see
+    /// [`WebhookListener::register_metrics`].
+    ///
+    /// ```
+    /// use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
+    /// # struct Bot;
+    /// # impl WebhookHandler for Bot { type Error = std::convert::Infallible; }
+    /// let listener = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
+    ///     .bind("127.0.0.1:0")
+    ///     .metrics(true) // GET /metrics
+    ///     .spawn()?;
+    /// println!("scrape http://{}/metrics", listener.local_addr());
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics_path = match (on, self.metrics_path) {
+            (false, _) => None,
+            (true, Some(path)) => Some(path),
+            (true, None) => Some(super::DEFAULT_METRICS_PATH.to_owned()),
+        };
+        self
+    }
+
+    /// Keeps Prometheus metrics (as [`metrics(true)`](Self::metrics)) and
+    /// serves them at `path` instead of `/metrics`. Must start with `/` and
+    /// differ from the webhook path and `/healthz`.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
+        self.metrics_path = Some(path.into());
+        self
+    }
+
     /// Binds and starts the listener on its own threads, returning at once.
     ///
     /// In durable mode the journal is opened (and recovered) first, and the
@@ -479,7 +604,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         }
         self.validate()?;
         #[cfg(feature = "tls")]
-        let tls = self.tls.map(super::tls::TlsSource::load).transpose()?;
+        let tls = self.tls.map(super::http::TlsSource::load).transpose()?;
         let secrets = self.verifier.secret_count();
         let listener = self.bind.into_listener()?;
         let local_addr = listener.local_addr()?;
@@ -520,34 +645,40 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             #[cfg(feature = "redis")]
             DeliveryMode::Redis { options } => Arc::new(RedisDelivery::connect(options)?),
         };
-        let (jobs_tx, jobs_rx) = mpsc::sync_channel(limits.queue_capacity);
-        let processor = Arc::new(Processor::new(
-            self.verifier,
-            Arc::clone(&delivery),
-            Arc::clone(&counters),
-        ));
-        // Queued modes store on the connection thread: no worker hand-off.
-        let (worker_count, direct) = if self.mode.is_queued() {
-            (0, Some(Arc::clone(&processor)))
-        } else {
-            (self.workers, None)
+        let tls_on = {
+            #[cfg(feature = "tls")]
+            {
+                tls.is_some()
+            }
+            #[cfg(not(feature = "tls"))]
+            {
+                false
+            }
         };
-        let workers = spawn_workers(worker_count, jobs_rx, processor)?;
-        let shared = Shared::new(SharedParts {
-            counters,
-            limits,
-            path: self.path,
-            jobs: jobs_tx,
-            direct,
+        let service = Arc::new(WebhookService::new(
+            self.verifier,
             delivery,
-            drain_timeout: self.drain_timeout,
-        });
-        #[cfg(feature = "tls")]
-        let shared = shared.with_tls(tls);
-        let scheme = if shared.is_tls() { "https" } else { "http" };
-        let shared = Arc::new(shared);
+            counters,
+            self.path,
+        ));
+        let server = Server::start(
+            listener,
+            Arc::clone(&service) as Arc<dyn super::http::Service>,
+            ServerConfig {
+                limits,
+                workers: self.workers,
+                #[cfg(feature = "tls")]
+                tls,
+                clock: Arc::new(SystemClock),
+            },
+        )?;
+        let cap = server.connection_cap();
+        let open_files = server
+            .open_file_limit()
+            .map_or_else(String::new, |n| format!(" (open-file limit {n})"));
+        let scheme = if tls_on { "https" } else { "http" };
         #[allow(unused_mut)] // `mut` only with the `signals` feature
-        let mut running = WebhookListener::start(listener, Arc::clone(&shared), workers)?;
+        let mut running = WebhookListener::start(server, Arc::clone(&service), self.drain_timeout);
         let mode = match &self.mode {
             DeliveryMode::Inline => "inline delivery".to_owned(),
             DeliveryMode::Queued { capacity } => {
@@ -560,15 +691,17 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
                 dir.display()
             ),
         };
-        let threads = match self.handler_threads {
-            _ if !self.mode.is_queued() => format!("{} workers", self.workers),
-            Some(n) => format!("{n} handler threads"),
-            None => format!("{} handler threads", self.workers),
+        let threads = match (&self.mode, self.handler_threads) {
+            (DeliveryMode::Inline, _) => format!("{} workers", self.workers),
+            #[cfg(feature = "redis")]
+            (DeliveryMode::Redis { .. }, _) => format!("{} workers, no handler", self.workers),
+            (_, Some(n)) => format!("{} workers, {n} handler threads", self.workers),
+            (_, None) => format!("{0} workers, {0} handler threads", self.workers),
         };
         log::info!(
             "webhook listener on {scheme}://{local_addr}{}: {mode}, {threads}, {secrets} secret(s), \
-             drain timeout {:?}",
-            shared.path,
+             up to {cap} connections{open_files}, drain timeout {:?}",
+            service.path(),
             self.drain_timeout
         );
         #[cfg(all(feature = "signals", unix))]
@@ -620,13 +753,27 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         if let Err(what) = super::metrics::check_path(self.metrics_path.as_deref(), &self.path) {
             return invalid(what);
         }
-        if limits.max_body_bytes == 0 || limits.max_head_bytes == 0 || limits.max_connections == 0 {
+        if limits.max_body_bytes == 0
+            || limits.max_head_bytes == 0
+            || limits.max_connections == 0
+            || limits.max_connections_per_peer == Some(0)
+        {
             return invalid(
-                "max_body_bytes, max_head_bytes and max_connections must be at least 1",
+                "max_body_bytes, max_head_bytes, max_connections and max_connections_per_peer \
+                 must be at least 1",
             );
         }
+        let request_bytes = limits.max_body_bytes.saturating_add(limits.max_head_bytes);
+        if limits.max_buffered_bytes < request_bytes {
+            return invalid(&format!(
+                "max_buffered_bytes ({}) must hold at least one whole request: \
+                 max_body_bytes + max_head_bytes = {request_bytes}",
+                limits.max_buffered_bytes
+            ));
+        }
         if [
-            limits.read_timeout,
+            limits.idle_timeout,
+            limits.header_timeout,
             limits.request_timeout,
             limits.write_timeout,
         ]

@@ -19,16 +19,14 @@ use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, MetricEnco
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use super::builder::WebhookListenerBuilder;
 use super::http::Response;
 use super::mode::DeliveryMode;
 use super::routing::HEALTH_PATH;
-use super::server::WebhookListener;
 use super::stats::Counters;
 use crate::error::{Result, WasenderError};
 use crate::event::WasenderWebhookEventType;
 
-/// Where [`metrics(true)`](WebhookListenerBuilder::metrics) serves the metrics.
+/// Where [`metrics(true)`](super::WebhookListenerBuilder::metrics) serves the metrics.
 pub const DEFAULT_METRICS_PATH: &str = "/metrics";
 
 /// Upper bounds, in seconds, of the handler duration histogram's buckets
@@ -49,105 +47,18 @@ const STATUS_SLOTS: usize = 500;
 /// value, so that a sender cannot grow the label set.
 const UNKNOWN_EVENT: &str = "unknown";
 
-impl<H> WebhookListenerBuilder<H> {
-    /// Keeps Prometheus metrics and serves them at `GET /metrics`
-    /// ([`DEFAULT_METRICS_PATH`]) in the Prometheus text format (default off:
-    /// `/metrics` answers 404). Feature `metrics`.
-    ///
-    /// | metric | type | what |
-    /// |---|---|---|
-    /// | `wasender_webhook_requests_total{status}` | counter | answers sent, by HTTP status (connections turned away with 503 included; scrapes too) |
-    /// | `wasender_webhook_events_total{event}` | counter | verified events, by canonical type name; types this crate does not know are `unknown` |
-    /// | `wasender_events_handled_total` | counter | handler calls that returned `Ok` |
-    /// | `wasender_handler_errors_total` | counter | handler calls that returned an error or panicked |
-    /// | `wasender_handler_panics_total` | counter | of those, the panics |
-    /// | `wasender_handler_retries_total` | counter | queued modes: handler attempts after a failure |
-    /// | `wasender_dead_letters_total` | counter | queued modes: events given up on after every attempt |
-    /// | `wasender_handler_duration_seconds` | histogram | every handler call, failed ones included; buckets 1 ms to 30 s |
-    /// | `wasender_queue_depth` | gauge | queued modes: events accepted and not yet finished |
-    /// | `wasender_journal_bytes` | gauge | durable mode: bytes in the journal's segment files (0 without a journal) |
-    /// | `wasender_webhook_rejected_total{reason}` | counter | requests refused: `signature`, `body`, `too_large`, `method`, `path`, `saturated`, `malformed`, `unavailable` |
-    /// | `wasender_webhook_timeouts_total`, `wasender_webhook_aborted_total` | counter | requests not received in time (408); abandoned by the client |
-    /// | `wasender_events_queued_total`, `_deduplicated_total`, `_recovered_total`, `_dropped_total` | counter | as in [`ListenerStats`](super::ListenerStats) |
-    /// | `wasender_journal_errors_total` | counter | durable mode: failed journal, dead-letter or dedupe writes |
-    /// | `wasender_connections_open`, `wasender_requests_in_flight` | gauge | now |
-    ///
-    /// The counters are the ones behind [`WebhookListener::stats`], so the
-    /// two never disagree. To add these metrics to your own registry (and
-    /// serve them with your application's), see
-    /// [`WebhookListener::register_metrics`].
-    ///
-    /// ```
-    /// use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
-    /// # struct Bot;
-    /// # impl WebhookHandler for Bot { type Error = std::convert::Infallible; }
-    /// let listener = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
-    ///     .bind("127.0.0.1:0")
-    ///     .metrics(true) // GET /metrics
-    ///     .spawn()?;
-    /// println!("scrape http://{}/metrics", listener.local_addr());
-    /// # Ok::<(), wasenderapi::WasenderError>(())
-    /// ```
-    pub fn metrics(mut self, on: bool) -> Self {
-        self.metrics_path = match (on, self.metrics_path) {
-            (false, _) => None,
-            (true, Some(path)) => Some(path),
-            (true, None) => Some(DEFAULT_METRICS_PATH.to_owned()),
-        };
-        self
+/// Adds the listener's metrics (read live from `counters`) to `registry`;
+/// refused when the listener keeps no metrics.
+pub(crate) fn register(counters: &Arc<Counters>, registry: &mut Registry) -> Result<()> {
+    if counters.metrics().is_none() {
+        return Err(WasenderError::InvalidArgument(
+            "webhook listener: metrics are off; build the listener with .metrics(true)".to_owned(),
+        ));
     }
-
-    /// Keeps Prometheus metrics (as [`metrics(true)`](Self::metrics)) and
-    /// serves them at `path` instead of `/metrics`. Must start with `/` and
-    /// differ from the webhook path and `/healthz`.
-    pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
-        self.metrics_path = Some(path.into());
-        self
-    }
-}
-
-impl WebhookListener {
-    /// Adds this listener's metrics to your own `prometheus_client`
-    /// [`Registry`], so that your application serves them with its own (the
-    /// listener's `GET /metrics` keeps working too). They are read live from
-    /// the listener on each scrape, for as long as the registry lives, and
-    /// stay at their last values once the listener has stopped.
-    ///
-    /// The listener must be built with [`metrics`](WebhookListenerBuilder::metrics)
-    /// or [`metrics_path`](WebhookListenerBuilder::metrics_path), else
-    /// [`WasenderError::InvalidArgument`]. Register each listener once; to
-    /// tell several apart, register them in sub-registries
-    /// (`registry.sub_registry_with_label(("listener".into(), "a".into()))`).
-    ///
-    /// ```
-    /// use prometheus_client::registry::Registry;
-    /// use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
-    /// # struct Bot;
-    /// # impl WebhookHandler for Bot { type Error = std::convert::Infallible; }
-    /// let listener = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
-    ///     .bind("127.0.0.1:0")
-    ///     .metrics(true)
-    ///     .spawn()?;
-    /// let mut registry = Registry::default();
-    /// listener.register_metrics(&mut registry)?;
-    /// let mut text = String::new();
-    /// prometheus_client::encoding::text::encode(&mut text, &registry).expect("writing to a String");
-    /// assert!(text.contains("wasender_queue_depth 0"));
-    /// # Ok::<(), wasenderapi::WasenderError>(())
-    /// ```
-    pub fn register_metrics(&self, registry: &mut Registry) -> Result<()> {
-        let counters = &self.shared.counters;
-        if counters.metrics().is_none() {
-            return Err(WasenderError::InvalidArgument(
-                "webhook listener: metrics are off; build the listener with .metrics(true)"
-                    .to_owned(),
-            ));
-        }
-        registry.register_collector(Box::new(ListenerCollector {
-            counters: Arc::clone(counters),
-        }));
-        Ok(())
-    }
+    registry.register_collector(Box::new(ListenerCollector {
+        counters: Arc::clone(counters),
+    }));
+    Ok(())
 }
 
 /// The listener's counters, with metrics kept when `path` is set.

@@ -352,8 +352,6 @@
 //! `wasenderapi::journal::…`), so filters can pick the listener out.
 
 mod builder;
-mod connection;
-mod dead_letters;
 mod delivery;
 mod http;
 mod limits;
@@ -367,18 +365,12 @@ mod redis_delivery;
 mod rejections;
 mod routing;
 mod server;
+mod service;
 mod stats;
-#[cfg(feature = "tls")]
-mod tls;
-mod workers;
 
 pub use crate::handler::{HandlerRetryPolicy, IntoSharedHandler};
 pub use crate::journal::DeadLetter;
 pub use builder::{WebhookListenerBuilder, DEFAULT_BIND, DEFAULT_PATH};
-pub use limits::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEAD_BYTES, DEFAULT_READ_TIMEOUT,
-    DEFAULT_REQUEST_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
-};
 #[cfg(feature = "metrics")]
 pub use metrics::DEFAULT_METRICS_PATH;
 pub use mode::{DeliveryMode, DEFAULT_DELIVERY_CAPACITY, DEFAULT_DRAIN_TIMEOUT};

@@ -111,6 +111,19 @@ impl RejectionLog {
         }
     }
 
+    /// Logs (or counts) a warning that is not about one request (accepting
+    /// failed, say), under the same rate limit.
+    pub fn warn_other(&self, message: &str) {
+        let verdict = lock(&self.bucket).take(Instant::now());
+        let Verdict::Log { suppressed } = verdict else {
+            return;
+        };
+        if suppressed > 0 {
+            summary(suppressed);
+        }
+        log::warn!("{message}");
+    }
+
     /// Logs the count of rejections not logged yet, if any (at shutdown).
     pub fn flush(&self) {
         let suppressed = std::mem::take(&mut lock(&self.bucket).suppressed);

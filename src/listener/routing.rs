@@ -1,9 +1,6 @@
-//! Which path and method go where, and the fixed answers that need no worker.
-
-use std::sync::Arc;
+//! Which path and method go where, and what a health check answers.
 
 use super::http::Response;
-use super::stats::{Counters, Outcome};
 
 /// The path answered for load-balancer health checks.
 pub const HEALTH_PATH: &str = "/healthz";
@@ -79,37 +76,6 @@ impl Health {
             format!(r#"{{"status":"unavailable","reason":{reason}}}"#),
         )
     }
-}
-
-/// The answer to a route that needs no worker, with the outcome to count;
-/// `health` is asked only for a health check.
-pub(crate) fn fixed_answer(
-    route: Route,
-    counters: &Arc<Counters>,
-    health: impl FnOnce() -> Health,
-) -> Option<(Response, Outcome)> {
-    match route {
-        Route::Webhook => None,
-        Route::Health => Some((health().response(), Outcome::Health)),
-        Route::Metrics => Some(metrics_answer(counters)),
-        Route::NotFound => Some((Response::error(404, "not found"), Outcome::Path)),
-        Route::MethodNotAllowed { allow } => {
-            let mut response = Response::error(405, "method not allowed");
-            response.allow = Some(allow);
-            Some((response, Outcome::Method))
-        }
-    }
-}
-
-/// The metrics in the Prometheus text format (404 when they are off, which
-/// routing never lets happen).
-fn metrics_answer(counters: &Arc<Counters>) -> (Response, Outcome) {
-    #[cfg(feature = "metrics")]
-    if let Some(response) = super::metrics::exposition(counters) {
-        return (response, Outcome::Metrics);
-    }
-    let _ = counters;
-    (Response::error(404, "not found"), Outcome::Path)
 }
 
 #[cfg(test)]

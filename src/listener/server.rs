@@ -1,133 +1,30 @@
-//! The running listener: the accept thread, connection threads, workers, and
-//! their orderly shutdown.
+//! The running listener: its HTTP core, what it serves, and its orderly
+//! shutdown; and the handle that stops it from another thread.
 
-use std::collections::HashMap;
-use std::io::{ErrorKind, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::connection;
 use super::delivery::Delivery;
-use super::limits::{join_before, Deadline, Limits};
-use super::rejections::RejectionLog;
-use super::routing::Health;
-use super::stats::{Counters, ListenerStats, Outcome};
-use super::workers::{Job, Processor};
-use crate::sync::{lock, wait_timeout};
+use super::http::{DrainHandle, Server};
+use super::limits::Deadline;
+use super::service::WebhookService;
+use super::stats::ListenerStats;
+use crate::journal::{DeadLetter, Requeue};
+use crate::sync::{lock, wait};
 
-/// Stack size of connection threads: they parse HTTP, never run user code.
-const CONNECTION_STACK: usize = 256 * 1024;
-/// How long `shutdown` waits for the accept thread to notice.
-const ACCEPT_STOP_WAIT: Duration = Duration::from_secs(2);
-/// How long past the drain deadline shutdown still waits for connection
-/// threads to write their last answer before leaving them behind.
+/// How long past the drain deadline shutdown still waits for the core's
+/// threads to write their last answers before leaving them behind.
 const CONNECTION_GRACE: Duration = Duration::from_millis(500);
 
-/// State shared by every thread of one listener.
-pub(crate) struct Shared {
-    pub counters: Arc<Counters>,
-    pub limits: Limits,
-    pub path: String,
-    /// Shutdown has begun: nothing new is accepted.
-    pub stopping: AtomicBool,
-    /// Shutdown was told not to wait for work in progress (the second signal).
-    pub urgent: AtomicBool,
-    /// Requests whose body was read and that are being verified, stored or
-    /// handled right now; shutdown waits for them to be answered.
-    pub processing: AtomicUsize,
-    /// The rate-limited `warn` lines for rejected requests.
-    pub rejections: RejectionLog,
-    /// Where verified events go (inline handler, queue or journal).
-    pub delivery: Arc<dyn Delivery>,
-    /// How long shutdown waits for work in progress.
-    pub drain_timeout: Duration,
-    started: Instant,
-    /// Set with `stopping`, for [`WebhookListener::join`] to wait on.
+/// When the listener was asked to stop, and how.
+#[derive(Debug, Default)]
+struct Lifecycle {
     stop_requested: Mutex<bool>,
     stop_changed: Condvar,
-    /// The way into the worker queue; taken away at shutdown.
-    jobs: Mutex<Option<SyncSender<Job>>>,
-    /// In queued modes, requests are verified and stored by their own
-    /// connection thread with this processor (no hand-off to a worker: storing
-    /// is quick, and the handler runs later on the handler threads).
-    pub direct: Option<Arc<Processor>>,
-    /// Open connections: a handle on each socket (to stop reading at shutdown) and its thread.
-    connections: Mutex<HashMap<u64, OpenConnection>>,
-    /// HTTPS: connections are served over TLS with this configuration.
-    #[cfg(feature = "tls")]
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-}
-
-struct OpenConnection {
-    stream: TcpStream,
-    thread: Option<JoinHandle<()>>,
-}
-
-/// How [`Shared`] is made: everything but the state that starts empty.
-pub(crate) struct SharedParts {
-    pub counters: Arc<Counters>,
-    pub limits: Limits,
-    pub path: String,
-    pub jobs: SyncSender<Job>,
-    pub direct: Option<Arc<Processor>>,
-    pub delivery: Arc<dyn Delivery>,
-    pub drain_timeout: Duration,
-}
-
-impl Shared {
-    pub fn new(parts: SharedParts) -> Self {
-        Self {
-            counters: parts.counters,
-            limits: parts.limits,
-            path: parts.path,
-            stopping: AtomicBool::new(false),
-            urgent: AtomicBool::new(false),
-            processing: AtomicUsize::new(0),
-            rejections: RejectionLog::default(),
-            delivery: parts.delivery,
-            drain_timeout: parts.drain_timeout,
-            started: Instant::now(),
-            stop_requested: Mutex::new(false),
-            stop_changed: Condvar::new(),
-            jobs: Mutex::new(Some(parts.jobs)),
-            direct: parts.direct,
-            connections: Mutex::new(HashMap::new()),
-            #[cfg(feature = "tls")]
-            tls: None,
-        }
-    }
-
-    /// Whether connections are served over TLS.
-    #[cfg(feature = "tls")]
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
-    }
-
-    /// Whether connections are served over TLS: never without feature `tls`.
-    #[cfg(not(feature = "tls"))]
-    pub fn is_tls(&self) -> bool {
-        false
-    }
-
-    /// Whether shutdown has begun.
-    pub fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::Acquire)
-    }
-
-    /// What `GET /healthz` reports now: a failed journal first, then draining.
-    pub fn health(&self) -> Health {
-        if let Some(error) = self.delivery.failure() {
-            Health::JournalFailed(error)
-        } else if self.stopping() {
-            Health::Draining
-        } else {
-            Health::Ok
-        }
-    }
+    /// Shutdown was told not to wait for work in progress (the second signal).
+    urgent: AtomicBool,
 }
 
 /// A running webhook listener, returned by
@@ -137,41 +34,25 @@ impl Shared {
 #[derive(Debug)]
 pub struct WebhookListener {
     local_addr: SocketAddr,
-    pub(super) shared: Arc<Shared>,
-    threads: Option<Threads>,
+    /// The HTTP core; `None` once shut down.
+    server: Option<Server>,
+    service: Arc<WebhookService>,
+    lifecycle: Arc<Lifecycle>,
+    drain: DrainHandle,
+    drain_timeout: Duration,
+    started: Instant,
     /// Stops the listener on SIGTERM/SIGINT while set.
     #[cfg(all(feature = "signals", unix))]
     signals: Option<crate::signals::SignalWatch>,
-}
-
-struct Threads {
-    acceptor: JoinHandle<()>,
-    workers: Vec<JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for Threads {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Threads")
-            .field("workers", &self.workers.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("path", &self.path)
-            .field("stopping", &self.stopping)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Stops a [`WebhookListener`] from another thread (a signal handler thread,
 /// an admin endpoint). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ShutdownHandle {
-    shared: Arc<Shared>,
-    wake: SocketAddr,
+    lifecycle: Arc<Lifecycle>,
+    drain: DrainHandle,
+    service: Arc<WebhookService>,
 }
 
 impl ShutdownHandle {
@@ -180,7 +61,7 @@ impl ShutdownHandle {
     /// the graceful shutdown (up to the
     /// [`drain_timeout`](super::WebhookListenerBuilder::drain_timeout)) and returns.
     pub fn shutdown(&self) {
-        request_stop(&self.shared, self.wake);
+        self.request_stop();
     }
 
     /// Like [`shutdown`](Self::shutdown), and cuts the drain deadline to
@@ -193,62 +74,35 @@ impl ShutdownHandle {
     /// running are left unanswered (the sender sees the connection close,
     /// never a 200 for an event that is then lost). Returns at once.
     pub fn shutdown_now(&self) {
-        self.shared.urgent.store(true, Ordering::Release);
-        self.shared.delivery.hurry();
-        request_stop(&self.shared, self.wake);
+        self.lifecycle.urgent.store(true, Ordering::SeqCst);
+        self.service.delivery().hurry();
+        self.drain.nudge();
+        self.request_stop();
     }
-}
 
-fn request_stop(shared: &Shared, wake: SocketAddr) {
-    if shared.stopping.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    *lock(&shared.stop_requested) = true;
-    shared.stop_changed.notify_all();
-    // Unblock the accept thread with a connection to ourselves; it sees `stopping` and exits.
-    if let Err(e) = TcpStream::connect_timeout(&wake, Duration::from_secs(1)) {
-        log::debug!("could not wake the accept thread ({e}); it stops at its next connection");
-    }
-}
-
-/// Where to connect to reach a listener bound to `addr` (a wildcard address is reached on loopback).
-fn wake_address(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
-        }
-        _ => addr,
+    fn request_stop(&self) {
+        // The port closes now; open connections are answered and closed after
+        // their current request.
+        self.drain.begin();
+        let mut stopped = lock(&self.lifecycle.stop_requested);
+        *stopped = true;
+        self.lifecycle.stop_changed.notify_all();
     }
 }
 
 impl WebhookListener {
-    pub(crate) fn start(
-        listener: TcpListener,
-        shared: Arc<Shared>,
-        workers: Vec<JoinHandle<()>>,
-    ) -> std::io::Result<Self> {
-        let local_addr = listener.local_addr()?;
-        let acceptor = {
-            let shared = Arc::clone(&shared);
-            thread::Builder::new()
-                .name("wasender-accept".to_owned())
-                .spawn(move || accept_loop(&listener, &shared))?
-        };
-        Ok(Self {
-            local_addr,
-            shared,
-            threads: Some(Threads { acceptor, workers }),
+    pub(crate) fn start(server: Server, service: Arc<WebhookService>, drain_timeout: Duration) -> Self {
+        Self {
+            local_addr: server.local_addr(),
+            drain: server.drain_handle(),
+            server: Some(server),
+            service,
+            lifecycle: Arc::default(),
+            drain_timeout,
+            started: Instant::now(),
             #[cfg(all(feature = "signals", unix))]
             signals: None,
-        })
-    }
-
-    /// How verified events are delivered (`None` once shut down).
-    pub(crate) fn delivery(&self) -> Option<&dyn Delivery> {
-        self.threads.as_ref().map(|_| &*self.shared.delivery)
+        }
     }
 
     /// The address the listener is bound to (with the real port when bound to port 0).
@@ -258,14 +112,15 @@ impl WebhookListener {
 
     /// The counters as they are now.
     pub fn stats(&self) -> ListenerStats {
-        self.shared.counters.snapshot()
+        self.service.counters().snapshot()
     }
 
     /// A handle that stops this listener from another thread.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
-            shared: Arc::clone(&self.shared),
-            wake: wake_address(self.local_addr),
+            lifecycle: Arc::clone(&self.lifecycle),
+            drain: self.drain.clone(),
+            service: Arc::clone(&self.service),
         }
     }
 
@@ -298,12 +153,10 @@ impl WebhookListener {
     /// then finishes the graceful shutdown like [`shutdown`](Self::shutdown)
     /// and returns the final counters.
     pub fn join(mut self) -> ListenerStats {
-        if let Some(threads) = &self.threads {
-            let mut stopped = lock(&self.shared.stop_requested);
-            // The accept thread ends only at shutdown; checked in case it died.
-            while !*stopped && !threads.acceptor.is_finished() {
-                stopped =
-                    wait_timeout(&self.shared.stop_changed, stopped, Duration::from_secs(1)).0;
+        {
+            let mut stopped = lock(&self.lifecycle.stop_requested);
+            while !*stopped {
+                stopped = wait(&self.lifecycle.stop_changed, stopped);
             }
         }
         self.stop_and_wait();
@@ -356,7 +209,7 @@ impl WebhookListener {
             let graceful = self.shutdown_handle();
             let now = self.shutdown_handle();
             let watch = crate::signals::SignalWatch::start(
-                self.shared.drain_timeout,
+                self.drain_timeout,
                 move || graceful.shutdown(),
                 move || now.shutdown_now(),
             )?;
@@ -365,17 +218,145 @@ impl WebhookListener {
         Ok(())
     }
 
+    /// The dead letters, oldest first, requeued ones included (with
+    /// [`DeadLetter::requeued_as`] set).
+    ///
+    /// Durable mode: those in `dead-letters.jsonl` in the journal directory.
+    /// In-memory queued mode: the last [`MEMORY_DEAD_LETTER_LIMIT`](super::MEMORY_DEAD_LETTER_LIMIT)
+    /// of this run. Inline mode has none (a failure answers 500).
+    pub fn dead_letters(&self) -> crate::Result<Vec<DeadLetter>> {
+        match self.delivery() {
+            Some(delivery) => delivery.dead_letters(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Hands the events of the dead letters `which` picks, and not requeued
+    /// yet, to the handler again, and marks the letters requeued, so that
+    /// requeueing them again adds nothing. Returns how many; 0 when none
+    /// matched.
+    ///
+    /// The events go to the handler threads after the events replayed at
+    /// start and before new ones, whatever the dedupe window holds. Durable
+    /// mode: they are first appended to the journal as new events (`fsync`ed,
+    /// with new seqs), so they are handled even across a crash or restart; a
+    /// crash between that append and the marking of the letters can make a
+    /// second requeue hand them over twice, never zero times. In-memory mode:
+    /// they are queued past the capacity (they are in memory already).
+    ///
+    /// ```no_run
+    /// # use wasenderapi::{WebhookListener, WebhookVerifier, WebhookHandler};
+    /// # struct Bot;
+    /// # impl WebhookHandler for Bot { type Error = String; }
+    /// use wasenderapi::journal::Requeue;
+    /// use wasenderapi::listener::DeliveryMode;
+    ///
+    /// let listener = WebhookListener::builder(WebhookVerifier::with_secret("secret"), Bot)
+    ///     .delivery_mode(DeliveryMode::durable("/var/lib/bot/journal"))
+    ///     .spawn()?;
+    /// // ... the database was down, now it is back:
+    /// let requeued = listener.requeue_dead_letters(Requeue::All)?;
+    /// println!("handing {requeued} event(s) to the handler again");
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
+    pub fn requeue_dead_letters(&self, which: Requeue) -> crate::Result<usize> {
+        match self.delivery() {
+            Some(delivery) => delivery.requeue_dead_letters(&which),
+            None => Ok(0),
+        }
+    }
+
+    /// Removes every dead letter, requeued or not (durable mode: rewrites
+    /// `dead-letters.jsonl` atomically). Returns how many.
+    pub fn purge_dead_letters(&self) -> crate::Result<usize> {
+        match self.delivery() {
+            Some(delivery) => delivery.purge_dead_letters(),
+            None => Ok(0),
+        }
+    }
+
+    /// Adds this listener's metrics to your own `prometheus_client`
+    /// [`Registry`](prometheus_client::registry::Registry), so that your
+    /// application serves them with its own (the listener's `GET /metrics`
+    /// keeps working too). They are read live from the listener on each
+    /// scrape, for as long as the registry lives, and stay at their last
+    /// values once the listener has stopped. Feature `metrics`.
+    ///
+    /// The listener must be built with
+    /// [`metrics`](super::WebhookListenerBuilder::metrics) or
+    /// [`metrics_path`](super::WebhookListenerBuilder::metrics_path), else
+    /// [`WasenderError::InvalidArgument`](crate::WasenderError::InvalidArgument).
+    /// Register each listener once; to tell several apart, register them in
+    /// sub-registries
+    /// (`registry.sub_registry_with_label(("listener".into(), "a".into()))`).
+    ///
+    /// ```
+    /// use prometheus_client::registry::Registry;
+    /// use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
+    /// # struct Bot;
+    /// # impl WebhookHandler for Bot { type Error = std::convert::Infallible; }
+    /// let listener = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
+    ///     .bind("127.0.0.1:0")
+    ///     .metrics(true)
+    ///     .spawn()?;
+    /// let mut registry = Registry::default();
+    /// listener.register_metrics(&mut registry)?;
+    /// let mut text = String::new();
+    /// prometheus_client::encoding::text::encode(&mut text, &registry).expect("writing to a String");
+    /// assert!(text.contains("wasender_queue_depth 0"));
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn register_metrics(
+        &self,
+        registry: &mut prometheus_client::registry::Registry,
+    ) -> crate::Result<()> {
+        super::metrics::register(self.service.counters(), registry)
+    }
+
+    /// How verified events are delivered (`None` once shut down).
+    pub(crate) fn delivery(&self) -> Option<&dyn Delivery> {
+        self.server.as_ref().map(|_| &**self.service.delivery())
+    }
+
     fn stop_and_wait(&mut self) {
-        let Some(threads) = self.threads.take() else {
+        let Some(mut server) = self.server.take() else {
             return;
         };
-        request_stop(&self.shared, wake_address(self.local_addr));
-        if !join_before(threads.acceptor, Deadline::after(ACCEPT_STOP_WAIT)) {
+        self.shutdown_handle().request_stop();
+        let began = Instant::now();
+        let urgent = || self.lifecycle.urgent.load(Ordering::SeqCst);
+        let deadline = began + self.drain_timeout;
+        if !server.wait_idle(deadline, &urgent) {
             log::warn!(
-                "the accept thread did not stop in time; leaving it to exit on its next connection"
+                "{} request(s) still being processed when shutdown stopped waiting; left unanswered",
+                server.in_flight()
             );
         }
-        drain(&self.shared, threads.workers);
+        let left = deadline.saturating_duration_since(Instant::now());
+        let left = if urgent() { Duration::ZERO } else { left };
+        self.service.delivery().finish(Deadline::after(left));
+        // Threads writing a last answer get a short grace.
+        let grace = Instant::now() + CONNECTION_GRACE;
+        let stuck = server.stop(grace);
+        if stuck > 0 {
+            log::warn!("{stuck} listener thread(s) left running inside a handler");
+        }
+        self.service.flush_log();
+        let stats = self.stats();
+        log::info!(
+            "webhook listener stopped in {:.1?} after {:.0?}: {} request(s), {} event(s) handled, \
+             {} queued, {} rejected, {} handler error(s), {} dead-lettered, {} dropped",
+            began.elapsed(),
+            self.started.elapsed(),
+            stats.received,
+            stats.handled,
+            stats.queued,
+            stats.rejected(),
+            stats.handler_errors + stats.handler_panics,
+            stats.dead_lettered,
+            stats.dropped
+        );
         // Only now: a second signal must still reach the drain.
         #[cfg(all(feature = "signals", unix))]
         if let Some(watch) = self.signals.take() {
@@ -388,186 +369,4 @@ impl Drop for WebhookListener {
     fn drop(&mut self) {
         self.stop_and_wait();
     }
-}
-
-/// After the accept thread is gone: wait for the requests being processed,
-/// let the delivery drain its queue, then end every connection and join the
-/// connection threads and workers; everything bounded by the drain deadline
-/// (cut short when shutdown turns urgent).
-fn drain(shared: &Shared, workers: Vec<JoinHandle<()>>) {
-    shared.stopping.store(true, Ordering::Release);
-    let began = Instant::now();
-    let deadline = Deadline::after(shared.drain_timeout);
-    drop(lock(&shared.jobs).take());
-    let answered = wait_while(deadline, shared, || {
-        shared.processing.load(Ordering::Acquire) > 0
-    });
-    if !answered {
-        log::warn!(
-            "{} request(s) still being processed when shutdown stopped waiting; left unanswered",
-            shared.processing.load(Ordering::Acquire)
-        );
-    }
-    shared.delivery.finish(deadline);
-    // Threads writing a last answer get a short grace past the deadline.
-    let grace = Deadline::after(
-        deadline
-            .remaining()
-            .unwrap_or_default()
-            .saturating_add(CONNECTION_GRACE),
-    );
-    let open: Vec<OpenConnection> = lock(&shared.connections).drain().map(|(_, c)| c).collect();
-    for connection in &open {
-        // A blocked read returns at once; an answer being prepared is still written.
-        let _ = connection.stream.shutdown(Shutdown::Read);
-    }
-    let mut left = 0;
-    for mut connection in open {
-        if let Some(thread) = connection.thread.take() {
-            left += usize::from(!join_within(thread, grace, shared));
-        }
-    }
-    for worker in workers {
-        left += usize::from(!join_within(worker, grace, shared));
-    }
-    if left > 0 {
-        log::warn!("{left} connection or worker thread(s) left running inside a handler");
-    }
-    shared.rejections.flush();
-    let stats = shared.counters.snapshot();
-    log::info!(
-        "webhook listener stopped in {:.1?} after {:.0?}: {} request(s), {} event(s) handled, \
-         {} queued, {} rejected, {} handler error(s), {} dead-lettered, {} dropped",
-        began.elapsed(),
-        shared.started.elapsed(),
-        stats.received,
-        stats.handled,
-        stats.queued,
-        stats.rejected(),
-        stats.handler_errors + stats.handler_panics,
-        stats.dead_lettered,
-        stats.dropped
-    );
-}
-
-/// Polls `busy` until it is false (`true`), or the deadline passes or
-/// shutdown turns urgent (`false`).
-fn wait_while(deadline: Deadline, shared: &Shared, busy: impl Fn() -> bool) -> bool {
-    loop {
-        if !busy() {
-            return true;
-        }
-        if deadline.passed() || shared.urgent.load(Ordering::Acquire) {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// Joins `thread` if it ends before `deadline` and before shutdown turns
-/// urgent; otherwise leaves it running and returns `false`.
-fn join_within(thread: JoinHandle<()>, deadline: Deadline, shared: &Shared) -> bool {
-    if wait_while(deadline, shared, || !thread.is_finished()) {
-        let _ = thread.join();
-        true
-    } else {
-        false
-    }
-}
-
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
-    let mut next_id: u64 = 0;
-    loop {
-        let accepted = listener.accept();
-        if shared.stopping.load(Ordering::Acquire) {
-            return;
-        }
-        match accepted {
-            Ok((stream, peer)) => {
-                next_id += 1;
-                admit(stream, peer, next_id, shared);
-            }
-            Err(e) => match e.kind() {
-                ErrorKind::Interrupted
-                | ErrorKind::ConnectionAborted
-                | ErrorKind::ConnectionReset => {}
-                _ => {
-                    // Typically out of file descriptors: back off instead of spinning.
-                    log::warn!("accepting a connection failed: {e}");
-                    thread::sleep(Duration::from_millis(50));
-                }
-            },
-        }
-    }
-}
-
-/// Starts a thread for a new connection, or turns it away with 503 when too many are open.
-fn admit(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared>) {
-    let Some(jobs) = lock(&shared.jobs).clone() else {
-        return;
-    };
-    let mut open = lock(&shared.connections);
-    // Checked under the lock: once shutdown has drained the map, nothing new gets in.
-    if shared.stopping() {
-        return;
-    }
-    if open.len() >= shared.limits.max_connections {
-        drop(open);
-        turn_away(stream, peer, shared);
-        return;
-    }
-    let Ok(handle) = stream.try_clone() else {
-        return;
-    };
-    let thread_shared = Arc::clone(shared);
-    shared.counters.connection_opened();
-    let spawned = thread::Builder::new()
-        .name("wasender-conn".to_owned())
-        .stack_size(CONNECTION_STACK)
-        .spawn(move || {
-            connection::serve(stream, peer, &thread_shared, &jobs);
-            drop(jobs);
-            thread_shared.counters.connection_closed();
-            lock(&thread_shared.connections).remove(&id);
-        });
-    match spawned {
-        // The lock is still held, so the thread cannot remove its entry before it exists.
-        Ok(thread) => {
-            open.insert(
-                id,
-                OpenConnection {
-                    stream: handle,
-                    thread: Some(thread),
-                },
-            );
-        }
-        Err(e) => {
-            shared.counters.connection_closed();
-            drop(open);
-            log::warn!("could not start a connection thread: {e}");
-            turn_away(handle, peer, shared);
-        }
-    }
-}
-
-fn turn_away(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
-    shared
-        .rejections
-        .warn(peer, None, 503, "too many open connections");
-    shared.counters.record(Outcome::Saturated);
-    if shared.is_tls() {
-        // A TLS client could not read a plain answer, and a handshake would
-        // cost what the cap saves: just close.
-        let _ = stream.shutdown(Shutdown::Both);
-        return;
-    }
-    shared.counters.answered(503);
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
-    let body = r#"{"status":"error","message":"the listener is saturated; retry later"}"#;
-    let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes());
-    let _ = stream.shutdown(Shutdown::Both);
 }

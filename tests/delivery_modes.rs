@@ -21,7 +21,7 @@ fn builder(probe: &Arc<Probe>) -> WebhookListenerBuilder<Probe> {
     WebhookListener::builder(WebhookVerifier::with_secret(SECRET), Arc::clone(probe))
         .bind("127.0.0.1:0")
         .workers(2)
-        .read_timeout(Duration::from_millis(300))
+        .idle_timeout(Duration::from_millis(300))
         .request_timeout(Duration::from_secs(2))
         .handler_retries(
             HandlerRetryPolicy::default()

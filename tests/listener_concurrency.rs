@@ -17,7 +17,7 @@ fn eight_clients_times_500_events_are_each_handled_exactly_once() {
     let recorder = Arc::new(Recorder::default());
     let listener = builder(Arc::clone(&recorder))
         .workers(4)
-        .read_timeout(Duration::from_secs(5))
+        .idle_timeout(Duration::from_secs(5))
         .request_timeout(Duration::from_secs(5))
         .spawn()
         .unwrap();

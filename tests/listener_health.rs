@@ -42,7 +42,7 @@ fn healthz_is_ok_while_accepting() {
 fn healthz_says_draining_while_an_inline_handler_finishes() {
     let (recorder, started) = Recorder::gated();
     let listener = builder(Arc::clone(&recorder))
-        .read_timeout(Duration::from_secs(5))
+        .idle_timeout(Duration::from_secs(5))
         .spawn()
         .unwrap();
     let addr = listener.local_addr();
@@ -80,7 +80,7 @@ fn healthz_says_draining_while_an_inline_handler_finishes() {
 fn healthz_says_draining_while_the_queue_drains_and_late_webhooks_get_503() {
     let (recorder, started) = Recorder::gated();
     let listener = builder(Arc::clone(&recorder))
-        .read_timeout(Duration::from_secs(5))
+        .idle_timeout(Duration::from_secs(5))
         .delivery_mode(DeliveryMode::queued(16))
         .handler_threads(1)
         .spawn()

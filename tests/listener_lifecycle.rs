@@ -111,7 +111,7 @@ fn invalid_settings_are_refused() {
         builder(Arc::clone(&recorder)).max_body_bytes(0).spawn(),
         builder(Arc::clone(&recorder)).queue_capacity(0).spawn(),
         builder(Arc::clone(&recorder))
-            .read_timeout(Duration::ZERO)
+            .idle_timeout(Duration::ZERO)
             .spawn(),
     ] {
         assert!(
@@ -203,7 +203,7 @@ fn shutdown_while_busy_lets_in_flight_requests_finish() {
 fn idle_connections_do_not_delay_shutdown() {
     let recorder = Arc::new(Recorder::default());
     let listener = builder(recorder)
-        .read_timeout(Duration::from_secs(30))
+        .idle_timeout(Duration::from_secs(30))
         .spawn()
         .unwrap();
     let mut idle = Conn::open(listener.local_addr());

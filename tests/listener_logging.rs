@@ -66,7 +66,7 @@ fn the_listener_logs_start_events_rate_limited_rejections_and_stop() {
 
     let recorder = Arc::new(Recorder::default());
     let listener = builder(recorder)
-        .read_timeout(Duration::from_secs(5))
+        .idle_timeout(Duration::from_secs(5))
         .spawn()
         .unwrap();
     let addr = listener.local_addr();

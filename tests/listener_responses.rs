@@ -88,7 +88,7 @@ fn signature_header_name_is_case_insensitive() {
     let (listener, _) = start();
     let body = event("A", "x");
     let raw = format!(
-        "POST /webhook HTTP/1.1\r\nx-webhook-signature: {}\r\ncontent-length: {}\r\n\r\n",
+        "POST /webhook HTTP/1.1\r\nHost: test\r\nx-webhook-signature: {}\r\ncontent-length: {}\r\n\r\n",
         signature(&body),
         body.len()
     );
@@ -343,23 +343,48 @@ fn saturated_listener_answers_503_with_retry_after() {
 }
 
 #[test]
-fn too_many_connections_are_turned_away_with_503() {
+fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
     let recorder = Arc::new(Recorder::default());
-    let listener = builder(recorder)
+    let listener = builder(Arc::clone(&recorder))
         .max_connections(2)
-        .read_timeout(Duration::from_secs(5))
+        .max_connections_per_peer(2)
+        .idle_timeout(Duration::from_secs(30))
         .spawn()
         .unwrap();
     let addr = listener.local_addr();
     let mut a = Conn::open(addr);
     let mut b = Conn::open(addr);
-    // Both are admitted (each answers), and stay open.
     assert_eq!(a.post_signed(&event("C1", "x")).status, 200);
     assert_eq!(b.post_signed(&event("C2", "x")).status, 200);
+    // Both idle now, `a` the longest: a newcomer is served, and `a` goes.
     let mut c = Conn::open(addr);
-    assert_eq!(c.read_reply().status, 503);
-    drop((a, b));
+    assert_eq!(c.post_signed(&event("C3", "x")).status, 200);
+    assert!(a.is_closed_within(Duration::from_secs(2)), "the oldest idle one was shed");
+    assert_eq!(b.post_signed(&event("C4", "x")).status, 200, "the other one stays");
+    assert_eq!(recorder.total(), 4);
     listener.shutdown();
+}
+
+#[test]
+fn when_every_connection_is_being_processed_a_newcomer_gets_503() {
+    let (recorder, started) = Recorder::gated();
+    let listener = builder(Arc::clone(&recorder))
+        .max_connections(1)
+        .spawn()
+        .unwrap();
+    let addr = listener.local_addr();
+    let busy = std::thread::spawn(move || Conn::open(addr).post_signed(&event("B", "block")).status);
+    started
+        .recv_timeout(Duration::from_secs(5))
+        .expect("handler started");
+    let mut c = Conn::open(addr);
+    let reply = c.read_reply();
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    recorder.release(1);
+    assert_eq!(busy.join().unwrap(), 200);
+    let stats = listener.shutdown();
+    assert_eq!((stats.handled, stats.rejected_saturated), (1, 1));
 }
 
 #[test]
@@ -369,11 +394,11 @@ fn malformed_requests_are_400_431_or_505() {
     assert_eq!(exchange(addr, b"NONSENSE\r\n\r\n").status, 400);
     assert_eq!(exchange(addr, b"GET /healthz HTTP/2.0\r\n\r\n").status, 505);
     let big = format!(
-        "GET /healthz HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: test\r\nX-Big: {}\r\n\r\n",
         "a".repeat(20_000)
     );
     assert_eq!(exchange(addr, big.as_bytes()).status, 431);
-    let smuggle = b"POST /webhook HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    let smuggle = b"POST /webhook HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
     assert_eq!(exchange(addr, smuggle).status, 400);
     assert_eq!(listener.shutdown().rejected_malformed, 4);
 }
@@ -396,7 +421,7 @@ fn connection_close_is_honoured() {
     let (listener, _) = start();
     let body = event("CLOSE", "x");
     let raw = format!(
-        "POST /webhook HTTP/1.1\r\nConnection: close\r\nX-Webhook-Signature: {}\r\nContent-Length: {}\r\n\r\n{}",
+        "POST /webhook HTTP/1.1\r\nHost: test\r\nConnection: close\r\nX-Webhook-Signature: {}\r\nContent-Length: {}\r\n\r\n{}",
         signature(&body),
         body.len(),
         String::from_utf8_lossy(&body)

@@ -14,7 +14,7 @@ use wasenderapi::WebhookListenerBuilder;
 /// unambiguous even on a loaded machine.
 fn slow_timeouts(builder: WebhookListenerBuilder<Recorder>) -> WebhookListenerBuilder<Recorder> {
     builder
-        .read_timeout(Duration::from_millis(1000))
+        .idle_timeout(Duration::from_millis(1000))
         .request_timeout(Duration::from_millis(1500))
 }
 
@@ -62,7 +62,7 @@ fn trickling_client_is_cut_off_at_the_request_deadline() {
     let (listener, _) = start(); // read timeout 200 ms, request deadline 400 ms
     let mut conn = Conn::open(listener.local_addr());
     let started = Instant::now();
-    conn.send(b"POST /webhook HTTP/1.1\r\nContent-Length: 1000\r\n\r\n");
+    conn.send(b"POST /webhook HTTP/1.1\r\nHost: test\r\nContent-Length: 1000\r\n\r\n");
     // One byte every 50 ms never trips the read timeout, only the deadline.
     let mut writer = conn.stream().try_clone().unwrap();
     let trickler = std::thread::spawn(move || {
@@ -126,7 +126,7 @@ fn handler_panic_is_isolated_and_the_worker_keeps_serving() {
 fn client_that_vanishes_mid_body_is_counted_as_aborted() {
     let (listener, _) = start();
     let mut conn = Conn::open(listener.local_addr());
-    conn.send(b"POST /webhook HTTP/1.1\r\nContent-Length: 100\r\n\r\nhalf");
+    conn.send(b"POST /webhook HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\nhalf");
     drop(conn);
     let deadline = Instant::now() + Duration::from_secs(2);
     while listener.stats().aborted == 0 && Instant::now() < deadline {

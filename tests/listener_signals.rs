@@ -70,7 +70,7 @@ fn child_main() {
         .bind("127.0.0.1:0")
         .workers(4)
         .handler_threads(1)
-        .read_timeout(Duration::from_secs(5))
+        .idle_timeout(Duration::from_secs(5))
         .delivery_mode(mode)
         .drain_timeout(env_ms(ENV_DRAIN_MS, 5_000));
     let stats = if std::env::var_os(ENV_BUILDER_OPTION).is_some() {

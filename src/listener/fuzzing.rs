@@ -128,7 +128,7 @@ pub fn serve_pieces(
     let mut open = true;
     for piece in pieces {
         conn.transport.input.extend(piece.iter());
-        conn.readable();
+        conn.readable(false);
         open = run.drive(&mut conn);
         if !open {
             break;
@@ -141,7 +141,7 @@ pub fn serve_pieces(
     }
     if open && close {
         conn.transport.eof = true;
-        conn.readable();
+        conn.readable(true);
         open = run.drive(&mut conn);
     }
     if open {

@@ -17,6 +17,8 @@ use crate::sync::{lock, wait};
 /// How long past the drain deadline shutdown still waits for the core's
 /// threads to write their last answers before leaving them behind.
 const CONNECTION_GRACE: Duration = Duration::from_millis(500);
+/// The same after [`ShutdownHandle::shutdown_now`].
+const URGENT_GRACE: Duration = Duration::from_millis(50);
 
 /// When the listener was asked to stop, and how.
 #[derive(Debug, Default)]
@@ -336,8 +338,8 @@ impl WebhookListener {
         let left = deadline.saturating_duration_since(Instant::now());
         let left = if urgent() { Duration::ZERO } else { left };
         self.service.delivery().finish(Deadline::after(left));
-        // Threads writing a last answer get a short grace.
-        let grace = Instant::now() + CONNECTION_GRACE;
+        // Threads writing a last answer get a short grace (shorter when urgent).
+        let grace = Instant::now() + if urgent() { URGENT_GRACE } else { CONNECTION_GRACE };
         let stuck = server.stop(grace);
         if stuck > 0 {
             log::warn!("{stuck} listener thread(s) left running inside a handler");

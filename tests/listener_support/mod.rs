@@ -108,7 +108,7 @@ pub fn builder(handler: Arc<Recorder>) -> WebhookListenerBuilder<Recorder> {
     WebhookListener::builder(verifier(), handler)
         .bind("127.0.0.1:0")
         .workers(2)
-        .read_timeout(Duration::from_millis(200))
+        .idle_timeout(Duration::from_millis(200))
         .request_timeout(Duration::from_millis(400))
 }
 

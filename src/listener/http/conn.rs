@@ -170,6 +170,8 @@ pub(crate) struct Conn<T> {
     then: Then,
     /// The transport may hold bytes not read yet.
     pending_input: bool,
+    /// The peer closed its side: read until the end of the stream shows.
+    peer_closed: bool,
     /// Buffered bytes last reported to the table.
     accounted: usize,
     /// The current request's method and path once its head is read (for logs).
@@ -190,6 +192,7 @@ impl<T: Transport> Conn<T> {
             out_pos: 0,
             then: Then::Continue,
             pending_input: true,
+            peer_closed: false,
             accounted: 0,
             label: String::new(),
             started: false,
@@ -201,9 +204,12 @@ impl<T: Transport> Conn<T> {
         self.peer
     }
 
-    /// The transport has signalled readiness to read.
-    pub fn readable(&mut self) {
+    /// The transport has signalled readiness to read; `closed`: the peer
+    /// has closed its side too (so reads go on until they see the end,
+    /// whatever a short read suggests).
+    pub fn readable(&mut self, closed: bool) {
         self.pending_input = true;
+        self.peer_closed |= closed;
     }
 
     /// Makes what progress it can.
@@ -265,7 +271,7 @@ impl<T: Transport> Conn<T> {
                         match self.transport.read(env.scratch) {
                             Ok(0) => return self.lost(env),
                             Ok(n) => {
-                                self.pending_input = !self.transport.drained();
+                                self.pending_input = !self.transport.drained() || self.peer_closed;
                                 budget = budget.saturating_sub(n);
                                 self.take_input(n, env.scratch, env.limits);
                                 if let Err(doom) = self.account(env) {

@@ -97,9 +97,20 @@ enum Msg {
         response: Response,
     },
     /// Drive this connection (a readiness event the previous thread did not get to).
-    Ready(Key),
+    Ready(Key, Readiness),
     /// Try accepting again (after a pause).
     Accept,
+}
+
+/// What a readiness event said of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Readiness {
+    /// Only that it can be written to.
+    Writable,
+    /// That it has bytes to read.
+    Readable,
+    /// That the peer closed its side (or the socket failed).
+    Closed,
 }
 
 /// One event loop and its connections.
@@ -592,7 +603,7 @@ fn thread_main(shared: &Shared, first: Option<usize>) {
 struct Local {
     scratch: Vec<u8>,
     events: Events,
-    tokens: Vec<(Token, bool)>,
+    tokens: Vec<(Token, Readiness)>,
     dooms: Vec<(Home, Doom)>,
 }
 
@@ -633,15 +644,20 @@ impl Runner<'_> {
             }
             self.local.tokens.clear();
             for event in self.local.events.iter() {
-                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-                self.local.tokens.push((event.token(), readable));
+                let closed = event.is_read_closed() || event.is_error();
+                let readiness = match (event.is_readable() || closed, closed) {
+                    (_, true) => Readiness::Closed,
+                    (true, false) => Readiness::Readable,
+                    (false, false) => Readiness::Writable,
+                };
+                self.local.tokens.push((event.token(), readiness));
             }
             if core.accept_more && !self.local.tokens.iter().any(|(t, _)| *t == LISTENER) {
-                self.local.tokens.push((LISTENER, true));
+                self.local.tokens.push((LISTENER, Readiness::Readable));
             }
             let tokens = mem::take(&mut self.local.tokens);
             let mut lost_at = None;
-            for (i, &(token, readable)) in tokens.iter().enumerate() {
+            for (i, &(token, readiness)) in tokens.iter().enumerate() {
                 let kept = match token {
                     WAKER => true,
                     LISTENER => {
@@ -649,9 +665,9 @@ impl Runner<'_> {
                         true
                     }
                     Token(key) => {
-                        if readable {
+                        if readiness != Readiness::Writable {
                             if let Some(conn) = self.conn(key) {
-                                conn.readable();
+                                conn.readable(readiness == Readiness::Closed);
                             }
                         }
                         self.drive(key)
@@ -664,14 +680,11 @@ impl Runner<'_> {
             }
             if let Some(from) = lost_at {
                 // Another thread runs the core now: hand it what is left.
-                for &(token, readable) in &tokens[from..] {
+                for &(token, readiness) in &tokens[from..] {
                     match token {
                         WAKER => {}
                         LISTENER => self.cell.post(Msg::Accept),
-                        Token(key) => {
-                            let _ = readable;
-                            self.cell.post(Msg::Ready(key));
-                        }
+                        Token(key) => self.cell.post(Msg::Ready(key, readiness)),
                     }
                 }
             }
@@ -706,9 +719,9 @@ impl Runner<'_> {
                     job,
                     response,
                 } => self.complete(home, job, &response) && self.drive(home.key),
-                Msg::Ready(key) => {
+                Msg::Ready(key, readiness) => {
                     if let Some(conn) = self.conn(key) {
-                        conn.readable();
+                        conn.readable(readiness == Readiness::Closed);
                     }
                     self.drive(key)
                 }

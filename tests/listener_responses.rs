@@ -359,8 +359,15 @@ fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
     // Both idle now, `a` the longest: a newcomer is served, and `a` goes.
     let mut c = Conn::open(addr);
     assert_eq!(c.post_signed(&event("C3", "x")).status, 200);
-    assert!(a.is_closed_within(Duration::from_secs(2)), "the oldest idle one was shed");
-    assert_eq!(b.post_signed(&event("C4", "x")).status, 200, "the other one stays");
+    assert!(
+        a.is_closed_within(Duration::from_secs(2)),
+        "the oldest idle one was shed"
+    );
+    assert_eq!(
+        b.post_signed(&event("C4", "x")).status,
+        200,
+        "the other one stays"
+    );
     assert_eq!(recorder.total(), 4);
     listener.shutdown();
 }
@@ -373,7 +380,8 @@ fn when_every_connection_is_being_processed_a_newcomer_gets_503() {
         .spawn()
         .unwrap();
     let addr = listener.local_addr();
-    let busy = std::thread::spawn(move || Conn::open(addr).post_signed(&event("B", "block")).status);
+    let busy =
+        std::thread::spawn(move || Conn::open(addr).post_signed(&event("B", "block")).status);
     started
         .recv_timeout(Duration::from_secs(5))
         .expect("handler started");

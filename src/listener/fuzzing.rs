@@ -96,12 +96,7 @@ pub fn serve_pieces(
         None,
         Arc::clone(&counters),
     ));
-    let service = WebhookService::new(
-        verifier.clone(),
-        delivery,
-        counters,
-        FUZZ_PATH.to_owned(),
-    );
+    let service = WebhookService::new(verifier.clone(), delivery, counters, FUZZ_PATH.to_owned());
     let clock = ManualClock::new();
     let table = Mutex::new(Table::new(limits()));
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 40000));
@@ -352,8 +347,9 @@ mod tests {
             big.len()
         );
         assert_eq!(serve(input.as_bytes()).statuses, [413]);
-        let pieces = ["POST /webhook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-            .to_owned()]
+        let pieces = [
+            "POST /webhook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned(),
+        ]
         .into_iter()
         .chain((0..=FUZZ_MAX_BODY / 1000).map(|_| format!("3e8\r\n{}\r\n", "b".repeat(1000))))
         .collect::<Vec<_>>();
@@ -424,7 +420,12 @@ mod tests {
         ];
         for (input, status) in cases {
             let served = serve(input);
-            assert_eq!(served.statuses, [status], "{}", String::from_utf8_lossy(input));
+            assert_eq!(
+                served.statuses,
+                [status],
+                "{}",
+                String::from_utf8_lossy(input)
+            );
             if status == 400 {
                 assert_eq!(served.closing, [true]);
             }
@@ -467,7 +468,10 @@ mod tests {
         assert_eq!(served.after_close, 0, "{}", context());
         for (i, status) in served.statuses.iter().enumerate() {
             assert!(
-                matches!(status, 100 | 200 | 400 | 401 | 404 | 405 | 408 | 413 | 431 | 500 | 503 | 505),
+                matches!(
+                    status,
+                    100 | 200 | 400 | 401 | 404 | 405 | 408 | 413 | 431 | 500 | 503 | 505
+                ),
                 "unexpected status {status}: {}",
                 context()
             );

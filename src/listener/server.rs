@@ -93,7 +93,11 @@ impl ShutdownHandle {
 }
 
 impl WebhookListener {
-    pub(crate) fn start(server: Server, service: Arc<WebhookService>, drain_timeout: Duration) -> Self {
+    pub(crate) fn start(
+        server: Server,
+        service: Arc<WebhookService>,
+        drain_timeout: Duration,
+    ) -> Self {
         Self {
             local_addr: server.local_addr(),
             drain: server.drain_handle(),
@@ -339,7 +343,12 @@ impl WebhookListener {
         let left = if urgent() { Duration::ZERO } else { left };
         self.service.delivery().finish(Deadline::after(left));
         // Threads writing a last answer get a short grace (shorter when urgent).
-        let grace = Instant::now() + if urgent() { URGENT_GRACE } else { CONNECTION_GRACE };
+        let grace = Instant::now()
+            + if urgent() {
+                URGENT_GRACE
+            } else {
+                CONNECTION_GRACE
+            };
         let stuck = server.stop(grace);
         if stuck > 0 {
             log::warn!("{stuck} listener thread(s) left running inside a handler");

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::delivery::{Delivered, Delivery};
-use super::http::{HeadVerdict, Peer, Refusal, RefusalKind, Request, RequestHead, Response, Service};
+use super::http::{
+    HeadVerdict, Peer, Refusal, RefusalKind, Request, RequestHead, Response, Service,
+};
 use super::rejections::{is_rejection, RejectionLog};
 use super::routing::{route, Health, Route};
 use super::stats::{Counters, Outcome};
@@ -84,7 +86,13 @@ impl WebhookService {
     }
 
     /// Counts an answered request and logs it when it is a rejection.
-    fn answered(&self, response: &Response, outcome: Outcome, peer: Peer, request: &dyn Fn() -> String) {
+    fn answered(
+        &self,
+        response: &Response,
+        outcome: Outcome,
+        peer: Peer,
+        request: &dyn Fn() -> String,
+    ) {
         self.counters.answered(response.status);
         self.counters.request_finished(outcome);
         if let (true, Some(reason)) = (is_rejection(response.status), &response.message) {
@@ -218,9 +226,9 @@ impl Service for WebhookService {
                 // Told to wait for `100 Continue`: say no at once when the
                 // signature is missing, rather than have the body sent for nothing.
                 match self.verifier.verify(&[], head.header(SIGNATURE_HEADER)) {
-                    Err(e @ (WasenderError::MissingSignature | WasenderError::SecretNotConfigured)) => {
-                        rejection(&e)
-                    }
+                    Err(
+                        e @ (WasenderError::MissingSignature | WasenderError::SecretNotConfigured),
+                    ) => rejection(&e),
                     _ => return HeadVerdict::ReadBody,
                 }
             }
@@ -267,8 +275,12 @@ impl Service for WebhookService {
         };
         self.counters.answered(response.status);
         if let (true, Some(reason)) = (is_rejection(response.status), &response.message) {
-            self.rejections
-                .warn(Sender(refusal.peer), refusal.request, response.status, reason);
+            self.rejections.warn(
+                Sender(refusal.peer),
+                refusal.request,
+                response.status,
+                reason,
+            );
         }
     }
 

@@ -285,8 +285,10 @@ impl<T: Transport> Conn<T> {
                             Err(e) if is_plain_http(&e) => {
                                 env.service.request_started();
                                 self.started = true;
-                                let response =
-                                    Response::error(400, "this port speaks HTTPS: use an https:// URL");
+                                let response = Response::error(
+                                    400,
+                                    "this port speaks HTTPS: use an https:// URL",
+                                );
                                 return self.refuse(env, RefusalKind::Malformed, Some(response));
                             }
                             Err(_) => return self.lost(env),
@@ -558,7 +560,10 @@ impl<T: Transport> Conn<T> {
                 if self.input.is_empty() && self.input.capacity() > KEEP_INPUT_CAPACITY {
                     self.input = Vec::new();
                 }
-                if let Err(doom) = self.account(env).and_then(|()| self.enter(env, Class::Idle)) {
+                if let Err(doom) = self
+                    .account(env)
+                    .and_then(|()| self.enter(env, Class::Idle))
+                {
                     return Some(self.doomed(env, doom));
                 }
                 self.phase = Phase::Waiting;
@@ -571,7 +576,10 @@ impl<T: Transport> Conn<T> {
             Then::Linger => {
                 self.transport.shutdown_write();
                 self.input = Vec::new();
-                if let Err(doom) = self.account(env).and_then(|()| self.enter(env, Class::Closing)) {
+                if let Err(doom) = self
+                    .account(env)
+                    .and_then(|()| self.enter(env, Class::Closing))
+                {
                     return Some(self.doomed(env, doom));
                 }
                 self.phase = Phase::Lingering { discarded: 0 };

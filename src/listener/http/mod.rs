@@ -37,7 +37,7 @@ pub(crate) use tls::TlsSource;
 pub(crate) mod testing {
     pub(crate) use super::clock::{Clock, ManualClock};
     pub(crate) use super::conn::{Conn, ConnLimits, Env, Next};
+    pub(crate) use super::limits::LINGER_TIME;
     pub(crate) use super::table::{Admission, Doom, Home, Table, TableLimits};
     pub(crate) use super::transport::Memory;
-    pub(crate) use super::limits::LINGER_TIME;
 }

@@ -52,7 +52,8 @@ impl HeadScan {
             if b != b'\n' || i == 0 {
                 continue;
             }
-            let blank = buf[i - 1] == b'\n' || (i >= 2 && buf[i - 1] == b'\r' && buf[i - 2] == b'\n');
+            let blank =
+                buf[i - 1] == b'\n' || (i >= 2 && buf[i - 1] == b'\r' && buf[i - 2] == b'\n');
             if blank {
                 self.scanned = i + 1;
                 return Some(i + 1);
@@ -66,7 +67,9 @@ impl HeadScan {
 /// How many bytes of empty lines (`\r\n` or `\n`) start `buf`: RFC 9112
 /// §2.2 lets a server ignore them before a request line.
 pub(crate) fn leading_blank_lines(buf: &[u8]) -> usize {
-    buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count()
+    buf.iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count()
 }
 
 /// The HTTP version of a request.
@@ -109,8 +112,8 @@ pub(crate) struct RequestHead {
 impl RequestHead {
     /// Parses a complete head (`raw` ends with its empty line).
     pub fn parse(raw: &[u8]) -> Result<Self, ParseError> {
-        let text = std::str::from_utf8(raw)
-            .map_err(|_| ParseError::Malformed("head is not UTF-8"))?;
+        let text =
+            std::str::from_utf8(raw).map_err(|_| ParseError::Malformed("head is not UTF-8"))?;
         let lines = raw.iter().filter(|&&b| b == b'\n').count();
         let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
         let mut heap = Vec::new();
@@ -285,7 +288,9 @@ impl RequestHead {
                 length = Some(parsed);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 if self.version == Version::Http10 {
-                    return Err(ParseError::Malformed("Transfer-Encoding in an HTTP/1.0 request"));
+                    return Err(ParseError::Malformed(
+                        "Transfer-Encoding in an HTTP/1.0 request",
+                    ));
                 }
                 if chunked || !value.eq_ignore_ascii_case("chunked") {
                     return Err(ParseError::Malformed("unsupported Transfer-Encoding"));
@@ -401,12 +406,20 @@ impl ChunkedDecoder {
         loop {
             let rest = &input[pos..];
             match self.phase {
-                ChunkPhase::Done => return Ok(Decoded { consumed: pos, done: true }),
+                ChunkPhase::Done => {
+                    return Ok(Decoded {
+                        consumed: pos,
+                        done: true,
+                    })
+                }
                 ChunkPhase::Size => {
                     let Some(line) = line(rest, MAX_CHUNK_LINE)
                         .map_err(|()| ParseError::Malformed("invalid chunk size"))?
                     else {
-                        return Ok(Decoded { consumed: pos, done: false });
+                        return Ok(Decoded {
+                            consumed: pos,
+                            done: false,
+                        });
                     };
                     let size = chunk_size(line)?;
                     if let Some(semicolon) = line.iter().position(|&b| b == b';') {
@@ -428,7 +441,10 @@ impl ChunkedDecoder {
                 }
                 ChunkPhase::Data(left) => {
                     if rest.is_empty() {
-                        return Ok(Decoded { consumed: pos, done: false });
+                        return Ok(Decoded {
+                            consumed: pos,
+                            done: false,
+                        });
                     }
                     let take = rest.len().min(usize::try_from(left).unwrap_or(usize::MAX));
                     body.extend_from_slice(&rest[..take]);
@@ -445,7 +461,10 @@ impl ChunkedDecoder {
                         if rest.first().is_some_and(|&b| b != b'\r') {
                             return Err(ParseError::Malformed("chunk not followed by CRLF"));
                         }
-                        return Ok(Decoded { consumed: pos, done: false });
+                        return Ok(Decoded {
+                            consumed: pos,
+                            done: false,
+                        });
                     }
                     if &rest[..2] != b"\r\n" {
                         return Err(ParseError::Malformed("chunk not followed by CRLF"));
@@ -455,10 +474,12 @@ impl ChunkedDecoder {
                 }
                 ChunkPhase::Trailers => {
                     let limit = self.max_trailers.saturating_sub(self.trailers).max(2);
-                    let Some(line) =
-                        line(rest, limit).map_err(|()| ParseError::HeadTooLarge)?
+                    let Some(line) = line(rest, limit).map_err(|()| ParseError::HeadTooLarge)?
                     else {
-                        return Ok(Decoded { consumed: pos, done: false });
+                        return Ok(Decoded {
+                            consumed: pos,
+                            done: false,
+                        });
                     };
                     pos += line.len();
                     self.trailers += line.len();
@@ -540,9 +561,11 @@ mod tests {
         assert!(head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
             .unwrap()
             .keep_alive());
-        assert!(!head("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
-            .unwrap()
-            .keep_alive());
+        assert!(
+            !head("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+                .unwrap()
+                .keep_alive()
+        );
     }
 
     #[test]
@@ -574,7 +597,10 @@ mod tests {
             twice.framing(),
             Err(ParseError::Malformed("more than one Host header"))
         );
-        assert_eq!(head("GET / HTTP/1.0\r\n\r\n").unwrap().framing(), Ok(Framing::Empty));
+        assert_eq!(
+            head("GET / HTTP/1.0\r\n\r\n").unwrap().framing(),
+            Ok(Framing::Empty)
+        );
         assert!(head("GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n")
             .unwrap()
             .framing()
@@ -586,7 +612,10 @@ mod tests {
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
         let inner: IpAddr = "10.0.0.2".parse().unwrap();
         let h = head("POST / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.2.3.4, 5.6.7.8\r\nX-Forwarded-For: 10.0.0.2\r\n\r\n").unwrap();
-        assert_eq!(h.forwarded_for(proxy, &[proxy, inner]), "5.6.7.8".parse().ok());
+        assert_eq!(
+            h.forwarded_for(proxy, &[proxy, inner]),
+            "5.6.7.8".parse().ok()
+        );
         assert_eq!(h.forwarded_for(proxy, &[proxy]), Some(inner));
         assert_eq!(h.forwarded_for("9.9.9.9".parse().unwrap(), &[proxy]), None);
     }
@@ -609,8 +638,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_request_lines_and_versions() {
-        assert!(matches!(head("GARBAGE\r\n\r\n"), Err(ParseError::Malformed(_))));
-        assert_eq!(head("GET / HTTP/2.0\r\n\r\n").unwrap_err(), ParseError::Version);
+        assert!(matches!(
+            head("GARBAGE\r\n\r\n"),
+            Err(ParseError::Malformed(_))
+        ));
+        assert_eq!(
+            head("GET / HTTP/2.0\r\n\r\n").unwrap_err(),
+            ParseError::Version
+        );
         for not_a_version in ["GET / FOO/1.1\r\n\r\n", "GET /a b HTTP/1.1\r\n\r\n"] {
             assert!(
                 matches!(head(not_a_version), Err(ParseError::Malformed(_))),
@@ -642,7 +677,10 @@ mod tests {
     #[test]
     fn refuses_header_values_that_are_not_utf8() {
         let raw = b"GET / HTTP/1.1\r\nX: \xff\xfe\r\n\r\n";
-        assert!(matches!(RequestHead::parse(raw), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            RequestHead::parse(raw),
+            Err(ParseError::Malformed(_))
+        ));
     }
 
     fn decode_all(wire: &[u8], max: usize) -> Result<(Vec<u8>, usize), ParseError> {
@@ -681,7 +719,12 @@ mod tests {
 
     #[test]
     fn refuses_malformed_chunk_size_lines() {
-        for wire in [&b"\r\nhello\r\n0\r\n\r\n"[..], b"5\nhello\r\n0\r\n\r\n", b"5x\r\n", b"5\r\nhelloXY"] {
+        for wire in [
+            &b"\r\nhello\r\n0\r\n\r\n"[..],
+            b"5\nhello\r\n0\r\n\r\n",
+            b"5x\r\n",
+            b"5\r\nhelloXY",
+        ] {
             let mut decoder = ChunkedDecoder::new(1024);
             let r = decoder.decode(wire, &mut Vec::new(), 64);
             assert!(matches!(r, Err(ParseError::Malformed(_))), "{wire:?}");
@@ -703,7 +746,10 @@ mod tests {
         let chunk = format!("1;{ext}\r\na\r\n");
         let wire = chunk.repeat(5) + "0\r\n\r\n";
         let r = decode_all(wire.as_bytes(), 64);
-        assert_eq!(r.unwrap_err(), ParseError::Malformed("chunk extensions too long"));
+        assert_eq!(
+            r.unwrap_err(),
+            ParseError::Malformed("chunk extensions too long")
+        );
         let fits = chunk.repeat(4) + "0\r\n\r\n";
         assert_eq!(decode_all(fits.as_bytes(), 64).unwrap().0, b"aaaa");
     }

@@ -519,7 +519,8 @@ impl Shared {
 
     /// A request left processing: wake the drain when it was the last.
     fn finished_one(&self) {
-        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 && self.draining.load(Ordering::SeqCst)
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.draining.load(Ordering::SeqCst)
         {
             let _guard = lock(&self.in_flight_lock);
             self.in_flight_done.notify_all();
@@ -828,7 +829,9 @@ impl Runner<'_> {
             return self.complete(home, job, &response);
         }
         // Let go of the core while the service runs.
-        self.cell.left_at.store(shared.now_ms() + 1, Ordering::SeqCst);
+        self.cell
+            .left_at
+            .store(shared.now_ms() + 1, Ordering::SeqCst);
         drop(self.guard.take());
         let response = call(shared, &job, peer);
         run_queued(shared);
@@ -1092,10 +1095,9 @@ impl Runner<'_> {
         let shared = self.shared;
         #[cfg(feature = "tls")]
         let transport = match &shared.tls {
-            Some(config) => NetStream::Tls(Box::new(super::tls::Tls::new(
-                stream,
-                Arc::clone(config),
-            ))),
+            Some(config) => {
+                NetStream::Tls(Box::new(super::tls::Tls::new(stream, Arc::clone(config))))
+            }
             None => NetStream::Plain(Plain::new(stream)),
         };
         #[cfg(not(feature = "tls"))]
@@ -1185,9 +1187,7 @@ fn run_queued(shared: &Shared) {
 /// An IPv4 address written as IPv6 (`::ffff:a.b.c.d`) is the IPv4 peer.
 fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
@@ -1211,7 +1211,9 @@ fn supervise(shared: &Shared) {
         let sleep = if open > 0 {
             TICK
         } else {
-            next_deadline.map_or(IDLE_TICK, |d| d.saturating_duration_since(now).clamp(TICK, IDLE_TICK))
+            next_deadline.map_or(IDLE_TICK, |d| {
+                d.saturating_duration_since(now).clamp(TICK, IDLE_TICK)
+            })
         };
         guard = wait_timeout(&shared.supervisor_wake, guard, sleep).0;
     }

@@ -460,9 +460,19 @@ impl Table {
             Class::Closing => ListId::Closing,
             Class::Busy | Class::Doomed => return,
         };
-        push_back(&mut self.metas, &mut self.lists[list as usize], key, CLASS_LINK);
+        push_back(
+            &mut self.metas,
+            &mut self.lists[list as usize],
+            key,
+            CLASS_LINK,
+        );
         if class == Class::Reading {
-            push_back(&mut self.metas, &mut self.lists[ListId::Heads as usize], key, HEADS_LINK);
+            push_back(
+                &mut self.metas,
+                &mut self.lists[ListId::Heads as usize],
+                key,
+                HEADS_LINK,
+            );
         }
         if matches!(class, Class::Fresh | Class::Idle) {
             let Some(meta) = self.metas[key].as_ref() else {
@@ -478,7 +488,11 @@ impl Table {
     }
 
     fn unlink_from(&mut self, key: Key, list: ListId) {
-        let set = if list == ListId::Heads { HEADS_LINK } else { CLASS_LINK };
+        let set = if list == ListId::Heads {
+            HEADS_LINK
+        } else {
+            CLASS_LINK
+        };
         unlink(&mut self.metas, &mut self.lists[list as usize], key, set);
     }
 
@@ -591,8 +605,10 @@ mod tests {
         let b = admit(&mut t, ip(2), t0 + Duration::from_secs(1), &mut dooms);
         let c = admit(&mut t, ip(3), t0 + Duration::from_secs(2), &mut dooms);
         // `a` is mid-request, `b` idle after a request, `c` silent.
-        t.set_class(a, Class::Reading, t0 + Duration::from_secs(3)).unwrap();
-        t.set_class(b, Class::Idle, t0 + Duration::from_secs(3)).unwrap();
+        t.set_class(a, Class::Reading, t0 + Duration::from_secs(3))
+            .unwrap();
+        t.set_class(b, Class::Idle, t0 + Duration::from_secs(3))
+            .unwrap();
         let d = admit(&mut t, ip(4), t0 + Duration::from_secs(4), &mut dooms);
         assert_eq!(dooms, vec![(c, Doom::Shed)]);
         assert_eq!(t.set_class(c, Class::Reading, t0), Err(Doom::Shed));
@@ -602,9 +618,13 @@ mod tests {
         assert_eq!(dooms, vec![(d, Doom::Shed)], "the next silent one");
         t.remove(d);
         dooms.clear();
-        t.set_class(e, Class::Busy, t0 + Duration::from_secs(5)).unwrap();
+        t.set_class(e, Class::Busy, t0 + Duration::from_secs(5))
+            .unwrap();
         admit(&mut t, ip(6), t0 + Duration::from_secs(6), &mut dooms);
-        assert_eq!(dooms[0].0, b, "then the idle one, before a request in progress");
+        assert_eq!(
+            dooms[0].0, b,
+            "then the idle one, before a request in progress"
+        );
     }
 
     #[test]
@@ -629,7 +649,11 @@ mod tests {
         let a1 = admit(&mut t, ip(1), t0 + Duration::from_secs(1), &mut dooms);
         let a2 = admit(&mut t, ip(1), t0 + Duration::from_secs(2), &mut dooms);
         admit(&mut t, ip(1), t0 + Duration::from_secs(3), &mut dooms);
-        assert_eq!(dooms, vec![(a1, Doom::Shed)], "its own oldest, not the other peer's");
+        assert_eq!(
+            dooms,
+            vec![(a1, Doom::Shed)],
+            "its own oldest, not the other peer's"
+        );
         t.remove(a1);
         let _ = (other, a2);
         // All of its connections busy: the newcomer is refused.
@@ -637,7 +661,13 @@ mod tests {
         let h = admit(&mut t, ip(1), t0, &mut dooms);
         t.set_class(h, Class::Reading, t0).unwrap();
         assert_eq!(t.admit(ip(1), false, 0, t0, &mut dooms), Admission::Refused);
-        assert!(matches!(t.admit(ip(1), true, 0, t0, &mut dooms), Admission::Admitted(_)), "exempt");
+        assert!(
+            matches!(
+                t.admit(ip(1), true, 0, t0, &mut dooms),
+                Admission::Admitted(_)
+            ),
+            "exempt"
+        );
     }
 
     #[test]
@@ -647,9 +677,11 @@ mod tests {
         let mut dooms = Vec::new();
         let silent = admit(&mut t, ip(1), t0, &mut dooms);
         let head = admit(&mut t, ip(1), t0, &mut dooms);
-        t.set_class(head, Class::Reading, t0 + Duration::from_secs(1)).unwrap();
+        t.set_class(head, Class::Reading, t0 + Duration::from_secs(1))
+            .unwrap();
         let body = admit(&mut t, ip(1), t0, &mut dooms);
-        t.set_class(body, Class::Reading, t0 + Duration::from_secs(1)).unwrap();
+        t.set_class(body, Class::Reading, t0 + Duration::from_secs(1))
+            .unwrap();
         t.head_done(body);
         let next = t.sweep(t0 + Duration::from_secs(4), &mut dooms);
         assert!(dooms.is_empty());
@@ -681,7 +713,10 @@ mod tests {
         t.remove(big);
         assert_eq!(t.buffered(), 400);
         // Alone over the budget: it is cut itself.
-        assert_eq!(t.set_buffered(small, 1200, &mut dooms), Err(Doom::OverBudget));
+        assert_eq!(
+            t.set_buffered(small, 1200, &mut dooms),
+            Err(Doom::OverBudget)
+        );
     }
 
     #[test]

@@ -156,7 +156,6 @@ fn rustls_error(path: &Path, what: &str, error: rustls::Error) -> WasenderError 
     }
 }
 
-
 /// TLS over a non-blocking socket. The session is created when the
 /// client's first byte shows a TLS handshake.
 #[derive(Debug)]

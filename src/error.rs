@@ -45,19 +45,20 @@ pub enum WasenderError {
     SecretNotConfigured,
 
     /// A verified webhook request had an empty body.
-    #[error("empty request body: a webhook event is a JSON object")]
+    #[error("empty request body: send the webhook event as a JSON object")]
     EmptyBody,
 
     /// A verified webhook request's body is not valid UTF-8.
-    #[error("request body is not valid UTF-8 (first invalid byte at offset {valid_up_to})")]
+    #[error("request body is not valid UTF-8 (first invalid byte at offset {valid_up_to}): send the webhook event as JSON in UTF-8")]
     BodyNotUtf8 {
         /// Length of the longest valid UTF-8 prefix.
         valid_up_to: usize,
     },
 
     /// A verified webhook request's body is not well-formed JSON (or nests
-    /// deeper than 128 levels).
-    #[error("request body is not valid JSON at line {line}, column {column}: {message}")]
+    /// deeper than 128 levels), whatever it starts with: `[1,2` is reported
+    /// here, not as [`WasenderError::NotAnEvent`].
+    #[error("{}", invalid_json_text(*line, *column, message))]
     InvalidJson {
         /// 1-based line of the error.
         line: usize,
@@ -67,9 +68,9 @@ pub enum WasenderError {
         message: String,
     },
 
-    /// A verified webhook request's body is JSON but not a webhook event
-    /// (not an object, or no string `event` field).
-    #[error("request body is JSON but not a webhook event: {reason}")]
+    /// A verified webhook request's body is well-formed JSON but not a webhook
+    /// event (not an object, or no string `event` field).
+    #[error("request body is JSON but not a webhook event: {reason}; send a JSON object with a string `event` member")]
     NotAnEvent {
         /// What is missing or wrong.
         reason: String,
@@ -333,6 +334,21 @@ impl WasenderError {
     /// Whether this is a signature failure (missing or invalid).
     pub fn is_signature_error(&self) -> bool {
         matches!(self, Self::MissingSignature | Self::InvalidSignature)
+    }
+}
+
+/// The text of [`WasenderError::InvalidJson`]. serde_json reports nesting
+/// deeper than its limit of 128 levels as "recursion limit exceeded": such a
+/// body may well be JSON, so it is not called invalid.
+fn invalid_json_text(line: usize, column: usize, message: &str) -> String {
+    if message == "recursion limit exceeded" {
+        format!(
+            "request body nests deeper than 128 levels at line {line}, column {column} ({message}): send a webhook event nested at most 128 levels deep"
+        )
+    } else {
+        format!(
+            "request body is not valid JSON at line {line}, column {column}: {message}; send the webhook event as one JSON object"
+        )
     }
 }
 

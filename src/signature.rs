@@ -8,9 +8,20 @@
 //!
 //! Several secrets may be configured at once, so a secret can be rotated
 //! without dropping events: every configured secret is compared, without
-//! stopping at the first match. Only fixed-length digests are compared (the
-//! SHA-256 of a shared secret, a 32-byte MAC), with [`subtle`], so neither a
-//! secret's length nor its content shows in the time a rejection takes.
+//! stopping at the first match. Only fixed-size values are compared, with
+//! [`subtle`], so neither a secret's length nor its content shows in the time
+//! a rejection takes:
+//!
+//! - a shared-secret header of up to [`MAX_PADDED_SECRET_LEN`] bytes (every
+//!   realistic secret) is copied into a zero-padded buffer of that size
+//!   followed by its length, and compared in one pass with each secret
+//!   prepared the same way: no hashing per request;
+//! - a longer header is hashed with SHA-256 and compared with the digests of
+//!   the secrets that are longer too (a short secret cannot equal it);
+//! - an HMAC signature is compared as its 32 bytes.
+//!
+//! Which of the first two paths runs depends only on the header's length,
+//! which the sender chose; both compare against every configured secret.
 
 use std::fmt;
 
@@ -37,6 +48,34 @@ const HMAC_PREFIX: &str = "sha256=";
 /// The length of a SHA-256 digest and of an HMAC-SHA256 MAC, in bytes.
 const DIGEST_LEN: usize = 32;
 
+/// The longest shared secret (and shared-secret header) compared through the
+/// fixed-size padded buffer, in bytes. Longer secrets still work: they, and
+/// headers that long, are compared through their SHA-256 digests instead.
+pub const MAX_PADDED_SECRET_LEN: usize = 128;
+
+/// The padded buffer in 64-bit words: the bytes, zero-padded, then the length.
+const PADDED_WORDS: usize = MAX_PADDED_SECRET_LEN / 8 + 1;
+
+/// A shared secret or header as compared on the padded path.
+type Padded = [u64; PADDED_WORDS];
+
+/// Copies `bytes` (at most [`MAX_PADDED_SECRET_LEN`] long) into a zeroed
+/// buffer and puts their length in the last word, so two values compare equal
+/// exactly when their bytes and their lengths are equal.
+fn pad(bytes: &[u8]) -> Padded {
+    let mut raw = [0u8; MAX_PADDED_SECRET_LEN];
+    let len = bytes.len().min(MAX_PADDED_SECRET_LEN);
+    raw[..len].copy_from_slice(&bytes[..len]);
+    let mut words = [0u64; PADDED_WORDS];
+    for (word, chunk) in words.iter_mut().zip(raw.chunks_exact(8)) {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(chunk);
+        *word = u64::from_le_bytes(eight);
+    }
+    words[PADDED_WORDS - 1] = bytes.len() as u64;
+    words
+}
+
 /// Base64 decoding accepts padded and unpadded input, in either alphabet.
 const ANY_PADDING: GeneralPurposeConfig =
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
@@ -58,19 +97,45 @@ pub enum SignatureScheme {
     HmacSha256,
 }
 
-/// One accepted secret, prepared once when it is added: the SHA-256 of the
-/// secret (what a shared-secret header is compared with) and the HMAC keyed
-/// with it (what a body is signed with). The secret itself is not kept.
+/// Whether two padded values are equal, in one pass without a branch: the
+/// differences of all the words are OR-ed together (there is no early exit to
+/// take: no prefix of the words decides the result), and only that one word is
+/// turned into a [`Choice`], by `subtle`, behind its optimisation barrier.
+fn padded_eq(a: &Padded, b: &Padded) -> Choice {
+    let diff = a.iter().zip(b).fold(0u64, |diff, (x, y)| diff | (x ^ y));
+    diff.ct_eq(&0)
+}
+
+/// One accepted secret, prepared once when it is added: its padded form (what
+/// a shared-secret header of up to [`MAX_PADDED_SECRET_LEN`] bytes is compared
+/// with), its SHA-256 (what a longer header is compared with), and the HMAC
+/// keyed with it (what a body is signed with).
 #[derive(Clone)]
 struct AcceptedSecret {
+    /// The secret padded; for a secret longer than the buffer, a value no
+    /// header can produce (zero bytes and a length of `u64::MAX`).
+    padded: Padded,
+    /// SHA-256 of the secret.
     digest: [u8; DIGEST_LEN],
+    /// 1 when the secret is longer than [`MAX_PADDED_SECRET_LEN`] (compared by digest).
+    long: u8,
     hmac: HmacSha256,
 }
 
 impl AcceptedSecret {
     fn new(secret: &[u8]) -> Self {
+        let long = secret.len() > MAX_PADDED_SECRET_LEN;
+        let padded = if long {
+            let mut never = [0u64; PADDED_WORDS];
+            never[PADDED_WORDS - 1] = u64::MAX;
+            never
+        } else {
+            pad(secret)
+        };
         Self {
+            padded,
             digest: Sha256::digest(secret).into(),
+            long: u8::from(long),
             hmac: keyed_hmac(secret),
         }
     }
@@ -228,14 +293,24 @@ impl WebhookVerifier {
         }
     }
 
-    /// Compares the SHA-256 of `candidate` with that of every secret, all of them.
+    /// Compares `candidate` with every secret, all of them, in time that
+    /// depends only on the candidate's length class and the number of secrets.
     fn any_secret_equals(&self, candidate: &[u8]) -> Choice {
-        let candidate: [u8; DIGEST_LEN] = Sha256::digest(candidate).into();
-        self.secrets
-            .iter()
-            .fold(Choice::from(0), |matched, secret| {
-                matched | secret.digest.ct_eq(&candidate)
-            })
+        if candidate.len() <= MAX_PADDED_SECRET_LEN {
+            let candidate = pad(candidate);
+            self.secrets
+                .iter()
+                .fold(Choice::from(0), |matched, secret| {
+                    matched | padded_eq(&secret.padded, &candidate)
+                })
+        } else {
+            let candidate: [u8; DIGEST_LEN] = Sha256::digest(candidate).into();
+            self.secrets
+                .iter()
+                .fold(Choice::from(0), |matched, secret| {
+                    matched | (secret.digest.ct_eq(&candidate) & Choice::from(secret.long))
+                })
+        }
     }
 
     /// Compares every well-formed signature in `header` with the body's MAC
@@ -419,6 +494,75 @@ mod tests {
             v.verify(b"{}", Some("")),
             Err(WasenderError::SecretNotConfigured)
         ));
+    }
+
+    #[test]
+    fn padding_keeps_the_length_apart() {
+        // Zero padding alone would make "abc" and "abc\0" equal; the length word does not.
+        assert_ne!(pad(b"abc"), pad(b"abc\0"));
+        assert_ne!(pad(b""), pad(b"\0"));
+        assert_eq!(pad(b"abc"), pad(b"abc"));
+        let full = [7u8; MAX_PADDED_SECRET_LEN];
+        assert_eq!(pad(&full)[PADDED_WORDS - 1], MAX_PADDED_SECRET_LEN as u64);
+        let v = WebhookVerifier::with_secret("abc");
+        assert!(is_invalid(v.verify(b"{}", Some("abc\0"))));
+        let v = WebhookVerifier::with_secret("abc\0");
+        assert!(is_invalid(v.verify(b"{}", Some("abc"))));
+        assert!(v.verify(b"{}", Some("abc\0")).is_ok());
+    }
+
+    #[test]
+    fn secrets_on_both_sides_of_the_padded_size_verify() {
+        for len in [
+            1,
+            MAX_PADDED_SECRET_LEN - 1,
+            MAX_PADDED_SECRET_LEN,
+            MAX_PADDED_SECRET_LEN + 1,
+            3 * MAX_PADDED_SECRET_LEN,
+        ] {
+            let secret: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let v = WebhookVerifier::with_secret(&secret);
+            assert!(v.verify(b"{}", Some(&secret)).is_ok(), "len {len}");
+            // One byte less, one byte more, and every single byte flipped.
+            if len > 1 {
+                assert!(
+                    is_invalid(v.verify(b"{}", Some(&secret[..len - 1]))),
+                    "len {len} truncated"
+                );
+            }
+            assert!(
+                is_invalid(v.verify(b"{}", Some(&format!("{secret}a")))),
+                "len {len} extended"
+            );
+            for i in 0..len {
+                let mut flipped = secret.clone().into_bytes();
+                flipped[i] ^= 1;
+                let flipped = String::from_utf8(flipped).expect("ASCII stays ASCII");
+                assert!(
+                    is_invalid(v.verify(b"{}", Some(&flipped))),
+                    "len {len} byte {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn long_and_short_secrets_never_stand_in_for_each_other() {
+        let long = "L".repeat(MAX_PADDED_SECRET_LEN + 10);
+        let short = &long[..MAX_PADDED_SECRET_LEN];
+        // A long secret is not matched by its first bytes, nor a short one by a longer header.
+        let v = WebhookVerifier::with_secret(&long);
+        assert!(is_invalid(v.verify(b"{}", Some(short))));
+        let v = WebhookVerifier::with_secret(short);
+        assert!(is_invalid(v.verify(b"{}", Some(&long))));
+        // Rotation across the two paths: both verify, neither prefix does.
+        let v = WebhookVerifier::with_secret("short-secret").with_additional_secret(&long);
+        assert!(v.verify(b"{}", Some("short-secret")).is_ok());
+        assert!(v.verify(b"{}", Some(&long)).is_ok());
+        assert!(is_invalid(v.verify(b"{}", Some(short))));
+        assert!(is_invalid(v.verify(b"{}", Some("short-secre"))));
     }
 
     #[test]

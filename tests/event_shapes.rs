@@ -544,3 +544,114 @@ fn jiff_timestamps_on_events_and_messages() {
     assert_eq!(sent.as_millisecond(), 1_758_576_840_500);
     assert_eq!(sent.to_string(), "2025-09-22T21:34:00.5Z");
 }
+
+#[test]
+fn a_mis_shaped_element_keeps_its_whole_array_at_every_level() {
+    // Objects are decoded in place in their arrays; an element that does not
+    // fit after some that did must still leave the array exactly as received.
+    let cases = [
+        json!({"event": "messages.upsert", "data": {"messages": [
+            {"key": {"id": "a"}, "messageBody": "x"}, "oops", {"key": {"id": "b"}}]}}),
+        json!({"event": "messages.upsert", "data": {"messages": [{"key": {"id": "a"}}, null]}}),
+        json!({"event": "messages.update", "data": [{"key": {"id": "a"}}, [1]]}),
+        json!({"event": "chats.delete", "data": ["1@s.whatsapp.net", 5]}),
+        json!({"event": "poll.results", "data": {"key": {"id": "p"}, "pollResult": [
+            {"name": "yes", "voters": ["1@s.whatsapp.net", 2]}, false]}}),
+        json!({"event": "group-participants.update", "data": {"jid": "g@g.us", "participants": [
+            "1@s.whatsapp.net", {"jid": "2@s.whatsapp.net", "isAdmin": true}, 3]}}),
+    ];
+    for case in cases {
+        let event = parse(&case);
+        assert!(event.messages().is_empty(), "{case}");
+    }
+    // Where the element fits, the typed value is there and nothing is in `extra`.
+    let event = parse(
+        &json!({"event": "poll.results", "data": {"key": {"id": "p"}, "pollResult": [
+        {"name": "yes", "voters": ["1@s.whatsapp.net"]}, {"name": "no", "voters": []}]}}),
+    );
+    let WasenderWebhookEvent::PollResults(e) = &event else {
+        panic!()
+    };
+    let data = e.data.as_ref().unwrap();
+    assert_eq!(data.options().len(), 2);
+    assert!(data.extra.is_empty());
+    let event = parse(
+        &json!({"event": "poll.results", "data": {"key": {"id": "p"}, "pollResult": [
+        {"name": "yes"}, 7]}}),
+    );
+    let WasenderWebhookEvent::PollResults(e) = &event else {
+        panic!()
+    };
+    let data = e.data.as_ref().unwrap();
+    assert!(data.poll_result.is_none());
+    assert_eq!(data.extra["pollResult"], json!([{"name": "yes"}, 7]));
+}
+
+#[test]
+fn one_or_many_data_of_any_shape_is_typed_or_kept() {
+    // A single object, an array, and every scalar: typed when it fits, else
+    // kept verbatim in `extra["data"]`.
+    let one = parse(&json!({"event": "messages.reaction", "data": {
+        "key": {"id": "r"}, "reaction": {"text": "👍", "key": {"id": "t"}}}}));
+    let WasenderWebhookEvent::MessagesReaction(e) = &one else {
+        panic!()
+    };
+    let reactions = e.data.as_ref().unwrap();
+    assert!(matches!(reactions, OneOrMany::One(_)));
+    assert_eq!(reactions.as_slice()[0].emoji(), Some("👍"));
+    assert_eq!(reactions.as_slice()[0].target_id(), Some("t"));
+    for raw in [
+        json!(null),
+        json!(3),
+        json!(-2.5),
+        json!(true),
+        json!("text"),
+    ] {
+        let event = parse(&json!({"event": "messages.reaction", "data": raw}));
+        let WasenderWebhookEvent::MessagesReaction(e) = &event else {
+            panic!()
+        };
+        assert!(e.data.is_none(), "{raw}");
+        assert_eq!(e.raw_data(), Some(&raw));
+    }
+    // A string is one chat id for chats.delete.
+    let event = parse(&json!({"event": "chats.delete", "data": "1@s.whatsapp.net"}));
+    let WasenderWebhookEvent::ChatsDelete(e) = &event else {
+        panic!()
+    };
+    assert_eq!(e.data, Some(OneOrMany::One("1@s.whatsapp.net".to_owned())));
+}
+
+#[test]
+fn repeated_members_keep_the_last_value_wherever_it_lands() {
+    // The last value of a repeated member wins, whether it fits (then `extra`
+    // forgets an earlier one that did not) or not (then the field is empty).
+    let body = br#"{"event":"messages.upsert","data":{"key":7,"key":{"id":"k"},"message":{"conversation":"c"},"message":[1]}}"#;
+    let event = parse_event(body).unwrap();
+    let WasenderWebhookEvent::MessagesUpsert(e) = &event else {
+        panic!()
+    };
+    let flat = &e.data.as_ref().unwrap().flat;
+    assert_eq!(flat.key.as_ref().and_then(|k| k.id.as_deref()), Some("k"));
+    assert!(flat.message.is_none());
+    assert_eq!(flat.extra.get("message"), Some(&json!([1])));
+    assert!(!flat.extra.contains_key("key"));
+    assert_eq!(
+        serde_json::to_value(&event).unwrap(),
+        json!({"event": "messages.upsert", "data": {"key": {"id": "k"}, "message": [1]}})
+    );
+    // Envelope and by-value members behave the same.
+    let body = br#"{"event":"messages.update","timestamp":"x","timestamp":5,"sessionId":1,"data":{"key":{"id":"a"},"update":{"status":2,"status":null}}}"#;
+    let event = parse_event(body).unwrap();
+    let WasenderWebhookEvent::MessagesUpdate(e) = &event else {
+        panic!()
+    };
+    assert_eq!(event.timestamp_secs(), Some(5));
+    assert!(!e.extra.contains_key("timestamp"));
+    assert!(e.session_id.is_none());
+    assert_eq!(e.extra.get("sessionId"), Some(&json!(1)));
+    let update = &e.data.as_ref().unwrap().as_slice()[0];
+    let status = update.update.as_ref().unwrap();
+    assert!(status.status.is_none());
+    assert_eq!(status.extra.get("status"), Some(&Value::Null));
+}

@@ -33,7 +33,26 @@ fn error_table() {
             "not valid JSON",
         ),
         (b"[1,2]", Some(SECRET), 400, "not a webhook event"),
+        (b"[1,2]", Some(SECRET), 400, "it is an array"),
         (b"\"str\"", Some(SECRET), 400, "not a webhook event"),
+        (b"\"str\"", Some(SECRET), 400, "it is a string"),
+        (b" 42 ", Some(SECRET), 400, "it is a number"),
+        (b"null", Some(SECRET), 400, "it is null"),
+        (b"false", Some(SECRET), 400, "it is a boolean"),
+        // Not an object, and not JSON either: said to be not JSON (issue 15).
+        (b"[1,2", Some(SECRET), 400, "not valid JSON"),
+        (b"[", Some(SECRET), 400, "not valid JSON"),
+        (b"[1,]", Some(SECRET), 400, "not valid JSON"),
+        (b"\"unterminated", Some(SECRET), 400, "not valid JSON"),
+        (b"tru", Some(SECRET), 400, "not valid JSON"),
+        (b"nul", Some(SECRET), 400, "not valid JSON"),
+        (b"42x", Some(SECRET), 400, "not valid JSON"),
+        (b"hello", Some(SECRET), 400, "not valid JSON"),
+        // An object the decoder refuses early, but whose rest is not JSON.
+        (b"{\"event\":7,", Some(SECRET), 400, "not valid JSON"),
+        (b"{\"event\":7} x", Some(SECRET), 400, "not valid JSON"),
+        (b"{\"data\":{}} x", Some(SECRET), 400, "not valid JSON"),
+        (b"{\"data\":{}", Some(SECRET), 400, "not valid JSON"),
         (b"{\"data\":{}}", Some(SECRET), 400, "no `event` member"),
         (
             b"{\"event\":7}",
@@ -55,6 +74,38 @@ fn error_table() {
             !err.to_string().contains(SECRET),
             "the secret leaked: {err}"
         );
+        // The listener answers this text to the sender: a refused body also
+        // says what to send instead, and a body that is not JSON is never
+        // called JSON.
+        if status == 400 {
+            assert!(err.to_string().contains("send "), "{err} says what to do");
+        }
+        if text == "not valid JSON" {
+            assert!(
+                matches!(err, WasenderError::InvalidJson { .. }),
+                "{body:?}: {err:?}"
+            );
+            assert!(!err.to_string().contains("is JSON"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn a_body_that_is_not_json_reports_where_it_breaks() {
+    // The position is that of the first mistake in the whole body, not of
+    // the first thing that is not an event.
+    for (body, at) in [
+        (&b"[1,2"[..], (1, 4)),
+        (b"[\n  1,\n  2,\n]", (4, 1)),
+        (b"{\"event\":7,\n  \"data\": }", (2, 11)),
+        (b"\n\n  \"abc", (3, 6)),
+    ] {
+        match client().handle_webhook_event(body, Some(SECRET)) {
+            Err(WasenderError::InvalidJson { line, column, .. }) => {
+                assert_eq!((line, column), at, "{:?}", String::from_utf8_lossy(body))
+            }
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(body)),
+        }
     }
 }
 
@@ -116,6 +167,9 @@ fn deep_nesting_is_refused_without_overflow() {
             .unwrap_err();
         assert!(matches!(err, WasenderError::InvalidJson { .. }), "{err}");
         assert!(err.to_string().contains("recursion limit"), "{err}");
+        // Deep, but not necessarily invalid: the text says which.
+        assert!(err.to_string().contains("deeper than 128 levels"), "{err}");
+        assert!(!err.to_string().contains("not valid JSON"), "{err}");
     }
     let mut body = String::from(r#"{"event":"messages.upsert","data":{"message":"#);
     body.push_str(&r#"{"ephemeralMessage":{"message":"#.repeat(120));

@@ -232,15 +232,15 @@ macro_rules! event_enums {
         }
 
         /// Reads the rest of the envelope once `event` is known, straight into
-        /// the variant's boxed event (the data is filled in place).
+        /// the variant's boxed event (the data is filled in place). The name
+        /// is matched once, here, without building a `WasenderWebhookEventType`.
         fn read_known<'de, A: MapAccess<'de>>(
-            kind: &WasenderWebhookEventType,
             head: Parts,
             map: &mut A,
         ) -> Result<WasenderWebhookEvent, A::Error> {
-            Ok(match kind {
-                $(WasenderWebhookEventType::$variant => WasenderWebhookEvent::$variant(read_rest(head, map)?),)*
-                WasenderWebhookEventType::Unknown(_) => WasenderWebhookEvent::Unknown(read_rest(head, map)?),
+            Ok(match head.event.as_str() {
+                $($name $(| $alias)* => WasenderWebhookEvent::$variant(read_rest(head, map)?),)*
+                _ => WasenderWebhookEvent::Unknown(read_rest(head, map)?),
             })
         }
     };
@@ -425,9 +425,8 @@ impl<'de> Visitor<'de> for EventVisitor {
             match key.as_ref() {
                 "event" => match map.next_value_seed(LenientSeed::<String>::new())? {
                     Ok(name) => {
-                        let kind = WasenderWebhookEventType::from_name(&name);
                         head.event = name;
-                        return read_known(&kind, head, &mut map);
+                        return read_known(head, &mut map);
                     }
                     Err(_) => return Err(de::Error::custom("the `event` member is not a string")),
                 },
@@ -450,32 +449,52 @@ impl<'de> Deserialize<'de> for WasenderWebhookEvent {
 
 /// Decodes one event from a raw body, without verifying any signature.
 ///
-/// One pass over the bytes: the envelope and the typed `data` are decoded
-/// straight from the parser. Errors are [`WasenderError::EmptyBody`],
+/// The body is checked to be UTF-8 once, as a whole; then the envelope and
+/// the typed `data` are decoded in one pass straight from the parser, which
+/// no longer needs to check each string. Errors are [`WasenderError::EmptyBody`],
 /// [`WasenderError::BodyNotUtf8`], [`WasenderError::InvalidJson`] (with line and
-/// column; also for nesting deeper than 128 levels) and [`WasenderError::NotAnEvent`].
+/// column; also for nesting deeper than 128 levels) and [`WasenderError::NotAnEvent`]
+/// (only for a body that is well-formed JSON).
 pub fn parse_event(body: &[u8]) -> Result<WasenderWebhookEvent, WasenderError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(WasenderError::EmptyBody);
     }
-    serde_json::from_slice(body).map_err(|err| classify(body, &err))
+    let text = std::str::from_utf8(body).map_err(|utf8| WasenderError::BodyNotUtf8 {
+        valid_up_to: utf8.valid_up_to(),
+    })?;
+    serde_json::from_str(text).map_err(|err| classify(text, &err))
 }
 
-fn classify(body: &[u8], err: &serde_json::Error) -> WasenderError {
-    if let Err(utf8) = std::str::from_utf8(body) {
-        return WasenderError::BodyNotUtf8 {
-            valid_up_to: utf8.valid_up_to(),
-        };
+/// Names what is wrong with a UTF-8 body the decoder refused.
+///
+/// The decoder stops at the first thing that is not an event (a `[`, an
+/// object without `event`) without reading the rest, so before calling a body
+/// "JSON but not an event" the whole body is checked to be JSON: a body that
+/// is not (`[1,2`, `{"event":7,`) is reported as invalid JSON, with the
+/// position of its first mistake.
+fn classify(text: &str, err: &serde_json::Error) -> WasenderError {
+    if err.classify() != serde_json::error::Category::Data {
+        return invalid_json(err);
     }
-    match err.classify() {
-        serde_json::error::Category::Data => WasenderError::NotAnEvent {
-            reason: strip_position(&err.to_string()),
-        },
-        _ => WasenderError::InvalidJson {
-            line: err.line(),
-            column: err.column(),
-            message: strip_position(&err.to_string()),
-        },
+    if let Err(syntax) = serde_json::from_str::<de::IgnoredAny>(text) {
+        return invalid_json(&syntax);
+    }
+    let reason = match text.trim_start().as_bytes().first() {
+        Some(b'{') => strip_position(&err.to_string()),
+        Some(b'[') => "it is an array, not an object".to_owned(),
+        Some(b'"') => "it is a string, not an object".to_owned(),
+        Some(b't' | b'f') => "it is a boolean, not an object".to_owned(),
+        Some(b'n') => "it is null, not an object".to_owned(),
+        _ => "it is a number, not an object".to_owned(),
+    };
+    WasenderError::NotAnEvent { reason }
+}
+
+fn invalid_json(err: &serde_json::Error) -> WasenderError {
+    WasenderError::InvalidJson {
+        line: err.line(),
+        column: err.column(),
+        message: strip_position(&err.to_string()),
     }
 }
 

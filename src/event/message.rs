@@ -535,13 +535,25 @@ impl super::wire::Field for MessagesData {
         key: Cow<'de, str>,
         map: &mut A,
     ) -> Result<(), A::Error> {
-        super::wire::accept_object(slot, extra, key, map)
+        accept_member(slot, extra, key, map)
     }
 }
 
 impl Lenient for MessagesData {
     fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Value>, A::Error> {
         super::wire::read_object(map).map(Ok)
+    }
+    fn fill<'de, D: serde::Deserializer<'de>>(
+        slot: &mut Option<Self>,
+        d: D,
+    ) -> Result<Option<Value>, D::Error> {
+        super::wire::fill_object(slot, d)
+    }
+    fn push<'de, D: serde::Deserializer<'de>>(
+        items: &mut Vec<Self>,
+        d: D,
+    ) -> Result<Option<Value>, D::Error> {
+        super::wire::push_object(items, d)
     }
 }
 

@@ -40,6 +40,83 @@ pub trait Lenient: Sized {
     fn from_seq<'de, A: SeqAccess<'de>>(seq: A) -> Result<Result<Self, Value>, A::Error> {
         Value::deserialize(SeqAccessDeserializer::new(seq)).map(Err)
     }
+    /// Decodes the next value into `slot`: `Some` when it fits, else `slot`
+    /// is `None` and the value is given back as JSON. Objects override it to
+    /// fill the slot in place, so a large struct is not moved through layers
+    /// of `Result`s on its way into its parent.
+    fn fill<'de, D: Deserializer<'de>>(
+        slot: &mut Option<Self>,
+        d: D,
+    ) -> Result<Option<Value>, D::Error> {
+        match d.deserialize_any(LenientSeed::<Self>::new())? {
+            Ok(value) => {
+                *slot = Some(value);
+                Ok(None)
+            }
+            Err(raw) => {
+                *slot = None;
+                Ok(Some(raw))
+            }
+        }
+    }
+    /// Decodes the next value onto the end of `items` when it fits, else gives
+    /// it back as JSON (`items` unchanged). Objects override it to decode in
+    /// place in the vector.
+    fn push<'de, D: Deserializer<'de>>(
+        items: &mut Vec<Self>,
+        d: D,
+    ) -> Result<Option<Value>, D::Error> {
+        let mut one = None;
+        let raw = Self::fill(&mut one, d)?;
+        items.extend(one);
+        Ok(raw)
+    }
+}
+
+/// Decodes the next value into an `Option` slot through [`Lenient::fill`].
+pub(crate) struct SlotSeed<'a, T>(pub(crate) &'a mut Option<T>);
+
+impl<'de, T: Lenient> DeserializeSeed<'de> for SlotSeed<'_, T> {
+    type Value = Option<Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        T::fill(self.0, d)
+    }
+}
+
+/// Decodes the next array element onto a vector through [`Lenient::push`].
+struct PushSeed<'a, T>(&'a mut Vec<T>);
+
+impl<'de, T: Lenient> DeserializeSeed<'de> for PushSeed<'_, T> {
+    type Value = Option<Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        T::push(self.0, d)
+    }
+}
+
+/// [`Lenient::fill`] for objects: decodes straight into a default value in `slot`.
+pub(crate) fn fill_object<'de, T: WireObject, D: Deserializer<'de>>(
+    slot: &mut Option<T>,
+    d: D,
+) -> Result<Option<Value>, D::Error> {
+    let raw = d.deserialize_any(FillSeed(slot.insert(T::default())))?;
+    if raw.is_some() {
+        *slot = None;
+    }
+    Ok(raw)
+}
+
+/// [`Lenient::push`] for objects: decodes straight into a default value at the end of `items`.
+pub(crate) fn push_object<'de, T: WireObject, D: Deserializer<'de>>(
+    items: &mut Vec<T>,
+    d: D,
+) -> Result<Option<Value>, D::Error> {
+    let index = items.len();
+    items.push(T::default());
+    let raw = d.deserialize_any(FillSeed(&mut items[index]))?;
+    if raw.is_some() {
+        items.truncate(index);
+    }
+    Ok(raw)
 }
 
 /// Decodes a `T` leniently from any deserializer.
@@ -171,16 +248,8 @@ pub(crate) fn accept_member<'de, T: Lenient, A: MapAccess<'de>>(
     key: Cow<'de, str>,
     map: &mut A,
 ) -> Result<(), A::Error> {
-    match map.next_value_seed(LenientSeed::<T>::new())? {
-        Ok(v) => {
-            *slot = Some(v);
-            extra.remove(key.as_ref());
-        }
-        Err(raw) => {
-            *slot = None;
-            extra.insert(key.into_owned(), raw);
-        }
-    }
+    let raw = map.next_value_seed(SlotSeed(slot))?;
+    settle(raw, extra, key);
     Ok(())
 }
 
@@ -242,40 +311,26 @@ impl<T: WireObject> Field for Box<T> {
         map: &mut A,
     ) -> Result<(), A::Error> {
         let target = slot.insert(Box::default());
-        settle(
-            map.next_value_seed(FillSeed(&mut **target))?,
-            slot,
-            extra,
-            key,
-        );
+        let raw = map.next_value_seed(FillSeed(&mut **target))?;
+        if raw.is_some() {
+            *slot = None;
+        }
+        settle(raw, extra, key);
         Ok(())
     }
 }
 
-/// Fills an object-typed slot in place (used by `wire_object!` fields).
-pub(crate) fn accept_object<'de, T: WireObject, A: MapAccess<'de>>(
-    slot: &mut Option<T>,
-    extra: &mut Map<String, Value>,
-    key: Cow<'de, str>,
-    map: &mut A,
-) -> Result<(), A::Error> {
-    let target = slot.insert(T::default());
-    settle(map.next_value_seed(FillSeed(target))?, slot, extra, key);
-    Ok(())
-}
-
-fn settle<T>(
-    raw: Option<Value>,
-    slot: &mut Option<T>,
-    extra: &mut Map<String, Value>,
-    key: Cow<'_, str>,
-) {
+/// Files what a member's decoding gave back: nothing (the field took the
+/// value, so an earlier unfitting value of a repeated member is dropped from
+/// `extra`), or the raw value, kept in `extra[key]`.
+fn settle(raw: Option<Value>, extra: &mut Map<String, Value>, key: Cow<'_, str>) {
     match raw {
         None => {
-            extra.remove(key.as_ref());
+            if !extra.is_empty() {
+                extra.remove(key.as_ref());
+            }
         }
         Some(raw) => {
-            *slot = None;
             extra.insert(key.into_owned(), raw);
         }
     }
@@ -411,7 +466,7 @@ macro_rules! wire_object {
                 key: std::borrow::Cow<'de, str>,
                 map: &mut A,
             ) -> Result<(), A::Error> {
-                $crate::event::wire::accept_object(slot, extra, key, map)
+                $crate::event::wire::accept_member(slot, extra, key, map)
             }
         }
 
@@ -420,6 +475,18 @@ macro_rules! wire_object {
                 map: A,
             ) -> Result<Result<Self, serde_json::Value>, A::Error> {
                 $crate::event::wire::read_object(map).map(Ok)
+            }
+            fn fill<'de, D: serde::Deserializer<'de>>(
+                slot: &mut Option<Self>,
+                d: D,
+            ) -> Result<Option<serde_json::Value>, D::Error> {
+                $crate::event::wire::fill_object(slot, d)
+            }
+            fn push<'de, D: serde::Deserializer<'de>>(
+                items: &mut Vec<Self>,
+                d: D,
+            ) -> Result<Option<serde_json::Value>, D::Error> {
+                $crate::event::wire::push_object(items, d)
             }
         }
 
@@ -482,10 +549,10 @@ fn to_raw<T: Serialize>(value: &T) -> Value {
 impl<T: Lenient + Serialize> Lenient for Vec<T> {
     fn from_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Result<Self, Value>, A::Error> {
         let mut typed = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(item) = seq.next_element_seed(LenientSeed::<T>::new())? {
+        while let Some(item) = seq.next_element_seed(PushSeed(&mut typed))? {
             match item {
-                Ok(v) => typed.push(v),
-                Err(raw) => {
+                None => {}
+                Some(raw) => {
                     // One element does not fit: keep the whole array verbatim.
                     let mut all: Vec<Value> = typed.iter().map(to_raw).collect();
                     all.push(raw);
@@ -566,6 +633,82 @@ impl<T: Lenient + Serialize> Lenient for OneOrMany<T> {
     }
     fn from_seq<'de, A: SeqAccess<'de>>(seq: A) -> Result<Result<Self, Value>, A::Error> {
         Ok(Vec::<T>::from_seq(seq)?.map(Self::Many))
+    }
+    fn fill<'de, D: Deserializer<'de>>(
+        slot: &mut Option<Self>,
+        d: D,
+    ) -> Result<Option<Value>, D::Error> {
+        d.deserialize_any(OneOrManySlot(slot))
+    }
+}
+
+/// [`Lenient::fill`] for [`OneOrMany`]: a single object is decoded with its
+/// type's own `fill` (in place), an array element by element in place.
+struct OneOrManySlot<'a, T>(&'a mut Option<OneOrMany<T>>);
+
+impl<T> OneOrManySlot<'_, T> {
+    fn store(self, decoded: Result<OneOrMany<T>, Value>) -> Option<Value> {
+        match decoded {
+            Ok(value) => {
+                *self.0 = Some(value);
+                None
+            }
+            Err(raw) => {
+                *self.0 = None;
+                Some(raw)
+            }
+        }
+    }
+}
+
+impl<'de, T: Lenient + Serialize> Visitor<'de> for OneOrManySlot<'_, T> {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let mut one = None;
+        let raw = T::fill(&mut one, MapAccessDeserializer::new(map))?;
+        *self.0 = one.map(OneOrMany::One);
+        Ok(raw)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let decoded = Vec::<T>::from_seq(seq)?.map(OneOrMany::Many);
+        Ok(self.store(decoded))
+    }
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Self::Value, E> {
+        let decoded = LenientSeed::<OneOrMany<T>>::new().visit_bool(b)?;
+        Ok(self.store(decoded))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        let decoded = LenientSeed::<OneOrMany<T>>::new().visit_i64(n)?;
+        Ok(self.store(decoded))
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+        let decoded = LenientSeed::<OneOrMany<T>>::new().visit_u64(n)?;
+        Ok(self.store(decoded))
+    }
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Self::Value, E> {
+        let decoded = LenientSeed::<OneOrMany<T>>::new().visit_f64(n)?;
+        Ok(self.store(decoded))
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        let decoded = LenientSeed::<OneOrMany<T>>::new().visit_str(s)?;
+        Ok(self.store(decoded))
+    }
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Self::Value, E> {
+        let decoded = LenientSeed::<OneOrMany<T>>::new().visit_string(s)?;
+        Ok(self.store(decoded))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(self.store(Err(Value::Null)))
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(self.store(Err(Value::Null)))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
     }
 }
 

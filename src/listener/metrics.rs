@@ -9,43 +9,26 @@
 //! thread takes; the journal size is read from the file system.
 
 use std::fmt;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+use super::detail::Tracked;
 use super::http::Response;
 use super::mode::DeliveryMode;
 use super::routing::HEALTH_PATH;
 use super::stats::Counters;
 use crate::error::{Result, WasenderError};
-use crate::event::WasenderWebhookEventType;
 
 /// Where [`metrics(true)`](super::WebhookListenerBuilder::metrics) serves the metrics.
 pub const DEFAULT_METRICS_PATH: &str = "/metrics";
 
-/// Upper bounds, in seconds, of the handler duration histogram's buckets
-/// (then `+Inf`): 1 ms to 30 s.
-const DURATION_BUCKETS: [f64; 14] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
-
 /// The statuses the listener sends, exported (at 0) before any was sent so
 /// that rates and alerts on them work from the start.
 const STATUSES: [u16; 11] = [200, 400, 401, 404, 405, 408, 413, 431, 500, 503, 505];
-
-/// Status codes counted: 100 to 599.
-const FIRST_STATUS: u16 = 100;
-const STATUS_SLOTS: usize = 500;
-
-/// The `event` label of events of a type this crate does not know: a fixed
-/// value, so that a sender cannot grow the label set.
-const UNKNOWN_EVENT: &str = "unknown";
 
 /// Adds the listener's metrics (read live from `counters`) to `registry`;
 /// refused when the listener keeps no metrics.
@@ -106,147 +89,15 @@ pub(crate) fn exposition(counters: &Arc<Counters>) -> Option<Response> {
     Some(response)
 }
 
-/// What the metrics count beyond the listener's [`Counters`].
-pub(crate) struct Tracked {
-    path: String,
-    journal_dir: Option<PathBuf>,
-    /// Answers by status, indexed from [`FIRST_STATUS`].
-    statuses: Box<[AtomicU64]>,
-    /// Verified events by [`WasenderWebhookEventType::KNOWN`] index; the last slot is unknown types.
-    events: Box<[AtomicU64]>,
-    durations: DurationHistogram,
-}
-
-impl fmt::Debug for Tracked {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tracked")
-            .field("path", &self.path)
-            .field("journal_dir", &self.journal_dir)
-            .finish_non_exhaustive()
-    }
-}
-
-fn zeroed(len: usize) -> Box<[AtomicU64]> {
-    (0..len).map(|_| AtomicU64::new(0)).collect()
-}
-
-impl Tracked {
-    fn new(path: String, journal_dir: Option<PathBuf>) -> Self {
-        Self {
-            path,
-            journal_dir,
-            statuses: zeroed(STATUS_SLOTS),
-            events: zeroed(WasenderWebhookEventType::KNOWN.len() + 1),
-            durations: DurationHistogram::default(),
-        }
-    }
-
-    /// Where the metrics are served.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    pub fn answered(&self, status: u16) {
-        let slot = status
-            .checked_sub(FIRST_STATUS)
-            .and_then(|i| self.statuses.get(usize::from(i)));
-        if let Some(count) = slot {
-            count.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub fn event_verified(&self, kind: &WasenderWebhookEventType) {
-        let known = WasenderWebhookEventType::KNOWN;
-        let index = known.iter().position(|k| k == kind).unwrap_or(known.len());
-        if let Some(count) = self.events.get(index) {
-            count.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Runs `call`, observing how long it took, also when it panics.
-    pub fn time_handler<R>(&self, call: impl FnOnce() -> R) -> R {
-        struct Timing<'a> {
-            histogram: &'a DurationHistogram,
-            started: Instant,
-        }
-        impl Drop for Timing<'_> {
-            fn drop(&mut self) {
-                self.histogram.observe(self.started.elapsed());
-            }
-        }
-        let _timing = Timing {
-            histogram: &self.durations,
-            started: Instant::now(),
-        };
-        call()
-    }
-
-    /// `(status, count)` for the statuses always shown and every other one seen.
-    fn statuses(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
-        self.statuses
-            .iter()
-            .zip(FIRST_STATUS..)
-            .filter_map(|(count, status)| {
-                let count = count.load(Ordering::Relaxed);
-                (count > 0 || STATUSES.contains(&status)).then_some((status, count))
-            })
-    }
-
-    /// `(event name, count)` for every known type, then `unknown`.
-    fn events(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        let names = WasenderWebhookEventType::KNOWN
-            .iter()
-            .map(WasenderWebhookEventType::as_str)
-            .chain([UNKNOWN_EVENT]);
-        names.zip(self.events.iter().map(|c| c.load(Ordering::Relaxed)))
-    }
-
-    fn journal_bytes(&self) -> u64 {
-        let Some(dir) = &self.journal_dir else {
-            return 0;
-        };
-        match crate::journal::segment_bytes(dir) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                log::debug!("metrics: could not size the journal {}: {e}", dir.display());
-                0
-            }
-        }
-    }
-}
-
-/// A histogram of handler call durations on atomics only (the
-/// `prometheus_client` histogram takes a lock on every observation).
-#[derive(Default)]
-struct DurationHistogram {
-    /// Calls per bucket (not cumulative); the last is over the largest bound.
-    buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
-    sum_nanos: AtomicU64,
-}
-
-impl DurationHistogram {
-    fn observe(&self, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        let index = DURATION_BUCKETS
-            .iter()
-            .position(|&bound| seconds <= bound)
-            .unwrap_or(DURATION_BUCKETS.len());
-        self.buckets[index].fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
-        let mut buckets = [(0.0, 0); DURATION_BUCKETS.len() + 1];
-        let bounds = DURATION_BUCKETS.iter().chain([&f64::INFINITY]);
-        for ((slot, &bound), count) in buckets.iter_mut().zip(bounds).zip(&self.buckets) {
-            *slot = (bound, count.load(Ordering::Relaxed));
-        }
-        // The count is the buckets' total, so that it always equals `+Inf`.
-        let count = buckets.iter().map(|(_, n)| n).sum();
-        let sum = Duration::from_nanos(self.sum_nanos.load(Ordering::Relaxed)).as_secs_f64();
-        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
-    }
+/// Encodes the handler duration histogram.
+fn encode_histogram(
+    histogram: &super::detail::DurationHistogram,
+    mut encoder: MetricEncoder<'_>,
+) -> fmt::Result {
+    let (buckets, sum) = histogram.buckets();
+    // The count is the buckets' total, so that it always equals `+Inf`.
+    let count = buckets.iter().map(|(_, n)| n).sum();
+    encoder.encode_histogram::<NoLabelSet>(sum.as_secs_f64(), count, &buckets, None)
 }
 
 /// Encodes a listener's metrics on each scrape, from its live counters.
@@ -268,7 +119,10 @@ impl Collector for ListenerCollector {
             "Answers sent, by HTTP status.",
             MetricType::Counter,
         )?;
-        for (status, count) in tracked.statuses() {
+        let shown = tracked
+            .statuses()
+            .filter(|&(status, count)| count > 0 || STATUSES.contains(&status));
+        for (status, count) in shown {
             requests
                 .encode_family(&[("status", status)])?
                 .encode_counter::<NoLabelSet, _, u64>(&count, None)?;
@@ -314,7 +168,7 @@ impl Collector for ListenerCollector {
             "Time spent in the handler, per call (failed calls included).",
             MetricType::Histogram,
         )?;
-        tracked.durations.encode(histogram)?;
+        encode_histogram(&tracked.durations, histogram)?;
         out.gauge(
             "wasender_queue_depth",
             "Events accepted and not yet finished (queued modes).",

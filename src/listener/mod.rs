@@ -353,6 +353,8 @@
 
 mod builder;
 mod delivery;
+#[cfg(feature = "metrics")]
+mod detail;
 mod http;
 mod limits;
 #[cfg(feature = "metrics")]

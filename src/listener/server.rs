@@ -6,13 +6,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::builder::WebhookListenerBuilder;
 use super::delivery::Delivery;
 use super::http::{DrainHandle, Server};
 use super::limits::Deadline;
 use super::service::WebhookService;
 use super::stats::ListenerStats;
+use crate::handler::{IntoSharedHandler, WebhookHandler};
 use crate::journal::{DeadLetter, Requeue};
 use crate::sync::{lock, wait};
+use crate::WebhookVerifier;
 
 /// How long past the drain deadline shutdown still waits for the core's
 /// threads to write their last answers before leaving them behind.
@@ -93,6 +96,80 @@ impl ShutdownHandle {
 }
 
 impl WebhookListener {
+    /// Starts configuring a listener that verifies events with `verifier` and
+    /// delivers them to `handler`.
+    ///
+    /// `verifier` is a [`WebhookVerifier`] (its secrets and scheme), or a
+    /// `WasenderSyncClient` (feature `client`), whose verifier is used.
+    /// `handler` is your [`WebhookHandler`], or an `Arc<H>` of it when you
+    /// keep a reference too ([`IntoSharedHandler`]).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use wasenderapi::event::MessagesData;
+    /// use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
+    ///
+    /// #[derive(Default)]
+    /// struct Counter(AtomicUsize);
+    /// impl WebhookHandler for Counter {
+    ///     type Error = std::convert::Infallible;
+    ///     fn on_messages_received(&self, _: &WebhookEvent<MessagesData>) -> Result<(), Self::Error> {
+    ///         self.0.fetch_add(1, Ordering::Relaxed);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let counter = Arc::new(Counter::default());
+    /// let listener = WebhookListener::builder(
+    ///     WebhookVerifier::with_secret("webhook-secret"),
+    ///     Arc::clone(&counter), // or `Counter::default()` when you need no reference
+    /// )
+    /// .bind("127.0.0.1:0")
+    /// .spawn()?;
+    /// listener.shutdown();
+    /// assert_eq!(counter.0.load(Ordering::Relaxed), 0);
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
+    ///
+    /// # Registering the listener's URL with WasenderAPI
+    ///
+    /// WasenderAPI posts a session's events to the session's *webhook URL*,
+    /// an `https://` address it can reach (put TLS in front of the listener,
+    /// or use [`tls`](WebhookListenerBuilder#method.tls) with the `tls` feature),
+    /// ending in this listener's [`path`](WebhookListenerBuilder::path)
+    /// (`/webhook` by default). Set it, with the events to send, in the
+    /// dashboard's session settings, or through the REST client (feature
+    /// `client`; account calls need a Personal Access Token), then copy the
+    /// session's webhook secret into the verifier:
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "client")] {
+    /// use wasenderapi::client::SessionSettings;
+    /// use wasenderapi::WasenderSyncClient;
+    ///
+    /// let account = WasenderSyncClient::new("session-api-key")
+    ///     .with_personal_access_token(std::env::var("WASENDER_PAT")?);
+    /// let session = account.update_whatsapp_session(
+    ///     42, // the session id (`get_all_whatsapp_sessions` lists them)
+    ///     &SessionSettings::new()
+    ///         .webhook_url("https://bot.example.com/webhook")
+    ///         .webhook_enabled(true)
+    ///         .webhook_events(["messages.received", "session.status", "messages.update"]),
+    /// )?;
+    /// // The secret WasenderAPI will send in X-Webhook-Signature:
+    /// let secret = session.webhook_secret.as_ref().map(|s| s.expose().to_owned());
+    /// # let _ = secret;
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder<H: WebhookHandler + 'static>(
+        verifier: impl Into<WebhookVerifier>,
+        handler: impl IntoSharedHandler<H>,
+    ) -> WebhookListenerBuilder<H> {
+        WebhookListenerBuilder::new(verifier.into(), handler.into_shared())
+    }
+
     pub(crate) fn start(
         server: Server,
         service: Arc<WebhookService>,

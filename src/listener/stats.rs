@@ -160,13 +160,13 @@ pub(crate) struct Counters {
     /// What only the Prometheus metrics need (per status, per event type,
     /// handler durations); `None` unless enabled on the builder.
     #[cfg(feature = "metrics")]
-    metrics: Option<super::metrics::Tracked>,
+    metrics: Option<super::detail::Tracked>,
 }
 
 impl Counters {
     /// Counters that also keep what the Prometheus metrics need.
     #[cfg(feature = "metrics")]
-    pub fn with_metrics(metrics: super::metrics::Tracked) -> Self {
+    pub fn with_metrics(metrics: super::detail::Tracked) -> Self {
         Self {
             metrics: Some(metrics),
             ..Self::default()
@@ -175,7 +175,7 @@ impl Counters {
 
     /// The Prometheus metrics' own state, when enabled.
     #[cfg(feature = "metrics")]
-    pub fn metrics(&self) -> Option<&super::metrics::Tracked> {
+    pub fn metrics(&self) -> Option<&super::detail::Tracked> {
         self.metrics.as_ref()
     }
 

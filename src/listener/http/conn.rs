@@ -24,7 +24,7 @@ use super::parse::{
 use super::response::{Response, CONTINUE};
 use super::service::{HeadVerdict, Peer, Refusal, RefusalKind, Request, Service};
 use super::table::{Class, Doom, Home, Table};
-use super::transport::Transport;
+use super::transport::{PlainHttp, Transport};
 use crate::sync::lock;
 
 /// Bytes read from one connection per turn, before the others get theirs.
@@ -702,18 +702,6 @@ impl<T: Transport> Conn<T> {
         }
     }
 }
-
-/// The error a TLS transport returns when the client spoke plain HTTP.
-#[derive(Debug)]
-pub(crate) struct PlainHttp;
-
-impl std::fmt::Display for PlainHttp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("plain HTTP on the HTTPS port")
-    }
-}
-
-impl std::error::Error for PlainHttp {}
 
 fn is_plain_http(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<PlainHttp>())

@@ -13,6 +13,7 @@
 mod clock;
 mod conn;
 mod limits;
+mod net;
 mod parse;
 mod reactor;
 mod response;

@@ -45,10 +45,11 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use super::clock::Clock;
 use super::conn::{Conn, ConnLimits, Env, Job, Next};
 use super::limits::Limits;
+use super::net::NetStream;
 use super::response::Response;
 use super::service::{Peer, Refusal, RefusalKind, Service};
 use super::table::{Admission, Doom, Home, Key, Table, TableLimits};
-use super::transport::{NetStream, Plain, Transport};
+use super::transport::{Plain, Transport};
 use crate::sync::{lock, wait, wait_timeout};
 
 const LISTENER: Token = Token(usize::MAX - 1);

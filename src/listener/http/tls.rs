@@ -21,8 +21,7 @@ use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection};
 
-use super::conn::PlainHttp;
-use super::transport::Transport;
+use super::transport::{PlainHttp, Transport};
 use crate::error::{Result, WasenderError};
 
 /// The only application protocol the listener speaks, offered through ALPN.

@@ -442,3 +442,98 @@ fn connection_close_is_honoured() {
     assert!(conn.is_closed_within(Duration::from_secs(2)));
     listener.shutdown();
 }
+
+/// Reads whatever the server sends until it closes the connection (or 2 s pass).
+fn read_to_close(conn: &mut Conn) -> bool {
+    conn.is_closed_within(Duration::from_secs(2))
+}
+
+#[test]
+fn rfc_9112_host_and_transfer_encoding_rules_over_a_socket() {
+    let (listener, _) = start();
+    let addr = listener.local_addr();
+    for raw in [
+        &b"GET /healthz HTTP/1.1\r\n\r\n"[..],
+        b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"POST /webhook HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ] {
+        let mut conn = Conn::open(addr);
+        conn.send(raw);
+        let reply = conn.read_reply();
+        assert_eq!(reply.status, 400, "{}", String::from_utf8_lossy(raw));
+        assert_eq!(reply.header("connection"), Some("close"));
+        assert!(read_to_close(&mut conn), "closed after the 400");
+    }
+    // HTTP/1.0 needs no Host.
+    assert_eq!(exchange(addr, b"GET /healthz HTTP/1.0\r\n\r\n").status, 200);
+    assert_eq!(listener.shutdown().rejected_malformed, 3);
+}
+
+#[test]
+fn an_absolute_form_target_is_served() {
+    let (listener, recorder) = start();
+    let body = event("ABS", "x");
+    let mut raw = format!(
+        "POST http://receiver.example/webhook HTTP/1.1\r\nHost: receiver.example\r\nX-Webhook-Signature: {}\r\nContent-Length: {}\r\n\r\n",
+        signature(&body),
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    assert_eq!(exchange(listener.local_addr(), &raw).status, 200);
+    assert_eq!(recorder.count("ABS"), 1);
+    listener.shutdown();
+}
+
+#[test]
+fn expect_continue_gets_100_only_for_a_signed_webhook() {
+    let (listener, recorder) = start();
+    let addr = listener.local_addr();
+    let body = event("CONT", "x");
+    let head = |signature: Option<&str>| {
+        let mut head = format!(
+            "POST /webhook HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some(signature) = signature {
+            head.push_str(&format!("X-Webhook-Signature: {signature}\r\n"));
+        }
+        head.push_str("\r\n");
+        head
+    };
+    let mut conn = Conn::open(addr);
+    conn.send(head(Some(&signature(&body))).as_bytes());
+    assert_eq!(conn.read_head_reply().status, 100, "told to go on");
+    conn.send(&body);
+    assert_eq!(conn.read_reply().status, 200);
+    assert_eq!(recorder.count("CONT"), 1);
+    // No signature: the final answer at once, and the body is never wanted.
+    let mut conn = Conn::open(addr);
+    conn.send(head(None).as_bytes());
+    let reply = conn.read_reply();
+    assert_eq!(reply.status, 401);
+    assert!(read_to_close(&mut conn));
+    listener.shutdown();
+}
+
+#[test]
+fn chunk_extensions_are_bounded_per_request() {
+    let (listener, recorder) = start();
+    let body = event("EXT", "x");
+    let mut raw = format!(
+        "POST /webhook HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\nX-Webhook-Signature: {}\r\n\r\n",
+        signature(&body)
+    )
+    .into_bytes();
+    // One byte per chunk, each with a 900-byte extension: 5 chunks pass 4 KiB.
+    for byte in &body[..5] {
+        raw.extend_from_slice(format!("1;x={}\r\n", "e".repeat(900)).as_bytes());
+        raw.push(*byte);
+        raw.extend_from_slice(b"\r\n");
+    }
+    let reply = exchange(listener.local_addr(), &raw);
+    assert_eq!(reply.status, 400);
+    assert!(reply.body.contains("chunk extensions"), "{}", reply.body);
+    assert_eq!(recorder.total(), 0);
+    listener.shutdown();
+}

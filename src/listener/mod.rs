@@ -45,68 +45,114 @@
 //! | 200 `{"status":"ok"}` | `GET /healthz` (see [Health checks](#health-checks)) |
 //! | 503 `{"status":"unavailable","reason":…}` | `GET /healthz` while draining or after the journal failed |
 //! | 200 Prometheus text | `GET /metrics`, with [`metrics`](WebhookListenerBuilder#method.metrics) on (feature `metrics`; else 404) |
-//! | 400 | body empty, not UTF-8, not JSON (or nested too deep), not an event; or not valid HTTP (including ambiguous framing: both `Content-Length` and `Transfer-Encoding`, conflicting lengths, an encoding other than `chunked`) |
+//! | 100 Continue | a webhook sent with `Expect: 100-continue`, once its path and the presence of its signature header are checked (otherwise its final answer comes at once) |
+//! | 400 | body empty, not UTF-8, not JSON (or nested too deep), not an event; or not valid HTTP: ambiguous framing (both `Content-Length` and `Transfer-Encoding`, conflicting lengths, an encoding other than `chunked`, `Transfer-Encoding` in HTTP/1.0), an HTTP/1.1 request without `Host` or any request with two, chunk extensions over 4 KiB in one request, plain HTTP on the HTTPS port |
 //! | 401 | `X-Webhook-Signature` missing or wrong |
 //! | 404 / 405 (`Allow`) | another path / another method |
-//! | 408 | the request did not arrive within the request timeout |
+//! | 408 | a request's head did not arrive within the [`header_timeout`](WebhookListenerBuilder::header_timeout), or the whole request within the [`request_timeout`](WebhookListenerBuilder::request_timeout) |
 //! | 413 | body over [`max_body_bytes`](WebhookListenerBuilder::max_body_bytes) (decided from `Content-Length` before reading, or while decoding a chunked body) |
 //! | 431 | request line and headers over [`max_head_bytes`](WebhookListenerBuilder::max_head_bytes) |
 //! | 500 | inline mode: the handler returned an error or panicked (the sender may retry) |
-//! | 503 (`Retry-After`) | every worker busy and the queue full, or too many connections; queued modes: the delivery queue is full, or the journal cannot write; a webhook arriving on an open connection after shutdown began |
+//! | 503 (`Retry-After`) | every worker busy and the queue of waiting requests full; at the connection cap with every connection being processed; a request still arriving when its connection was shed to make room, or cut as the largest holder at the [buffered-bytes budget](WebhookListenerBuilder::max_buffered_bytes); queued modes: the delivery queue is full, or the journal (or Redis) cannot store it; a webhook arriving on an open connection after shutdown began |
 //! | 505 | an HTTP version other than 1.0 and 1.1 |
 //!
 //! Bodies are JSON `{"status":"error","message":…}` with a short text that
-//! never holds an internal detail, a secret or the signature.
+//! never holds an internal detail, a secret or the signature. After a
+//! 400, 408, 413, 431 or 505 (and a 503 that sheds a connection) the
+//! connection is closed: nothing more is read from it.
 //!
-//! # The HTTP layer
+//! # The HTTP core
 //!
-//! The listener speaks HTTP/1.1 over `std::net` through its own small,
-//! bounded connection layer. Request heads are parsed by
-//! [`httparse`](https://docs.rs/httparse) (the parser under hyper, fuzzed for
-//! years); around it, this module reads a head only up to its empty line and
-//! only up to the head limit, puts a deadline on every request and a timeout
-//! on every read and write, refuses ambiguous framing, decodes chunked bodies
-//! under the body limit (chunk sizes parsed by `httparse::parse_chunk_size`),
-//! and closes a connection it left input unread on only after answering.
+//! The listener speaks HTTP/1.1 (keep-alive, pipelining) through its own
+//! event-driven core on [`mio`](https://docs.rs/mio) (epoll, kqueue; no
+//! async runtime: the API stays blocking). Request heads are parsed by
+//! [`httparse`](https://docs.rs/httparse), the parser under hyper; around
+//! it the core finds where a head ends without reading past it, looks at
+//! each byte once however slowly it arrives, applies the framing rules of
+//! RFC 9112, decodes chunked bodies, and keeps every bound below.
 //!
-//! `tiny_http` is deliberately not used (it is only the baseline in the
+//! - **Connections cost no thread.** A few event loops (one per CPU core,
+//!   at most one per [`workers`](WebhookListenerBuilder::workers)) own every
+//!   connection; an idle or trickling one costs a small buffer and an entry
+//!   in a table, and its descriptor (one per connection).
+//! - **No hop on the way to the handler.** The thread running a loop reads
+//!   a complete request and runs it through verification, decoding and
+//!   delivery (the handler itself in inline mode) and writes the answer:
+//!   no queue, no other thread, no reply channel. It lets go of its loop
+//!   meanwhile; a loop left alone for 10 ms (a slow handler) is taken over
+//!   by a spare thread, so one slow handler never stalls other connections
+//!   for longer than that. At most [`workers`](WebhookListenerBuilder::workers)
+//!   requests are processed at once; more wait in a bounded queue
+//!   ([`queue_capacity`](WebhookListenerBuilder::queue_capacity)), then 503.
+//! - **Admission under pressure.** At the
+//!   [connection cap](WebhookListenerBuilder::max_connections) a new
+//!   connection does not find the door shut: the connection that has sent
+//!   the least for the longest is closed to make room (one closing, then
+//!   one silent since it was accepted, then one idle between requests, then
+//!   one slow to read its answer, then the oldest request still arriving),
+//!   never one being processed. One peer address holds at most
+//!   [`max_connections_per_peer`](WebhookListenerBuilder::max_connections_per_peer)
+//!   (half the cap by default); past it, its own longest-idle connection
+//!   makes room, or the newcomer is refused. Behind a reverse proxy, name
+//!   it in [`trusted_proxies`](WebhookListenerBuilder::trusted_proxies): it
+//!   is exempt, and logs show the client it forwarded for.
+//! - **Time.** A connection that has sent nothing is closed after the
+//!   [`idle_timeout`](WebhookListenerBuilder::idle_timeout) (5 s, also
+//!   between keep-alive requests), sooner than one mid-request: 10 s for a
+//!   head, 30 s for a whole request (then 408), 10 s for the client to take
+//!   an answer. These are kept in lists ordered by deadline, so thousands of
+//!   connections cost nothing per tick.
+//! - **Memory follows the bytes received**, never a declared
+//!   `Content-Length`, under one budget for buffered request bytes
+//!   ([`max_buffered_bytes`](WebhookListenerBuilder::max_buffered_bytes),
+//!   64 MiB): at the budget, the request holding the most unfinished bytes
+//!   is answered 503 and closed, and small requests keep flowing.
+//! - **Descriptors.** At start the listener raises its soft open-file limit
+//!   to the hard one (as most servers do), lowers the connection cap to
+//!   what that leaves room for, and logs the cap in force. Should `accept`
+//!   still run out of descriptors, it pauses accepting for 100 ms and sheds
+//!   one idle connection instead of spinning; accept errors are logged under
+//!   the same rate limit as rejections.
+//!
+//! | limit | default | setter |
+//! |---|---|---|
+//! | open connections | 10,000 (lowered to the open-file limit) | [`max_connections`](WebhookListenerBuilder::max_connections) |
+//! | connections per peer address | half the cap | [`max_connections_per_peer`](WebhookListenerBuilder::max_connections_per_peer) |
+//! | wait for a request's first byte | 5 s | [`idle_timeout`](WebhookListenerBuilder::idle_timeout) |
+//! | request head | 16 KiB, within 10 s | [`max_head_bytes`](WebhookListenerBuilder::max_head_bytes), [`header_timeout`](WebhookListenerBuilder::header_timeout) |
+//! | request body | 1 MiB; whole request within 30 s | [`max_body_bytes`](WebhookListenerBuilder::max_body_bytes), [`request_timeout`](WebhookListenerBuilder::request_timeout) |
+//! | client taking an answer | 10 s | [`write_timeout`](WebhookListenerBuilder::write_timeout) |
+//! | request bytes buffered, all connections | 64 MiB | [`max_buffered_bytes`](WebhookListenerBuilder::max_buffered_bytes) |
+//! | requests processed at once / waiting | CPU count / 16 per worker (at least 64) | [`workers`](WebhookListenerBuilder::workers), [`queue_capacity`](WebhookListenerBuilder::queue_capacity) |
+//!
+//! **Worst-case memory** of the HTTP core with the defaults: the 64 MiB
+//! budget, plus about 0.5 KiB per open connection (10,000: 5 MiB), plus
+//! 64 KiB per thread; with HTTPS, each connection in or past its handshake
+//! also holds a TLS session (tens of KiB each: lower the cap in a small
+//! container, or terminate TLS in a proxy). The queued modes add up to
+//! their capacity times the body limit.
+//!
+//! `tiny_http` is deliberately not used (it is only a baseline in the
 //! listener benchmark): version 0.12 aborts the whole process on a single
-//! request that declares a huge `Content-Length` and is answered without its
-//! body being read (`util/equal_reader.rs` allocates the unread remainder when
-//! the request is dropped), its accept loop stops for good on the first accept
-//! error, and it has no per-connection timeouts, so a stalled client holds a
-//! thread for ever.
+//! request that declares a huge `Content-Length` and is answered without
+//! its body being read (`util/equal_reader.rs` allocates the unread
+//! remainder when the request is dropped), its accept loop stops for good
+//! on the first accept error, and it has no per-connection timeouts, so a
+//! stalled client holds a thread for ever.
 //!
 //! # HTTPS (feature `tls`)
 //!
 //! `.tls(cert_path, key_path)` on the builder serves HTTPS from a PEM
-//! certificate chain and key, with `rustls` on the `ring` provider (TLS 1.2
-//! and 1.3, ALPN `http/1.1`); `.tls_config(..)` takes a `rustls::ServerConfig`
-//! you built. The handshake runs on the connection's thread, counts against
-//! the connection cap and must finish within the request timeout (each read
-//! within the read timeout), so a client that connects and stalls holds only
-//! its own connection, briefly. Every read of decrypted bytes is bounded by the
-//! read timeout however the client splits its TLS records; then the request
-//! loop below runs unchanged. Plain HTTP sent to the TLS port is answered 400
-//! (unencrypted) and closed; other non-TLS bytes get a TLS alert. When more
-//! connections are open than the cap allows, a new one is closed without an
-//! answer (a TLS client could not read a plain 503). Terminating TLS in a
-//! reverse proxy instead is as good, and often simpler: see the README.
-//!
-//! # Threads and bounds
-//!
-//! An accept thread starts one thread per connection (at most
-//! [`max_connections`](WebhookListenerBuilder::max_connections)). A connection
-//! thread reads requests under a per-read timeout and a whole-request deadline,
-//! refuses oversized heads and bodies without buffering them, answers health
-//! checks, unknown paths and methods itself, and queues webhook bodies for the
-//! [`workers`](WebhookListenerBuilder::workers), which verify, decode and run the
-//! handler (a panic is caught and answered 500). So a slow or stalled client
-//! only ever holds its own connection thread, for a bounded time, and never a
-//! worker. When the queue is full the answer is 503. In the queued modes there
-//! is no hand-off: the connection thread itself verifies, decodes and stores the
-//! event (quick, and bounded by the connection cap), and separate handler
-//! threads run the handler (see below).
+//! certificate chain and key, with `rustls` (TLS 1.2 and 1.3, ALPN
+//! `http/1.1`); `.tls_config(..)` takes a `rustls::ServerConfig` you built.
+//! TLS runs on the event loops over the non-blocking socket: a session is
+//! created once the client's first byte shows a handshake, and a handshake
+//! must finish within the idle timeout, however its records are trickled.
+//! Plain HTTP sent to the TLS port is answered 400 (unencrypted) and closed;
+//! other non-TLS bytes get a TLS alert. A connection turned away at the
+//! cap is closed without an answer (a TLS client could not read a plain
+//! 503). Terminating TLS in a reverse proxy instead is as good, and often
+//! simpler: see the README.
 //!
 //! # Delivery modes
 //!

@@ -162,3 +162,72 @@ impl DurationHistogram {
         (buckets, sum)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::AssertUnwindSafe;
+
+    fn tracked() -> Tracked {
+        Tracked::new("/metrics".to_owned(), None)
+    }
+
+    #[test]
+    fn durations_fall_in_the_first_bucket_that_holds_them() {
+        let histogram = DurationHistogram::default();
+        histogram.observe(Duration::from_micros(1000)); // exactly 1 ms: le="0.001"
+        histogram.observe(Duration::from_millis(2)); // le="0.0025"
+        histogram.observe(Duration::from_secs(30)); // the last bound
+        histogram.observe(Duration::from_secs(31)); // +Inf only
+        let counts: Vec<u64> = histogram
+            .buckets
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(counts[0], 1);
+        assert_eq!(counts[1], 1);
+        assert_eq!(counts[DURATION_BUCKETS.len() - 1], 1);
+        assert_eq!(counts[DURATION_BUCKETS.len()], 1);
+        assert_eq!(counts.iter().sum::<u64>(), 4);
+        let sum = Duration::from_nanos(histogram.sum_nanos.load(Ordering::Relaxed));
+        assert_eq!(sum, Duration::from_millis(61_003));
+    }
+
+    #[test]
+    fn a_panicking_handler_call_is_timed() {
+        let tracked = tracked();
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            tracked.time_handler(|| panic!("handler panicked on purpose"))
+        }));
+        assert!(result.is_err());
+        let observed: u64 = tracked
+            .durations
+            .buckets
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum();
+        assert_eq!(observed, 1);
+    }
+
+    #[test]
+    fn every_known_event_type_has_its_own_label_and_others_share_unknown() {
+        let tracked = tracked();
+        for kind in WasenderWebhookEventType::KNOWN {
+            tracked.event_verified(kind);
+        }
+        tracked.event_verified(&WasenderWebhookEventType::from_name("made.up.1"));
+        tracked.event_verified(&WasenderWebhookEventType::from_name("made.up.2"));
+        // An alias counts under its canonical name.
+        tracked.event_verified(&WasenderWebhookEventType::from_name("messages.recieved"));
+        let events: Vec<(&str, u64)> = tracked.events().collect();
+        assert_eq!(events.len(), WasenderWebhookEventType::KNOWN.len() + 1);
+        for (name, count) in &events {
+            let expected = match *name {
+                UNKNOWN_EVENT => 2,
+                "messages.received" => 2,
+                _ => 1,
+            };
+            assert_eq!(*count, expected, "{name}");
+        }
+    }
+}

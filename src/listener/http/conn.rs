@@ -178,6 +178,10 @@ pub(crate) struct Conn<T> {
     label: String,
     /// A request has started and its outcome is not counted yet.
     started: bool,
+    /// The table has the current request in [`Class::Reading`] (entered
+    /// only once a request turns out to need more input than has arrived,
+    /// so that a request that arrives whole costs one table update).
+    in_reading: bool,
 }
 
 impl<T: Transport> Conn<T> {
@@ -196,6 +200,7 @@ impl<T: Transport> Conn<T> {
             accounted: 0,
             label: String::new(),
             started: false,
+            in_reading: false,
         }
     }
 
@@ -262,6 +267,9 @@ impl<T: Transport> Conn<T> {
                     Advance::Progress => {}
                     Advance::Done(next) => return next,
                     Advance::NeedInput => {
+                        if let Err(doom) = self.reading(env) {
+                            return self.doomed(env, doom);
+                        }
                         if !self.pending_input {
                             return Next::Wait;
                         }
@@ -317,6 +325,22 @@ impl<T: Transport> Conn<T> {
         self.input.extend_from_slice(&scratch[..n]);
     }
 
+    /// A request in progress needs more input than has arrived: from now
+    /// on it is timed (head and request deadlines, counted from now).
+    fn reading(&mut self, env: &mut Env<'_>) -> Result<(), Doom> {
+        if !self.started || self.in_reading {
+            return Ok(());
+        }
+        self.in_reading = true;
+        let now = env.clock.now();
+        let mut table = lock(env.table);
+        table.set_class(self.home, Class::Reading, now)?;
+        if matches!(self.phase, Phase::Body(_)) {
+            table.head_done(self.home);
+        }
+        Ok(())
+    }
+
     /// Reports what this connection buffers to the table.
     fn account(&mut self, env: &mut Env<'_>) -> Result<(), Doom> {
         let decoded = match &self.phase {
@@ -356,9 +380,6 @@ impl<T: Transport> Conn<T> {
                 self.started = true;
                 self.label.clear();
                 env.service.request_started();
-                if let Err(doom) = self.enter(env, Class::Reading) {
-                    return Advance::Done(self.doomed(env, doom));
-                }
                 self.phase = Phase::Head(HeadScan::default());
                 Advance::Progress
             }
@@ -374,7 +395,9 @@ impl<T: Transport> Conn<T> {
                     Err(e) => return Advance::Done(self.refuse_parse(env, e)),
                 };
                 self.input.drain(..end);
-                lock(env.table).head_done(self.home);
+                if self.in_reading {
+                    lock(env.table).head_done(self.home);
+                }
                 self.label_from(&head);
                 self.peer.forwarded_for = head.forwarded_for(self.peer.addr.ip(), env.trusted);
                 self.start_body(env, head)
@@ -402,6 +425,7 @@ impl<T: Transport> Conn<T> {
                 if !ready {
                     return Advance::NeedInput;
                 }
+                self.in_reading = false;
                 if let Err(doom) = self.enter(env, Class::Busy) {
                     return Advance::Done(self.doomed(env, doom));
                 }
@@ -516,6 +540,7 @@ impl<T: Transport> Conn<T> {
         head_only: bool,
         unread_input: bool,
     ) {
+        self.in_reading = false;
         let keep = keep_alive && !response.close && !env.draining && !unread_input;
         if self.out_pos >= self.out.len() {
             self.out.clear();

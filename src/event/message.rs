@@ -7,8 +7,8 @@ use serde::de::MapAccess;
 use serde::ser::SerializeMap;
 use serde_json::Value;
 
+use super::status::MessageStatus;
 use super::time::timestamp_secs;
-use super::update::MessageStatus;
 use super::wire::{
     accept_member, loose_bool, wire_object, Lenient, NumberOrString, OneOrMany, WireObject,
 };

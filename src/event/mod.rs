@@ -69,6 +69,7 @@ mod group;
 mod message;
 mod poll;
 mod session;
+mod status;
 mod time;
 mod update;
 pub(crate) mod wire;
@@ -89,8 +90,8 @@ pub use message::{
 };
 pub use poll::{PollOption, PollResults};
 pub use session::{QrCodeData, SessionStatus, SessionStatusData};
+pub use status::MessageStatus;
 pub use update::{
-    MessageReaction, MessageStatus, MessageUpdate, MessagesDelete, Reaction, Receipt,
-    ReceiptUpdate, StatusUpdate,
+    MessageReaction, MessageUpdate, MessagesDelete, Reaction, Receipt, ReceiptUpdate, StatusUpdate,
 };
 pub use wire::{NumberOrString, OneOrMany};

@@ -23,6 +23,16 @@ use crate::handler::{HandlerRetryPolicy, WebhookHandler};
 use crate::journal::{DeadLetter, DedupeWindow};
 use crate::WebhookVerifier;
 
+/// Workers by default in the modes where processing mostly waits (the
+/// durable journal's `fsync`, a Redis round trip): enough to share an
+/// `fsync` among many requests.
+const WAITING_WORKERS: usize = 32;
+
+/// The number of CPUs this process may use (at least 1).
+fn cpu_count() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// The address bound when [`bind`](WebhookListenerBuilder::bind) is not called.
 pub const DEFAULT_BIND: &str = "0.0.0.0:3000";
 /// The webhook path when [`path`](WebhookListenerBuilder::path) is not called.
@@ -63,7 +73,8 @@ pub struct WebhookListenerBuilder<H> {
     handler: Arc<H>,
     bind: Bind,
     path: String,
-    workers: usize,
+    /// `None`: chosen by the delivery mode (see `workers`).
+    workers: Option<usize>,
     limits: Limits,
     queue_capacity: Option<usize>,
     mode: DeliveryMode,
@@ -134,14 +145,14 @@ impl<H> std::fmt::Debug for WebhookListenerBuilder<H> {
 impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// A builder with every default, for [`WebhookListener::builder`].
     pub(crate) fn new(verifier: WebhookVerifier, handler: Arc<H>) -> Self {
-        let workers = thread::available_parallelism().map_or(4, |n| n.get());
+        let cpus = cpu_count();
         WebhookListenerBuilder {
             verifier,
             handler,
             bind: Bind::address(&DEFAULT_BIND),
             path: DEFAULT_PATH.to_owned(),
-            workers,
-            limits: Limits::for_workers(workers),
+            workers: None,
+            limits: Limits::for_workers(cpus),
             queue_capacity: None,
             mode: DeliveryMode::Inline,
             handler_threads: None,
@@ -183,18 +194,18 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         self
     }
 
-    /// How many requests are processed at once (default: the available
-    /// parallelism): verified, decoded and, in inline mode, handled. The
+    /// How many requests are processed at once: verified, decoded and, in
+    /// inline mode, handled (default: the number of CPUs; in the durable and
+    /// Redis modes, which mostly wait on a disk or a network, 32). The
     /// listener runs this many threads for them, plus one per CPU core (at
     /// most one per worker) for its event loops, plus one supervisor:
     /// connections, idle or slow, cost no thread. A request that arrives
     /// when every worker is busy waits in a queue
     /// ([`queue_capacity`](Self::queue_capacity)); past it, it is answered 503.
     /// In the queued modes the workers only verify, decode and store, and
-    /// [`handler_threads`](Self::handler_threads) (default: this number) run
-    /// the handler.
+    /// [`handler_threads`](Self::handler_threads) run the handler.
     pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers;
+        self.workers = Some(workers);
         self
     }
 
@@ -302,8 +313,8 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         self
     }
 
-    /// Threads running the handler in the queued modes (default: as many as
-    /// [`workers`](Self::workers)). No effect in inline mode.
+    /// Threads running the handler in the queued modes (default: the number
+    /// of CPUs). No effect in inline mode.
     pub fn handler_threads(mut self, threads: usize) -> Self {
         self.handler_threads = Some(threads);
         self
@@ -539,10 +550,16 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         let secrets = self.verifier.secret_count();
         let listener = self.bind.into_listener()?;
         let local_addr = listener.local_addr()?;
+        let workers = self.workers.unwrap_or_else(|| match &self.mode {
+            DeliveryMode::Durable { .. } => WAITING_WORKERS.max(cpu_count()),
+            #[cfg(feature = "redis")]
+            DeliveryMode::Redis { .. } => WAITING_WORKERS.max(cpu_count()),
+            _ => cpu_count(),
+        });
         let mut limits = self.limits;
         limits.queue_capacity = self
             .queue_capacity
-            .unwrap_or_else(|| default_queue_capacity(self.workers));
+            .unwrap_or_else(|| default_queue_capacity(workers));
         #[cfg(feature = "metrics")]
         let counters = Arc::new(super::metrics::counters(self.metrics_path, &self.mode));
         #[cfg(not(feature = "metrics"))]
@@ -562,7 +579,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
                     capacity: *capacity,
                     journal_dir,
                     max_record_size: limits.max_body_bytes,
-                    handler_threads: self.handler_threads.unwrap_or(self.workers),
+                    handler_threads: self.handler_threads.unwrap_or_else(cpu_count),
                     retry: self.retry,
                     dedupe_capacity: self.dedupe,
                     on_dead_letter: self.on_dead_letter,
@@ -597,7 +614,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             Arc::clone(&service) as Arc<dyn super::http::Service>,
             ServerConfig {
                 limits,
-                workers: self.workers,
+                workers,
                 #[cfg(feature = "tls")]
                 tls,
                 clock: Arc::new(SystemClock),
@@ -623,11 +640,11 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             ),
         };
         let threads = match (&self.mode, self.handler_threads) {
-            (DeliveryMode::Inline, _) => format!("{} workers", self.workers),
+            (DeliveryMode::Inline, _) => format!("{workers} workers"),
             #[cfg(feature = "redis")]
-            (DeliveryMode::Redis { .. }, _) => format!("{} workers, no handler", self.workers),
-            (_, Some(n)) => format!("{} workers, {n} handler threads", self.workers),
-            (_, None) => format!("{0} workers, {0} handler threads", self.workers),
+            (DeliveryMode::Redis { .. }, _) => format!("{workers} workers, no handler"),
+            (_, Some(n)) => format!("{workers} workers, {n} handler threads"),
+            (_, None) => format!("{workers} workers, {} handler threads", cpu_count()),
         };
         log::info!(
             "webhook listener on {scheme}://{local_addr}{}: {mode}, {threads}, {secrets} secret(s), \
@@ -662,7 +679,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             )))
         };
         let limits = &self.limits;
-        if self.workers == 0 {
+        if self.workers == Some(0) {
             return invalid("workers must be at least 1");
         }
         if !self.path.starts_with('/') {

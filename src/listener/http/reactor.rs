@@ -62,6 +62,11 @@ const ACCEPT_BATCH: usize = 64;
 const READY_BATCH: usize = 64;
 /// How long a core may go without a thread before a spare takes it.
 const RESCUE_AFTER: Duration = Duration::from_millis(10);
+/// When processing a request takes this long on average (waiting on a disk
+/// or a network: the durable journal's `fsync`, Redis, a slow handler), a
+/// thread hands its core to a spare as it starts, instead of after
+/// [`RESCUE_AFTER`]: requests then wait on the disk side by side.
+const EAGER_HANDOFF: Duration = Duration::from_micros(200);
 /// The supervisor's tick while connections are open.
 const TICK: Duration = Duration::from_millis(5);
 /// The supervisor's longest sleep.
@@ -186,6 +191,8 @@ struct Shared {
     queue_capacity: usize,
     /// Requests out for processing or waiting for a worker.
     in_flight: AtomicUsize,
+    /// How long processing a request takes, on average (ns; a moving average).
+    processing_ns: AtomicU64,
     in_flight_lock: Mutex<()>,
     in_flight_done: Condvar,
     draining: AtomicBool,
@@ -318,6 +325,7 @@ impl Server {
             queue: Mutex::new(VecDeque::new()),
             queue_capacity: limits.queue_capacity,
             in_flight: AtomicUsize::new(0),
+            processing_ns: AtomicU64::new(0),
             in_flight_lock: Mutex::new(()),
             in_flight_done: Condvar::new(),
             draining: AtomicBool::new(false),
@@ -545,6 +553,38 @@ impl Shared {
             spares.waiting += 1;
             spares = wait(&self.spares_changed, spares);
             spares.waiting -= 1;
+        }
+    }
+
+    /// Counts how long processing a request took, in the moving average.
+    fn processed_in(&self, took: Duration) {
+        let sample = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let average = self.processing_ns.load(Ordering::Relaxed);
+        let updated = average - average / 8 + sample / 8;
+        self.processing_ns.store(updated, Ordering::Relaxed);
+    }
+
+    /// Whether processing takes long enough to hand a core over as it starts.
+    fn hand_off_eagerly(&self) -> bool {
+        let threshold = u64::try_from(EAGER_HANDOFF.as_nanos()).unwrap_or(u64::MAX);
+        self.processing_ns.load(Ordering::Relaxed) >= threshold
+    }
+
+    /// Asks a waiting spare thread, if there is one, to take core `index`.
+    fn ask_spare(&self, index: usize) {
+        let Some(cell) = self.cores.get(index) else {
+            return;
+        };
+        if cell.rescue_asked.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut spares = lock(&self.spares);
+        if spares.waiting > spares.asked.len() {
+            spares.asked.push_back(index);
+            self.spares_changed.notify_one();
+        } else {
+            // No thread free: the supervisor asks again at its next tick.
+            cell.rescue_asked.store(false, Ordering::SeqCst);
         }
     }
 
@@ -834,7 +874,12 @@ impl Runner<'_> {
             .left_at
             .store(shared.now_ms() + 1, Ordering::SeqCst);
         drop(self.guard.take());
+        if shared.hand_off_eagerly() {
+            shared.ask_spare(self.index);
+        }
+        let started = Instant::now();
         let response = call(shared, &job, peer);
+        shared.processed_in(started.elapsed());
         run_queued(shared);
         match self.cell.core.try_lock() {
             Ok(guard) => self.guard = Some(guard),
@@ -1226,19 +1271,8 @@ fn rescue(shared: &Shared) {
     let after = u64::try_from(RESCUE_AFTER.as_millis()).unwrap_or(u64::MAX);
     for (index, cell) in shared.cores.iter().enumerate() {
         let left_at = cell.left_at.load(Ordering::SeqCst);
-        if left_at == 0 || now_ms.saturating_sub(left_at - 1) < after {
-            continue;
-        }
-        if cell.rescue_asked.swap(true, Ordering::SeqCst) {
-            continue;
-        }
-        let mut spares = lock(&shared.spares);
-        if spares.waiting > spares.asked.len() {
-            spares.asked.push_back(index);
-            shared.spares_changed.notify_one();
-        } else {
-            // No thread free: ask again at the next tick.
-            cell.rescue_asked.store(false, Ordering::SeqCst);
+        if left_at != 0 && now_ms.saturating_sub(left_at - 1) >= after {
+            shared.ask_spare(index);
         }
     }
 }

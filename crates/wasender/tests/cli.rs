@@ -1,10 +1,8 @@
 //! The `wasender` binary, run as a real process: its answers and exit codes
 //! (0 success, 1 "no", 2 usage, 3 failure) for verify, send-event, health,
 //! listen (stopped by SIGTERM), journal stats and the dead-letter tools.
-#![cfg(feature = "cli")]
 
-#[path = "delivery_support/mod.rs"]
-mod delivery;
+mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -14,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use delivery::*;
+use support::*;
 use wasenderapi::listener::{DeliveryMode, HandlerRetryPolicy};
 use wasenderapi::{WebhookListener, WebhookVerifier};
 

@@ -1,7 +1,7 @@
 //! `wasender`: run and operate a WasenderAPI webhook receiver from the shell.
 //!
 //! ```text
-//! cargo install wasenderapi --features cli
+//! cargo install --locked --path crates/wasender
 //! WASENDER_WEBHOOK_SECRET=… wasender listen --port 3000 --journal /var/lib/wasender
 //! wasender --help
 //! ```
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use wasenderapi::journal::{JournalDir, Requeue};
-use wasenderapi::listener::{mask_session_id, DeliveryMode};
+use wasenderapi::listener::DeliveryMode;
 use wasenderapi::redis::{RedisDeadLetters, RedisOptions, RedisWorker};
 use wasenderapi::{
     sign_webhook, SignatureScheme, WasenderError, WasenderWebhookEvent, WebhookHandler,
@@ -322,6 +322,16 @@ fn read_input(path: &Path) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     } else {
         Ok(std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?)
     }
+}
+
+/// A session id (possibly the session's API key) as logs show it: its first
+/// four characters and `…`, or only `…` when it is short.
+fn mask_session_id(id: &str) -> String {
+    if id.chars().count() < 12 {
+        return "…".to_owned();
+    }
+    let head: String = id.chars().take(4).collect();
+    format!("{head}…")
 }
 
 /// Logs one line per event: its type, the masked session, and message texts.

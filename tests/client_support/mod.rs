@@ -250,7 +250,9 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         }
         let Ok(stream) = stream else { continue };
         let shared = Arc::clone(shared);
-        connections.push(std::thread::spawn(move || serve_connection(stream, &shared)));
+        connections.push(std::thread::spawn(move || {
+            serve_connection(stream, &shared)
+        }));
     }
     for connection in connections {
         let _ = connection.join();
@@ -267,7 +269,9 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         if !wait_for_request(&mut reader, &shared.stop) {
             return;
         }
-        let _ = reader.get_ref().set_read_timeout(Some(REQUEST_READ_TIMEOUT));
+        let _ = reader
+            .get_ref()
+            .set_read_timeout(Some(REQUEST_READ_TIMEOUT));
         let Ok(request) = read_request(&mut reader, &mut writer) else {
             return;
         };
@@ -294,7 +298,9 @@ fn wait_for_request(reader: &mut BufReader<TcpStream>, stop: &AtomicBool) -> boo
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) =>
             {
                 if stop.load(Ordering::SeqCst) {
@@ -330,7 +336,9 @@ fn read_request(reader: &mut BufReader<TcpStream>, writer: &mut TcpStream) -> io
         if header.is_empty() {
             break;
         }
-        let (name, value) = header.split_once(':').ok_or_else(|| bad_request("header"))?;
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| bad_request("header"))?;
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
     }
     let mut request = Recorded {

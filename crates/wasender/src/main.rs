@@ -8,27 +8,39 @@
 //!
 //! Exit codes: 0 success; 1 the answer was "no" (a rejected signature or body,
 //! a non-2xx answer to `send-event`, nothing matched a requeue); 2 the command
-//! line is wrong (clap's usage errors); 3 the operation failed (I/O, a locked
-//! journal, an address in use, an unreachable server or Redis).
+//! line is wrong; 3 the operation failed (I/O, a locked journal, an address in
+//! use, an unreachable server or Redis); 141 standard output was closed
+//! before everything was written (`wasender … | head -c0`).
+
+mod http;
+mod output;
+mod store;
+mod values;
 
 use std::io::Read;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use wasenderapi::journal::{JournalDir, Requeue};
-use wasenderapi::listener::DeliveryMode;
-use wasenderapi::redis::{RedisDeadLetters, RedisOptions, RedisWorker};
+use clap::builder::BoolishValueParser;
+use clap::parser::ValueSource;
+use clap::{
+    ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
+use wasenderapi::listener::{DeliveryMode, ListenerStats};
+use wasenderapi::redis::{RedisOptions, RedisWorker};
 use wasenderapi::{
-    sign_webhook, SignatureScheme, WasenderError, WasenderWebhookEvent, WebhookHandler,
-    WebhookListener, WebhookVerifier, SIGNATURE_HEADER,
+    sign_webhook, SignatureScheme, WasenderWebhookEvent, WebhookHandler, WebhookListener,
+    WebhookVerifier,
 };
 
-/// Exit code: the operation ran and its answer was "no".
-const EXIT_REJECTED: u8 = 1;
-/// Exit code: the operation could not be carried out.
-const EXIT_FAILED: u8 = 3;
+use http::TlsArgs;
+use output::{usage, BoxError, Outcome, EXIT_REJECTED};
+use store::{DeadLetterCommand, JournalCommand};
+
+/// The address `listen` binds when neither --bind nor --port says otherwise.
+const DEFAULT_BIND: &str = "0.0.0.0:3000";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -36,9 +48,12 @@ const EXIT_FAILED: u8 = 3;
     version,
     about = "Receive, verify and replay WasenderAPI (WhatsApp) webhooks",
     long_about = "Receive, verify and replay WasenderAPI (WhatsApp) webhooks.\n\n\
+        Every option with an environment variable ([env: …]) takes its value from the \
+        command line first: a flag you type wins over the environment.\n\n\
         Exit codes: 0 success; 1 the answer was \"no\" (rejected signature or body, non-2xx \
         answer, nothing to requeue); 2 usage error; 3 the operation failed (I/O, locked \
-        journal, address in use, server unreachable).\n\n\
+        journal, address in use, server unreachable); 141 standard output was closed before \
+        everything was written.\n\n\
         Logs go to stderr; RUST_LOG=debug shows every request."
 )]
 struct Cli {
@@ -54,9 +69,15 @@ enum Command {
         line per event.\n\nWithout --journal events are handled inline (the 200 means the \
         handler ran). With --journal DIR they are appended to a durable journal and fsynced \
         before the 200, and replayed after a crash. The first SIGTERM drains (up to \
-        --drain-timeout); a second one stops at once, leaving the rest in the journal."
+        --drain-timeout); a second one stops at once, leaving the rest in the journal.\n\n\
+        A flag on the command line wins over every environment variable, including that of \
+        an option it excludes: --bind wins over PORT, --port over WASENDER_BIND, --journal \
+        over WASENDER_REDIS_URL, --redis over WASENDER_JOURNAL_DIR. With both PORT and \
+        WASENDER_BIND in the environment, WASENDER_BIND wins.\n\n\
+        Durations are written 500ms, 5s, 2m or 1h (a bare number is seconds); sizes in \
+        bytes, or with KiB, MiB or GiB."
     )]
-    Listen(ListenArgs),
+    Listen(Box<ListenArgs>),
     /// POST a signed event (a JSON file, or - for stdin) to a listener, as WasenderAPI would.
     #[command(name = "send-event")]
     SendEvent(SendEventArgs),
@@ -69,6 +90,15 @@ enum Command {
     )]
     Worker(WorkerArgs),
     /// GET a listener's /healthz: exit 0 when it answers 200 (for container health checks).
+    #[command(
+        long_about = "GET a listener's /healthz: print the status and answer, and exit \
+        0 when it is 200 (1 for another status, 3 when there is no answer).\n\n\
+        --local probes the listener that `wasender listen` starts with this same environment \
+        (PORT or WASENDER_BIND; https:// when WASENDER_TLS_CERT is set) on this host, which is \
+        what a container's HEALTHCHECK wants. Over TLS that probe does not check the \
+        certificate: it is issued for your public name, not for 127.0.0.1, and the probe \
+        asks only whether this host's listener answers."
+    )]
     Health(HealthArgs),
     /// Verify a body and signature: print the event type, or why it is refused.
     #[command(
@@ -122,29 +152,34 @@ impl From<Scheme> for SignatureScheme {
 struct ListenArgs {
     #[command(flatten)]
     secret: SecretArgs,
-    /// The address to listen on (host:port).
-    #[arg(
-        long,
-        env = "WASENDER_BIND",
-        default_value = "0.0.0.0:3000",
-        conflicts_with = "port"
-    )]
-    bind: String,
-    /// Listen on 0.0.0.0:PORT (overrides --bind).
+    /// The address to listen on, host:port [default: 0.0.0.0:3000].
+    #[arg(long, env = "WASENDER_BIND")]
+    bind: Option<String>,
+    /// Listen on 0.0.0.0:PORT instead of --bind (on the command line it wins over
+    /// WASENDER_BIND; in the environment WASENDER_BIND wins over PORT).
     #[arg(long, env = "PORT")]
     port: Option<u16>,
     /// The path events are posted to.
     #[arg(long, env = "WASENDER_PATH", default_value = "/webhook")]
     path: String,
     /// Durable delivery: the journal directory (created if missing, locked while running).
-    #[arg(long, env = "WASENDER_JOURNAL_DIR", conflicts_with = "redis")]
+    #[arg(long, env = "WASENDER_JOURNAL_DIR")]
     journal: Option<PathBuf>,
     /// Redis delivery: add each event to this Redis stream for `wasender worker` processes
     /// (nothing is handled here).
     #[arg(long, env = "WASENDER_REDIS_URL")]
     redis: Option<String>,
-    /// Serve /metrics in the Prometheus text format.
-    #[arg(long, env = "WASENDER_METRICS")]
+    /// Serve /metrics in the Prometheus text format (--metrics, or --metrics=true|false|1|0).
+    #[arg(
+        long,
+        env = "WASENDER_METRICS",
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+    )]
     metrics: bool,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(long, env = "WASENDER_TLS_CERT", requires = "tls_key")]
@@ -158,9 +193,47 @@ struct ListenArgs {
     /// Suppress repeated events: remember this many recent event keys (0: off).
     #[arg(long, env = "WASENDER_DEDUPE", default_value_t = 0)]
     dedupe: usize,
-    /// How long shutdown waits for queued events, in seconds.
-    #[arg(long, env = "WASENDER_DRAIN_TIMEOUT", default_value_t = 30)]
-    drain_timeout: u64,
+    /// How long shutdown waits for queued events.
+    #[arg(long, env = "WASENDER_DRAIN_TIMEOUT", default_value = "30s", value_parser = values::duration)]
+    drain_timeout: Duration,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// The listener's connection limits; each left out keeps the listener's default.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Connection limits (the listener's defaults when left out)")]
+struct LimitArgs {
+    /// The most connections open at once; more are answered 503 and closed.
+    #[arg(long, env = "WASENDER_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// The most connections one peer address may hold open (trusted proxies are exempt).
+    #[arg(long, env = "WASENDER_MAX_CONNECTIONS_PER_PEER", value_name = "N")]
+    max_connections_per_peer: Option<usize>,
+    /// How long a connection may wait with no request in progress.
+    #[arg(long, env = "WASENDER_IDLE_TIMEOUT", value_name = "DURATION", value_parser = values::duration)]
+    idle_timeout: Option<Duration>,
+    /// The longest time from a request's first byte to the end of its head (then 408).
+    #[arg(long, env = "WASENDER_HEADER_TIMEOUT", value_name = "DURATION", value_parser = values::duration)]
+    header_timeout: Option<Duration>,
+    /// The longest a whole request may take to arrive once started (then 408).
+    #[arg(long, env = "WASENDER_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = values::duration)]
+    request_timeout: Option<Duration>,
+    /// The largest accepted body (larger: 413).
+    #[arg(long, env = "WASENDER_MAX_BODY_BYTES", value_name = "SIZE", value_parser = values::bytes)]
+    max_body_bytes: Option<usize>,
+    /// The most request bytes buffered across all connections at once.
+    #[arg(long, env = "WASENDER_MAX_BUFFERED_BYTES", value_name = "SIZE", value_parser = values::bytes)]
+    max_buffered_bytes: Option<usize>,
+    /// A reverse proxy whose X-Forwarded-For is believed (repeat the flag for more;
+    /// the variable takes a comma-separated list).
+    #[arg(
+        long = "trusted-proxy",
+        env = "WASENDER_TRUSTED_PROXIES",
+        value_name = "IP",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<IpAddr>,
 }
 
 #[derive(Args, Debug)]
@@ -178,12 +251,19 @@ struct WorkerArgs {
 
 #[derive(Args, Debug)]
 struct HealthArgs {
-    /// The health URL.
-    #[arg(long, default_value = "http://127.0.0.1:3000/healthz")]
-    url: String,
-    /// Give up after this many seconds.
-    #[arg(long, default_value_t = 3)]
-    timeout: u64,
+    /// The health URL [default: http://127.0.0.1:3000/healthz].
+    #[arg(long, conflicts_with = "local")]
+    url: Option<String>,
+    /// Probe this host's listener as `wasender listen` would start it with this
+    /// environment (PORT or WASENDER_BIND, https when WASENDER_TLS_CERT is set),
+    /// without checking its certificate.
+    #[arg(long)]
+    local: bool,
+    /// Give up after this long.
+    #[arg(long, default_value = "3s", value_parser = values::duration)]
+    timeout: Duration,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 #[derive(Args, Debug)]
@@ -194,9 +274,11 @@ struct SendEventArgs {
     file: PathBuf,
     #[command(flatten)]
     secret: SecretArgs,
-    /// Give up after this many seconds.
-    #[arg(long, default_value_t = 30)]
-    timeout: u64,
+    /// Give up after this long.
+    #[arg(long, default_value = "30s", value_parser = values::duration)]
+    timeout: Duration,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 #[derive(Args, Debug)]
@@ -214,105 +296,30 @@ struct VerifyArgs {
     secret: SecretArgs,
 }
 
-#[derive(Args, Debug)]
-struct JournalArg {
-    /// The journal directory (the listener's --journal / WASENDER_JOURNAL_DIR).
-    #[arg(long, env = "WASENDER_JOURNAL_DIR")]
-    journal: PathBuf,
-}
-
-/// Where dead letters are: a journal directory, or a Redis dead-letter stream.
-#[derive(Args, Debug)]
-#[group(required = true, multiple = false)]
-struct StoreArg {
-    /// The journal directory of a stopped durable listener.
-    #[arg(long)]
-    journal: Option<PathBuf>,
-    /// The Redis server of Redis delivery (its dead-letter stream).
-    #[arg(long)]
-    redis: Option<String>,
-}
-
-#[derive(Subcommand, Debug)]
-enum DeadLetterCommand {
-    /// Print each dead letter as one JSON line.
-    List(StoreArg),
-    /// Put dead letters back into the journal, to be handled again (past the dedupe window).
-    #[command(
-        long_about = "Put dead letters back into the journal so they are handled \
-        again, past the dedupe window. A requeued letter is marked, so requeuing it again does \
-        nothing. Works on a stopped listener's directory; a running listener holds the lock, \
-        so use its API (WebhookListener::requeue_dead_letters) instead."
-    )]
-    Requeue(RequeueArgs),
-    /// Delete every dead letter.
-    Purge(StoreArg),
-}
-
-#[derive(Args, Debug)]
-#[group(required = true, multiple = false)]
-struct Selection {
-    /// Every dead letter not requeued yet.
-    #[arg(long)]
-    all: bool,
-    /// The dead letter with this journal sequence number.
-    #[arg(long)]
-    seq: Option<u64>,
-    /// The dead letters of this event (message `key.id`; journal only).
-    #[arg(long)]
-    event_id: Option<String>,
-    /// The dead letter with this entry id in Redis's dead stream (`dead-letters list --redis`).
-    #[arg(long)]
-    id: Option<String>,
-}
-
-#[derive(Args, Debug)]
-struct RequeueArgs {
-    #[command(flatten)]
-    store: StoreArg,
-    #[command(flatten)]
-    which: Selection,
-}
-
-#[derive(Subcommand, Debug)]
-enum JournalCommand {
-    /// Pending events, segments, bytes on disk, dead letters.
-    Stats(JournalArg),
-}
-
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let sub = |name: &str| matches.subcommand_matches(name);
     let outcome = match cli.command {
-        Command::Listen(args) => listen(args),
+        Command::Listen(args) => listen(*args, sub("listen")),
         Command::Worker(args) => worker(args),
         Command::SendEvent(args) => send_event(args),
         Command::Health(args) => health(args),
         Command::Verify(args) => verify(args),
-        Command::DeadLetters(command) => dead_letters(command),
-        Command::Journal(JournalCommand::Stats(args)) => journal_stats(&args.journal),
+        Command::DeadLetters(command) => {
+            let own = sub("dead-letters").and_then(|m| m.subcommand().map(|(_, m)| m));
+            store::dead_letters(command, own)
+        }
+        Command::Journal(JournalCommand::Stats(args)) => store::journal_stats(&args),
     };
-    match outcome {
-        Ok(code) => code,
-        Err(e) if e.is::<Usage>() => {
-            eprintln!("wasender: {e}");
-            ExitCode::from(2)
-        }
-        Err(e) => {
-            eprintln!("wasender: {e}");
-            let mut source = e.source();
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
-            ExitCode::from(EXIT_FAILED)
-        }
-    }
+    output::finish(outcome)
 }
 
-type Outcome = Result<ExitCode, Box<dyn std::error::Error>>;
-
-fn read_input(path: &Path) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+fn read_input(path: &Path) -> Result<Vec<u8>, BoxError> {
     if path.as_os_str() == "-" {
         let mut bytes = Vec::new();
         std::io::stdin()
@@ -355,22 +362,61 @@ fn log_event(event: &WasenderWebhookEvent) {
     }
 }
 
-fn listen(args: ListenArgs) -> Outcome {
-    let bind = match args.port {
-        Some(port) => format!("0.0.0.0:{port}"),
-        None => args.bind.clone(),
-    };
-    let mode = match (&args.journal, &args.redis) {
-        (Some(dir), _) => DeliveryMode::durable(dir),
+/// Whether the value of argument `id` came from the command line.
+fn typed(matches: Option<&ArgMatches>, id: &str) -> bool {
+    matches.and_then(|m| m.value_source(id)) == Some(ValueSource::CommandLine)
+}
+
+/// The address to bind: a flag wins over the environment; in the
+/// environment WASENDER_BIND wins over PORT; both flags are a usage error.
+fn bind_address(args: &ListenArgs, matches: Option<&ArgMatches>) -> Result<String, BoxError> {
+    let from_port = |port: u16| format!("0.0.0.0:{port}");
+    Ok(match (&args.bind, args.port) {
+        (Some(bind), Some(port)) => match (typed(matches, "bind"), typed(matches, "port")) {
+            (true, true) => return Err(usage("--bind and --port both given: choose one")),
+            (false, true) => from_port(port),
+            _ => bind.clone(),
+        },
+        (Some(bind), None) => bind.clone(),
+        (None, Some(port)) => from_port(port),
+        (None, None) => DEFAULT_BIND.to_owned(),
+    })
+}
+
+/// The delivery mode: a flag wins over the environment; --journal and
+/// --redis together (or both variables) are a usage error.
+fn delivery_mode(
+    args: &ListenArgs,
+    matches: Option<&ArgMatches>,
+) -> Result<DeliveryMode, BoxError> {
+    Ok(match (&args.journal, &args.redis) {
+        (Some(dir), Some(url)) => match (typed(matches, "journal"), typed(matches, "redis")) {
+            (true, false) => DeliveryMode::durable(dir),
+            (false, true) => DeliveryMode::redis(RedisOptions::new(url.as_str())),
+            (true, true) => return Err(usage("--journal and --redis both given: choose one")),
+            (false, false) => {
+                return Err(usage(
+                    "WASENDER_JOURNAL_DIR and WASENDER_REDIS_URL are both set: unset one, or \
+                     choose with --journal or --redis",
+                ))
+            }
+        },
+        (Some(dir), None) => DeliveryMode::durable(dir),
         (None, Some(url)) => DeliveryMode::redis(RedisOptions::new(url.as_str())),
         (None, None) => DeliveryMode::Inline,
-    };
+    })
+}
+
+fn listen(args: ListenArgs, matches: Option<&ArgMatches>) -> Outcome {
+    let bind = bind_address(&args, matches)?;
+    let mode = delivery_mode(&args, matches)?;
+    let durable = matches!(mode, DeliveryMode::Durable { .. });
     let mut builder = WebhookListener::builder(args.secret.verifier(), EveryEvent)
         .bind(bind.as_str())
         .path(&args.path)
         .delivery_mode(mode)
-        .drain_timeout(Duration::from_secs(args.drain_timeout));
-    if args.journal.is_some() {
+        .drain_timeout(args.drain_timeout);
+    if durable {
         builder = builder.handler_threads(args.handler_threads.max(1));
     }
     if args.dedupe > 0 {
@@ -379,18 +425,68 @@ fn listen(args: ListenArgs) -> Outcome {
     if args.metrics {
         builder = builder.metrics(true);
     }
-    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        builder = builder.tls(cert, key);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            builder = builder.tls(cert, key);
+            true
+        }
+        _ => false,
+    };
+    let limits = &args.limits;
+    if let Some(n) = limits.max_connections {
+        builder = builder.max_connections(n);
+    }
+    if let Some(n) = limits.max_connections_per_peer {
+        builder = builder.max_connections_per_peer(n);
+    }
+    if let Some(t) = limits.idle_timeout {
+        builder = builder.idle_timeout(t);
+    }
+    if let Some(t) = limits.header_timeout {
+        builder = builder.header_timeout(t);
+    }
+    if let Some(t) = limits.request_timeout {
+        builder = builder.request_timeout(t);
+    }
+    if let Some(n) = limits.max_body_bytes {
+        builder = builder.max_body_bytes(n);
+    }
+    if let Some(n) = limits.max_buffered_bytes {
+        builder = builder.max_buffered_bytes(n);
+    }
+    if !limits.trusted_proxies.is_empty() {
+        builder = builder.trusted_proxies(limits.trusted_proxies.iter().copied());
     }
     let listener = builder.spawn()?;
     log::info!(
-        "POST events to http://{}{} (GET /healthz for health checks)",
+        "POST events to {}://{}{} (GET /healthz for health checks)",
+        if tls { "https" } else { "http" },
         listener.local_addr(),
         args.path
     );
     let stats = listener.run_until_signal()?;
-    log::info!("stopped: {stats:?}");
+    log::info!("stopped: {}", stopped_line(&stats));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The listener's totals, as the stop line says them.
+fn stopped_line(stats: &ListenerStats) -> String {
+    let mut line = format!(
+        "{} events handled, {} requests rejected",
+        stats.handled,
+        stats.rejected()
+    );
+    for (n, what) in [
+        (stats.handler_errors, "handler errors"),
+        (stats.dead_lettered, "dead-lettered"),
+        (stats.dropped, "dropped unhandled"),
+        (stats.journal_errors, "journal errors"),
+    ] {
+        if n > 0 {
+            line.push_str(&format!(", {n} {what}"));
+        }
+    }
+    line
 }
 
 /// Logs every event through [`log_event`].
@@ -422,63 +518,57 @@ fn worker(args: WorkerArgs) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A blocking HTTP agent that hands back 4xx/5xx answers instead of failing on them.
-fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .build()
-        .into()
+/// The health URL of the listener `wasender listen` would start with this
+/// process's environment, on this host, and whether it serves TLS.
+fn local_health_url() -> Result<(String, bool), BoxError> {
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let address = match (set("WASENDER_BIND"), set("PORT")) {
+        (Some(bind), _) => bind,
+        (None, Some(port)) => {
+            let port: u16 = port
+                .trim()
+                .parse()
+                .map_err(|_| usage(format!("PORT must be a port number, got {port:?}")))?;
+            format!("0.0.0.0:{port}")
+        }
+        (None, None) => DEFAULT_BIND.to_owned(),
+    };
+    // A wildcard address is reached on loopback; a named one as it is.
+    let address = match address.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.ip().is_unspecified() => {
+            let loopback: IpAddr = if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            };
+            std::net::SocketAddr::new(loopback, addr.port()).to_string()
+        }
+        _ => address,
+    };
+    let tls = set("WASENDER_TLS_CERT").is_some();
+    let scheme = if tls { "https" } else { "http" };
+    Ok((format!("{scheme}://{address}/healthz"), tls))
 }
 
 fn health(args: HealthArgs) -> Outcome {
-    let mut response = agent(Duration::from_secs(args.timeout))
-        .get(&args.url)
-        .call()
-        .map_err(|e| format!("GET {}: {e}", args.url))?;
-    let status = response.status();
-    let answer = response
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024)
-        .read_to_string()
-        .unwrap_or_default();
-    println!("{} {answer}", status.as_u16());
-    Ok(if status.is_success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_REJECTED)
-    })
+    if args.local {
+        let (url, tls) = local_health_url()?;
+        let mut trust = args.tls.clone();
+        trust.danger_accept_invalid_certs |= tls;
+        return http::health(&url, args.timeout, &trust);
+    }
+    let url = args
+        .url
+        .unwrap_or_else(|| "http://127.0.0.1:3000/healthz".to_owned());
+    http::health(&url, args.timeout, &args.tls)
 }
 
 fn send_event(args: SendEventArgs) -> Outcome {
+    http::check_url(&args.url)?;
     let body = read_input(&args.file)?;
     let scheme: SignatureScheme = args.secret.scheme.into();
     let signature = sign_webhook(scheme, &args.secret.secret, &body);
-    let mut response = agent(Duration::from_secs(args.timeout))
-        .post(&args.url)
-        .header("Content-Type", "application/json")
-        .header(SIGNATURE_HEADER, &signature)
-        .send(&body[..])
-        .map_err(|e| format!("POST {}: {e}", args.url))?;
-    let status = response.status();
-    let answer = response
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_string()
-        .unwrap_or_default();
-    println!(
-        "{} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    );
-    println!("{answer}");
-    Ok(if status.is_success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_REJECTED)
-    })
+    http::send_event(&args.url, &body, &signature, args.timeout, &args.tls)
 }
 
 fn verify(args: VerifyArgs) -> Outcome {
@@ -498,134 +588,16 @@ fn verify(args: VerifyArgs) -> Outcome {
         .handle_webhook_event(&body, signature.as_deref())
     {
         Ok(event) => {
-            println!("{}", event.event_type().as_str());
+            output::line(event.event_type().as_str())?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) if e.is_webhook_rejection() => {
-            println!(
+            output::line(format_args!(
                 "refused ({}): {e}",
                 e.status_code().map_or("-".into(), |s| s.to_string())
-            );
+            ))?;
             Ok(ExitCode::from(EXIT_REJECTED))
         }
         Err(e) => Err(e.into()),
     }
-}
-
-fn dead_letters(command: DeadLetterCommand) -> Outcome {
-    match command {
-        DeadLetterCommand::List(store) => {
-            if let Some(url) = &store.redis {
-                let mut dead = RedisDeadLetters::connect(&RedisOptions::new(url.as_str()))?;
-                let mut after: Option<String> = None;
-                loop {
-                    let page = dead.list(after.as_deref(), 100)?;
-                    let Some(last) = page.last() else { break };
-                    after = Some(last.id.clone());
-                    for letter in &page {
-                        println!("{}", redis_letter_json(letter));
-                    }
-                }
-            } else if let Some(dir) = &store.journal {
-                for letter in open_journal(dir)?.dead_letters()? {
-                    println!("{}", serde_json::to_string(&letter)?);
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        DeadLetterCommand::Requeue(args) => {
-            let which = args.which;
-            let n = if let Some(url) = &args.store.redis {
-                let mut dead = RedisDeadLetters::connect(&RedisOptions::new(url.as_str()))?;
-                match (which.all, which.id) {
-                    (true, _) => dead.requeue_all()?,
-                    (false, Some(id)) => usize::from(dead.requeue(&id)?.is_some()),
-                    _ => return Err(usage("with --redis, choose --all or --id ENTRY_ID")),
-                }
-            } else if let Some(dir) = &args.store.journal {
-                let selection = if which.all {
-                    Requeue::All
-                } else if let Some(seq) = which.seq {
-                    Requeue::Seq(seq)
-                } else if let Some(id) = which.event_id {
-                    Requeue::EventId(id)
-                } else {
-                    return Err(usage(
-                        "with --journal, choose --all, --seq N or --event-id ID",
-                    ));
-                };
-                open_journal(dir)?.requeue(selection)?
-            } else {
-                0
-            };
-            println!("requeued {n} dead letter(s)");
-            Ok(if n > 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(EXIT_REJECTED)
-            })
-        }
-        DeadLetterCommand::Purge(store) => {
-            let n = if let Some(url) = &store.redis {
-                RedisDeadLetters::connect(&RedisOptions::new(url.as_str()))?.purge()? as usize
-            } else if let Some(dir) = &store.journal {
-                open_journal(dir)?.purge()?
-            } else {
-                0
-            };
-            println!("purged {n} dead letter(s)");
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-/// One Redis dead letter as a JSON line (the body as text when it is UTF-8).
-fn redis_letter_json(letter: &wasenderapi::redis::RedisDeadLetter) -> serde_json::Value {
-    serde_json::json!({
-        "id": letter.id,
-        "original_id": letter.original_id,
-        "event": letter.event,
-        "error": letter.error,
-        "attempts": letter.attempts,
-        "received_ms": letter.received_ms,
-        "dead_ms": letter.dead_ms,
-        "consumer": letter.consumer,
-        "body": String::from_utf8_lossy(&letter.body),
-    })
-}
-
-/// A command-line mistake found after parsing (exit code 2, like clap's own).
-#[derive(Debug)]
-struct Usage(String);
-
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Usage {}
-
-fn usage(text: &str) -> Box<dyn std::error::Error> {
-    Box::new(Usage(text.to_owned()))
-}
-
-/// Opens a stopped listener's journal directory, explaining a lock held by a running one.
-fn open_journal(dir: &Path) -> Result<JournalDir, Box<dyn std::error::Error>> {
-    JournalDir::open(dir).map_err(|e| match e {
-        WasenderError::JournalLocked { pid, .. } => format!(
-            "{e}: stop that listener first{}, or use its API (WebhookListener::dead_letters, \
-             requeue_dead_letters, purge_dead_letters) while it runs",
-            pid.map(|p| format!(" (kill -TERM {p})"))
-                .unwrap_or_default()
-        )
-        .into(),
-        other => other.into(),
-    })
-}
-
-fn journal_stats(dir: &Path) -> Outcome {
-    let journal = open_journal(dir)?;
-    println!("{:#?}", journal.stats()?);
-    Ok(ExitCode::SUCCESS)
 }

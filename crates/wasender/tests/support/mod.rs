@@ -210,6 +210,12 @@ impl RawConn {
         self.read_answer()
     }
 
+    /// Sends `GET path` and reads the answer.
+    pub fn get(&mut self, path: &str) -> io::Result<Answer> {
+        write!(self.writer, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")?;
+        self.read_answer()
+    }
+
     fn read_answer(&mut self) -> io::Result<Answer> {
         let broken = || io::Error::new(io::ErrorKind::InvalidData, "bad response");
         let mut line = String::new();

@@ -200,17 +200,25 @@ pub fn send_event(
     })
 }
 
-/// `wasender health`: GETs the health URL, prints the status and answer.
-pub fn health(url: &str, timeout: Duration, tls: &TlsArgs) -> Outcome {
+/// GETs a health URL: its status and (at most 64 KiB of) its answer.
+pub fn fetch_health(
+    url: &str,
+    timeout: Duration,
+    tls: &TlsArgs,
+) -> Result<(u16, String), BoxError> {
     check_url(url)?;
     let mut response = agent(timeout, tls)?
         .get(url)
         .call()
         .map_err(|e| explain("GET", url, e))?;
-    let status = response.status();
-    let answer = body_text(&mut response, 64 * 1024);
-    output::line(format_args!("{} {answer}", status.as_u16()))?;
-    Ok(if status.is_success() {
+    let status = response.status().as_u16();
+    Ok((status, body_text(&mut response, 64 * 1024)))
+}
+
+/// Prints a health answer; exit 0 for a 2xx status, 1 for another.
+pub fn report_health((status, answer): (u16, String)) -> Outcome {
+    output::line(format_args!("{status} {answer}"))?;
+    Ok(if (200..300).contains(&status) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_REJECTED)

@@ -95,9 +95,11 @@ enum Command {
         0 when it is 200 (1 for another status, 3 when there is no answer).\n\n\
         --local probes the listener that `wasender listen` starts with this same environment \
         (PORT or WASENDER_BIND; https:// when WASENDER_TLS_CERT is set) on this host, which is \
-        what a container's HEALTHCHECK wants. Over TLS that probe does not check the \
-        certificate: it is issued for your public name, not for 127.0.0.1, and the probe \
-        asks only whether this host's listener answers."
+        what a container's HEALTHCHECK wants; when that gets no answer (or the 400 a TLS \
+        listener gives plain HTTP) it tries the other scheme once (TLS given as --tls-cert/--tls-key flags does not show in the \
+        environment). Over TLS that probe does not check the certificate: it is issued for \
+        your public name, not for 127.0.0.1, and the probe asks only whether this host's \
+        listener answers."
     )]
     Health(HealthArgs),
     /// Verify a body and signature: print the event type, or why it is refused.
@@ -255,8 +257,8 @@ struct HealthArgs {
     #[arg(long, conflicts_with = "local")]
     url: Option<String>,
     /// Probe this host's listener as `wasender listen` would start it with this
-    /// environment (PORT or WASENDER_BIND, https when WASENDER_TLS_CERT is set),
-    /// without checking its certificate.
+    /// environment (PORT or WASENDER_BIND, https when WASENDER_TLS_CERT is set,
+    /// else http and then https), without checking its certificate.
     #[arg(long)]
     local: bool,
     /// Give up after this long.
@@ -553,14 +555,35 @@ fn local_health_url() -> Result<(String, bool), BoxError> {
 fn health(args: HealthArgs) -> Outcome {
     if args.local {
         let (url, tls) = local_health_url()?;
-        let mut trust = args.tls.clone();
-        trust.danger_accept_invalid_certs |= tls;
-        return http::health(&url, args.timeout, &trust);
+        // This host's own listener: its certificate names the public host.
+        let trust = TlsArgs {
+            danger_accept_invalid_certs: true,
+            ..args.tls.clone()
+        };
+        let first = http::fetch_health(&url, args.timeout, &trust);
+        // No answer, or 400 (what a TLS listener answers plain HTTP): TLS may
+        // have been given as flags (--tls-cert in the container's command),
+        // which this environment does not show. Try the other scheme once.
+        let retry = match &first {
+            Ok((status, _)) => *status == 400,
+            Err(e) => !e.is::<output::Usage>() && !e.is::<output::StdoutClosed>(),
+        };
+        if retry {
+            let other = if tls {
+                url.replacen("https://", "http://", 1)
+            } else {
+                url.replacen("http://", "https://", 1)
+            };
+            if let Ok(answer) = http::fetch_health(&other, args.timeout, &trust) {
+                return http::report_health(answer);
+            }
+        }
+        return http::report_health(first?);
     }
     let url = args
         .url
         .unwrap_or_else(|| "http://127.0.0.1:3000/healthz".to_owned());
-    http::health(&url, args.timeout, &args.tls)
+    http::report_health(http::fetch_health(&url, args.timeout, &args.tls)?)
 }
 
 fn send_event(args: SendEventArgs) -> Outcome {

@@ -6,13 +6,14 @@
 //! and dispatches to a no-op handler. Prints requests/s, p50 and p99 latency
 //! for both, and the throughput ratio (goal: listener ≥ 0.8 × bare, p99 < 2 ms).
 //!
-//! With the `metrics` feature a third server runs in the same rounds: the
-//! listener with [`metrics(true)`](wasenderapi::WebhookListenerBuilder::metrics),
-//! scraped ten times a second while it is under load, and the ratio metrics
-//! on / off is printed too.
+//! A third server runs in the same rounds: the listener with
+//! [`metrics(true)`](wasenderapi::WebhookListenerBuilder::metrics), scraped
+//! ten times a second while it is under load, and the ratio metrics on / off
+//! is printed too.
 //!
-//! `cargo bench --bench listener` (add `--features metrics` for the third
-//! server); `BENCH_SECONDS` sets each round's length (default 2).
+//! `cargo bench -p wasenderapi-benches --bench listener`; `BENCH_SECONDS` sets
+//! each round's length (default 2). `--bench servers` compares the listener
+//! with axum.
 
 #[path = "support/load.rs"]
 mod load;
@@ -94,7 +95,7 @@ fn main() {
     let length = Duration::from_secs_f64(seconds);
     let body = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/messages.received.json"
+        "/../tests/fixtures/messages.received.json"
     ))
     .expect("fixture");
     let requests = Arc::new(vec![load::signed_request("/webhook", SECRET, &body)]);
@@ -120,14 +121,12 @@ fn main() {
             best: None,
         },
     ];
-    #[cfg(feature = "metrics")]
     let metered = WebhookListener::builder(WebhookVerifier::with_secret(SECRET), Noop)
         .bind("127.0.0.1:0")
         .workers(WORKERS)
         .metrics(true)
         .spawn()
         .expect("listener with metrics starts");
-    #[cfg(feature = "metrics")]
     contenders.push(Contender {
         name: "listener + metrics",
         addr: metered.local_addr(),
@@ -177,33 +176,28 @@ fn main() {
         bare.per_second(),
         ours.latency.quantile(0.99).as_secs_f64() * 1e3
     );
-    if contenders.len() > 2 {
-        let metered_round = best(2);
-        println!(
-            "best rounds: metrics on / off = {:.2} ({:.0} / {:.0} req/s), on / bare = {:.2}; metrics-on p99 {:.2} ms; {scrapes} scrapes under load",
-            metered_round.per_second() / ours.per_second(),
-            metered_round.per_second(),
-            ours.per_second(),
-            metered_round.per_second() / bare.per_second(),
-            metered_round.latency.quantile(0.99).as_secs_f64() * 1e3
-        );
-    }
+    let metered_round = best(2);
+    println!(
+        "best rounds: metrics on / off = {:.2} ({:.0} / {:.0} req/s), on / bare = {:.2}; metrics-on p99 {:.2} ms; {scrapes} scrapes under load",
+        metered_round.per_second() / ours.per_second(),
+        metered_round.per_second(),
+        ours.per_second(),
+        metered_round.per_second() / bare.per_second(),
+        metered_round.latency.quantile(0.99).as_secs_f64() * 1e3
+    );
     let stats = listener.shutdown();
     println!(
         "listener stats: handled {}, rejected {}",
         stats.handled,
         stats.rejected()
     );
-    #[cfg(feature = "metrics")]
-    {
-        let stats = metered.shutdown();
-        println!(
-            "listener + metrics stats: handled {}, rejected {}, scrapes {}",
-            stats.handled,
-            stats.rejected(),
-            stats.metrics_scrapes
-        );
-    }
+    let stats = metered.shutdown();
+    println!(
+        "listener + metrics stats: handled {}, rejected {}, scrapes {}",
+        stats.handled,
+        stats.rejected(),
+        stats.metrics_scrapes
+    );
     for _ in 0..WORKERS {
         bare_server.unblock();
     }

@@ -17,7 +17,7 @@ use wasenderapi::WebhookVerifier;
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
 fn bodies() -> Vec<(String, Vec<u8>)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures");
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .expect("fixtures directory")
         .filter_map(Result::ok)

@@ -111,12 +111,21 @@ impl WebhookHandler for EchoBot {
 }
 
 fn required(name: &str) -> Result<String, Box<dyn std::error::Error>> {
-    std::env::var(name).map_err(|_| format!("set {name}").into())
+    std::env::var(name).map_err(|_| format!("{name} is not set: set it and start again").into())
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("echo_bot: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
 
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut client = WasenderSyncClient::new(required("WASENDER_API_KEY")?)
         .with_webhook_secret(required("WASENDER_WEBHOOK_SECRET")?);
     if let Ok(base_url) = std::env::var("WASENDER_BASE_URL") {
@@ -136,7 +145,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     // Runs until SIGTERM or Ctrl-C, then finishes the replies in flight and exits 0.
     let stats = WebhookListener::builder(client, bot)
-        .bind(("0.0.0.0", port))
+        .bind(format!("0.0.0.0:{port}"))
         .path("/webhook")
         .spawn()?
         .run_until_signal()?;

@@ -26,18 +26,23 @@
 use std::collections::hash_map::RandomState;
 use std::convert::Infallible;
 use std::hash::{BuildHasher, Hasher};
+use std::process::ExitCode;
 
 use wasenderapi::event::{EventData, MessagesData, SessionStatusData};
-use wasenderapi::listener::{mask_session_id, DeliveryMode};
+use wasenderapi::listener::DeliveryMode;
 use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
 
 /// Logs messages and session changes; every other event shows with `RUST_LOG=debug`.
 struct LogEvents;
 
+/// The event's session id as logs may show it (it can be the session's API
+/// key): its first four characters, or nothing of a short one.
 fn session<D: EventData>(event: &WebhookEvent<D>) -> String {
-    event
-        .session_id()
-        .map_or_else(|| "-".into(), mask_session_id)
+    match event.session_id() {
+        None => "-".to_owned(),
+        Some(id) if id.chars().count() < 12 => "…".to_owned(),
+        Some(id) => format!("{}…", id.chars().take(4).collect::<String>()),
+    }
 }
 
 fn log_messages(event: &WebhookEvent<MessagesData>) -> Result<(), Infallible> {
@@ -110,9 +115,19 @@ fn dev_secret() -> String {
         .collect()
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The message names the address and the cause (a port in use, a bad PORT).
+            eprintln!("listen: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p
             .parse()
@@ -124,13 +139,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => {
             let s = dev_secret();
             // On the terminal, not in the log: a log never holds a secret.
-            eprintln!("WASENDER_WEBHOOK_SECRET is not set: using the DEVELOPMENT secret {s}");
-            eprintln!("real WasenderAPI events are refused (401) until you set the dashboard's");
+            eprintln!(
+                "WASENDER_WEBHOOK_SECRET is not set, so this run uses the development secret {s}."
+            );
+            eprintln!(
+                "Real WasenderAPI events are refused (401) until you set WASENDER_WEBHOOK_SECRET \
+                 to the webhook secret shown in your session's dashboard."
+            );
             s
         }
     };
     let listener = WebhookListener::builder(WebhookVerifier::with_secret(&secret), LogEvents)
-        .bind(("0.0.0.0", port))
+        .bind(format!("0.0.0.0:{port}"))
         .delivery_mode(delivery_mode());
     #[cfg(feature = "metrics")]
     let listener = listener.metrics(true);

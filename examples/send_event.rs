@@ -38,7 +38,17 @@ fn split_url(url: &str) -> Result<(String, String), String> {
     Ok((authority, path.to_owned()))
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("send_event: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let url = args.next().unwrap_or_else(|| DEFAULT_URL.to_owned());
     let file = args.next().unwrap_or_else(|| DEFAULT_FILE.to_owned());

@@ -259,3 +259,39 @@ fn sigterm_under_load_exits_0_and_every_acknowledged_event_is_handled_once() {
         "no event was handled twice across the restart"
     );
 }
+
+#[test]
+fn a_taken_port_is_a_readable_error_and_the_development_secret_warning_is_whole_sentences() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("a port to hold");
+    let port = taken.local_addr().expect("its address").port();
+    let output = Command::new(example_path())
+        .env("PORT", port.to_string())
+        .env_remove("WASENDER_WEBHOOK_SECRET")
+        .env_remove("WASENDER_JOURNAL_DIR")
+        .env_remove("WASENDER_REDIS_URL")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .expect("examples/listen runs");
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains(&format!("listen: could not listen on 0.0.0.0:{port}")),
+        "a readable message: {message}"
+    );
+    assert!(
+        !message.contains("Bind {") && !message.contains("Error: "),
+        "not a Debug dump: {message}"
+    );
+    let warning: Vec<&str> = message
+        .lines()
+        .filter(|l| l.contains("WASENDER_WEBHOOK_SECRET"))
+        .collect();
+    assert_eq!(warning.len(), 2, "{message}");
+    for line in warning {
+        assert!(
+            line.starts_with(char::is_uppercase) && line.ends_with('.'),
+            "a whole sentence: {line:?}"
+        );
+    }
+}

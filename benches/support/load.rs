@@ -274,7 +274,7 @@ pub fn signed_request(path: &str, secret: &str, body: &[u8]) -> Vec<u8> {
 
 /// The documented fixtures' bodies.
 pub fn fixture_bodies() -> Vec<Vec<u8>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures");
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .expect("the fixtures directory")
         .filter_map(Result::ok)

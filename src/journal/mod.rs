@@ -143,7 +143,7 @@ use crate::WasenderError;
 
 pub use dead_letter::{DeadLetter, DeadLetters};
 pub(crate) use dedupe::{dedupe_key, event_key, DedupeWindow};
-pub use dir::{JournalDir, JournalInfo};
+pub use dir::{JournalDir, JournalInfo, JournalSnapshot};
 pub use requeue::Requeue;
 pub(crate) use requeue::{purge, requeue};
 pub(crate) use writer::{Journal, Seq};

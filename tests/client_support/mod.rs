@@ -1,9 +1,12 @@
-//! A real local HTTP server (tiny_http on 127.0.0.1:0) for the REST client
-//! tests: it records every request it receives and answers with whatever the
-//! test's responder returns.
+//! A real local HTTP server (our own, std only, on 127.0.0.1:0) for the REST
+//! client tests: it records every request it receives and answers with
+//! whatever the test's responder returns.
 #![allow(dead_code)]
 
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -123,11 +126,37 @@ impl Reply {
 
 type Responder = Box<dyn FnMut(usize, &Recorded) -> Reply + Send>;
 
-/// The running server. Dropping it stops it.
+/// How often an idle connection thread looks at the stop flag.
+const POLL: Duration = Duration::from_millis(20);
+/// The longest wait for the rest of a request once its first byte arrived.
+const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every connection thread shares: the requests seen, the responder,
+/// and the stop flag.
+struct Shared {
+    recorded: Mutex<Vec<Recorded>>,
+    responder: Mutex<Responder>,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    /// Records `request` and picks its reply, as one step: the index the
+    /// responder gets is the request's position among all those recorded.
+    fn record(&self, request: Recorded) -> Reply {
+        let mut recorded = self.recorded.lock().expect("lock");
+        let reply = (self.responder.lock().expect("lock"))(recorded.len(), &request);
+        recorded.push(request);
+        reply
+    }
+}
+
+/// The running server: a std-only HTTP/1.1 server on 127.0.0.1, one thread
+/// per connection, keep-alive, `Content-Length` or chunked request bodies.
+/// Dropping it stops it.
 pub struct TestServer {
     base: String,
-    recorded: Arc<Mutex<Vec<Recorded>>>,
-    server: Arc<tiny_http::Server>,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -145,29 +174,21 @@ impl TestServer {
 
     /// Answers with a closure of (request index, request).
     pub fn start(responder: impl FnMut(usize, &Recorded) -> Reply + Send + 'static) -> Self {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1:0"));
-        let addr = server.server_addr().to_ip().expect("an IP listen address");
-        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("the listening address");
+        let shared = Arc::new(Shared {
+            recorded: Mutex::new(Vec::new()),
+            responder: Mutex::new(Box::new(responder)),
+            stop: AtomicBool::new(false),
+        });
         let thread = {
-            let server = Arc::clone(&server);
-            let recorded = Arc::clone(&recorded);
-            let mut responder: Responder = Box::new(responder);
-            std::thread::spawn(move || {
-                let mut n = 0;
-                let mut answering = Vec::new();
-                while let Ok(request) = server.recv() {
-                    answering.push(serve(request, n, &recorded, &mut responder));
-                    n += 1;
-                }
-                for answer in answering {
-                    let _ = answer.join();
-                }
-            })
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || accept_loop(&listener, &shared))
         };
         Self {
             base: format!("http://{addr}/api"),
-            recorded,
-            server,
+            addr,
+            shared,
             thread: Some(thread),
         }
     }
@@ -186,7 +207,7 @@ impl TestServer {
 
     /// Every request received so far.
     pub fn requests(&self) -> Vec<Recorded> {
-        self.recorded.lock().expect("lock").clone()
+        self.shared.recorded.lock().expect("lock").clone()
     }
 
     /// The only request received (panics on any other count).
@@ -196,17 +217,17 @@ impl TestServer {
         all.into_iter().next().expect("one request")
     }
 
-    /// Stops the server and waits for requests still being answered, then
-    /// returns every request received.
+    /// Stops the server, waiting for the answers still being written
+    /// (delayed ones included), then returns every request received.
     pub fn finish(mut self) -> Vec<Recorded> {
         self.stop();
         self.requests()
     }
 
     fn stop(&mut self) {
-        // Let a client that is still connecting be accepted and answered first.
-        std::thread::sleep(Duration::from_millis(50));
-        self.server.unblock();
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop: it sees the flag on this connection.
+        let _ = TcpStream::connect(self.addr);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -215,56 +236,211 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        self.stop();
+    }
+}
+
+/// Accepts connections until the stop flag is set, then waits for every
+/// connection thread (each ends once its connection is idle or closed).
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    let mut connections = Vec::new();
+    for stream in listener.incoming() {
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = stream else { continue };
+        let shared = Arc::clone(shared);
+        connections.push(std::thread::spawn(move || {
+            serve_connection(stream, &shared)
+        }));
+    }
+    for connection in connections {
+        let _ = connection.join();
+    }
+}
+
+/// Serves the requests of one keep-alive connection, in order.
+fn serve_connection(stream: TcpStream, shared: &Shared) {
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        if !wait_for_request(&mut reader, &shared.stop) {
+            return;
+        }
+        let _ = reader
+            .get_ref()
+            .set_read_timeout(Some(REQUEST_READ_TIMEOUT));
+        let Ok(request) = read_request(&mut reader, &mut writer) else {
+            return;
+        };
+        let close = request
+            .header("connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        let reply = shared.record(request);
+        if !reply.delay.is_zero() {
+            std::thread::sleep(reply.delay);
+        }
+        if write_reply(&mut writer, &reply, close).is_err() || close {
+            return;
         }
     }
 }
 
-/// Records the request and picks the reply in order, then answers on its own
-/// thread (so a delayed answer does not hold back the next request).
-fn serve(
-    mut request: tiny_http::Request,
-    n: usize,
-    recorded: &Mutex<Vec<Recorded>>,
-    responder: &mut Responder,
-) -> JoinHandle<()> {
-    let mut body = Vec::new();
-    let _ = request.as_reader().read_to_end(&mut body);
-    let seen = Recorded {
-        method: request.method().as_str().to_owned(),
-        url: request.url().to_owned(),
-        headers: request
-            .headers()
-            .iter()
-            .map(|h| {
-                (
-                    h.field.as_str().as_str().to_ascii_lowercase(),
-                    h.value.as_str().to_owned(),
-                )
-            })
-            .collect(),
-        body,
+/// Waits until the next request's first byte arrives: `false` when the
+/// client closed the connection or the server is stopping meanwhile.
+fn wait_for_request(reader: &mut BufReader<TcpStream>, stop: &AtomicBool) -> bool {
+    let _ = reader.get_ref().set_read_timeout(Some(POLL));
+    loop {
+        match reader.fill_buf() {
+            Ok(bytes) => return !bytes.is_empty(),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                if stop.load(Ordering::SeqCst) {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
+fn bad_request(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
+}
+
+/// Reads one request: its line, its headers, and its body (by
+/// `Content-Length` or chunked), answering `Expect: 100-continue` first.
+fn read_request(reader: &mut BufReader<TcpStream>, writer: &mut TcpStream) -> io::Result<Recorded> {
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let (Some(method), Some(url)) = (parts.next(), parts.next()) else {
+        return Err(bad_request("request line"));
     };
-    let reply = responder(n, &seen);
-    recorded.lock().expect("lock").push(seen);
-    std::thread::spawn(move || {
-        if !reply.delay.is_zero() {
-            std::thread::sleep(reply.delay);
+    let (method, url) = (method.to_owned(), url.to_owned());
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        let mut response =
-            tiny_http::Response::from_data(reply.body).with_status_code(reply.status);
-        if reply.chunked {
-            response = response.with_chunked_threshold(0);
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
         }
-        for (name, value) in &reply.headers {
-            if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-                response.add_header(header);
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| bad_request("header"))?;
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let mut request = Recorded {
+        method,
+        url,
+        headers,
+        body: Vec::new(),
+    };
+    if request
+        .header("expect")
+        .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+    {
+        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+    }
+    let chunked = request
+        .header("transfer-encoding")
+        .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
+    if chunked {
+        request.body = read_chunked(reader)?;
+    } else if let Some(length) = request.header("content-length") {
+        let length: usize = length.parse().map_err(|_| bad_request("Content-Length"))?;
+        request.body = vec![0; length];
+        reader.read_exact(&mut request.body)?;
+    }
+    Ok(request)
+}
+
+/// Reads a chunked body to its last chunk and trailers.
+fn read_chunked(reader: &mut BufReader<TcpStream>) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let size = line.trim_end().split(';').next().unwrap_or_default();
+        let size = usize::from_str_radix(size.trim(), 16).map_err(|_| bad_request("chunk size"))?;
+        if size == 0 {
+            // Trailers, up to the empty line.
+            loop {
+                line.clear();
+                if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
+                    return Ok(body);
+                }
             }
         }
-        let _ = request.respond(response);
-    })
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..])?;
+        line.clear();
+        reader.read_line(&mut line)?;
+    }
+}
+
+/// Writes `reply`: with `Content-Length`, or chunked (in two chunks, so a
+/// client must put them back together).
+fn write_reply(writer: &mut TcpStream, reply: &Reply, close: bool) -> io::Result<()> {
+    let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
+    for (name, value) in &reply.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if reply.chunked {
+        head.push_str("Transfer-Encoding: chunked\r\n");
+    } else {
+        head.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
+    }
+    if close {
+        head.push_str("Connection: close\r\n");
+    }
+    head.push_str("\r\n");
+    let mut out = head.into_bytes();
+    if reply.chunked {
+        let (first, second) = reply.body.split_at(reply.body.len() / 2);
+        for chunk in [first, second].into_iter().filter(|c| !c.is_empty()) {
+            out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            out.extend_from_slice(chunk);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n\r\n");
+    } else {
+        out.extend_from_slice(&reply.body);
+    }
+    writer.write_all(&out)?;
+    writer.flush()
+}
+
+/// A reason phrase for the status line (clients read only the code).
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
 }
 
 /// The default policy with millisecond backoffs, so tests stay fast.

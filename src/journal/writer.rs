@@ -145,7 +145,13 @@ struct Commit {
     leader: bool,
     /// Threads waiting for their records to become durable.
     waiting: usize,
+    /// Appends to call back once durable ([`Journal::append_then`]), with
+    /// the write position each needs.
+    callbacks: Vec<(u64, Durable)>,
 }
+
+/// Called once an appended record is on disk (or failed to get there).
+type Durable = Box<dyn FnOnce(io::Result<()>) + Send>;
 
 #[derive(Default)]
 pub(super) struct Counters {
@@ -195,6 +201,7 @@ impl Journal {
                 durable,
                 leader: false,
                 waiting: 0,
+                callbacks: Vec::new(),
             }),
             committed: Condvar::new(),
             failed: AtomicBool::new(false),
@@ -228,7 +235,55 @@ impl Journal {
         Ok((seqs.start.0..seqs.end.0).map(Seq).collect())
     }
 
+    /// Appends an event and returns at once; `then` is called with its seq
+    /// once it is written and `fsync`ed (or with the error that stopped it),
+    /// on the thread that leads the commit: this one, or one appending or
+    /// waiting at the same time. Appends in flight together share one
+    /// `fsync` (group commit) without a thread waiting per append. `then`
+    /// must be quick: it runs while other appends wait for their turn.
+    pub fn append_then(&self, payload: &[u8], then: impl FnOnce(io::Result<Seq>) + Send + 'static) {
+        let (seqs, ticket) = match self.write_records(&[payload]) {
+            Ok(written) => written,
+            Err(e) => return then(Err(e)),
+        };
+        let seq = seqs.start;
+        let mut c = lock(&self.commit);
+        if c.durable >= ticket {
+            drop(c);
+            return then(Ok(seq));
+        }
+        c.callbacks
+            .push((ticket, Box::new(move |result| then(result.map(|()| seq)))));
+        if c.leader {
+            // The thread syncing now calls it back.
+            return;
+        }
+        c.leader = true;
+        c.waiting += 1;
+        let c = self.lead(c);
+        drop(self.leave(c));
+    }
+
     fn append_records(&self, payloads: &[&[u8]]) -> io::Result<Range<Seq>> {
+        let (seqs, ticket) = self.write_records(payloads)?;
+        if payloads.is_empty() {
+            return Ok(seqs);
+        }
+        if self.options.group_commit {
+            self.wait_durable(ticket)?;
+        } else {
+            let synced = lock(&self.writer).file.sync_data();
+            bump(&self.counters.syncs, 1);
+            bump(&self.counters.commits, 1);
+            self.check(synced)?;
+            self.advance_durable(ticket);
+        }
+        Ok(seqs)
+    }
+
+    /// Writes the records (not synced); returns their seqs and the write
+    /// position a commit must reach for them to be durable.
+    fn write_records(&self, payloads: &[&[u8]]) -> io::Result<(Range<Seq>, u64)> {
         let limit = self.options.max_record_size as usize;
         if let Some(payload) = payloads.iter().find(|p| p.len() > limit) {
             return Err(io::Error::new(
@@ -250,21 +305,7 @@ impl Journal {
             bump(&self.counters.appends, 1);
         }
         let seqs = Seq(first)..Seq(w.next_seq);
-        if payloads.is_empty() {
-            return Ok(seqs);
-        }
-        let ticket = w.written;
-        if self.options.group_commit {
-            drop(w);
-            self.wait_durable(ticket)?;
-        } else {
-            let synced = w.file.sync_data();
-            bump(&self.counters.syncs, 1);
-            bump(&self.counters.commits, 1);
-            self.check(synced)?;
-            self.advance_durable(ticket);
-        }
-        Ok(seqs)
+        Ok((seqs, w.written))
     }
 
     /// Marks an event handled by appending a done marker. Returns `false`
@@ -548,8 +589,8 @@ impl Journal {
         }
     }
 
-    /// Blocks until the write position `ticket` is on disk, leading a commit
-    /// if no other thread is.
+    /// Blocks until the write position `ticket` is on disk, leading the
+    /// commits if no other thread is.
     fn wait_durable(&self, ticket: u64) -> io::Result<()> {
         let mut c = lock(&self.commit);
         c.waiting += 1;
@@ -565,7 +606,19 @@ impl Journal {
                 continue;
             }
             c.leader = true;
-            let others_waiting = c.waiting > 1;
+            c = self.lead(c);
+        };
+        drop(self.leave(c));
+        outcome
+    }
+
+    /// Commits, as the leader, until nothing written is waiting to become
+    /// durable (blocked appends, or callbacks): each round syncs what was
+    /// written before it began, wakes the threads waiting for it and calls
+    /// back the appends it covers. Returns with `leader` cleared.
+    fn lead<'a>(&'a self, mut c: MutexGuard<'a, Commit>) -> MutexGuard<'a, Commit> {
+        loop {
+            let others_waiting = c.waiting > 1 || c.callbacks.len() > 1;
             drop(c);
             if others_waiting && !self.options.commit_delay.is_zero() {
                 thread::sleep(self.options.commit_delay);
@@ -579,21 +632,50 @@ impl Journal {
             let synced = file.sync_data();
             bump(&self.counters.syncs, 1);
             bump(&self.counters.commits, 1);
+            let failed = synced.is_err();
+            if let Err(e) = synced {
+                // Marks the journal failed (every later write is refused).
+                let _ = self.check(Err::<(), _>(e));
+            }
             c = lock(&self.commit);
-            c.leader = false;
-            if synced.is_ok() && target > c.durable {
+            if !failed && target > c.durable {
                 c.durable = target;
             }
             self.committed.notify_all();
-            if let Err(e) = synced {
-                drop(c);
-                let failed = self.check(Err(e));
-                c = lock(&self.commit);
-                break failed;
+            let durable = c.durable;
+            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut c.callbacks)
+                .into_iter()
+                .partition(|(ticket, _)| failed || *ticket <= durable);
+            c.callbacks = waiting;
+            drop(c);
+            for (_, then) in ready {
+                then(if failed { self.check_failed() } else { Ok(()) });
             }
-        };
+            c = lock(&self.commit);
+            // Looked at again under the lock: appends that registered while
+            // the callbacks ran count on this leader.
+            if failed {
+                // Appends that got in before the failure was marked: tell them.
+                let orphans = std::mem::take(&mut c.callbacks);
+                drop(c);
+                for (_, then) in orphans {
+                    then(self.check_failed());
+                }
+                c = lock(&self.commit);
+            }
+            if c.callbacks.is_empty() {
+                c.leader = false;
+                // A blocked appender whose record came after `target` leads next.
+                self.committed.notify_all();
+                return c;
+            }
+        }
+    }
+
+    /// Leaves the commit: one waiter fewer.
+    fn leave<'a>(&'a self, mut c: MutexGuard<'a, Commit>) -> MutexGuard<'a, Commit> {
         c.waiting -= 1;
-        outcome
+        c
     }
 }
 

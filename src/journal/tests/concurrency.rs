@@ -187,3 +187,59 @@ fn appends_and_done_markers_interleave_across_rotations_without_loss() {
     unfinished.sort();
     assert_eq!(recovered, unfinished);
 }
+
+#[test]
+fn appends_called_back_when_durable_share_fsyncs_and_all_survive() {
+    let dir = TempDir::new("append-then");
+    let (journal, _) = open(dir.path());
+    let journal = Arc::new(journal);
+    let (done_tx, done) = mpsc::channel();
+    let per_thread = 200;
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let journal = Arc::clone(&journal);
+            let done_tx = done_tx.clone();
+            thread::spawn(move || {
+                for i in 0..per_thread {
+                    let done_tx = done_tx.clone();
+                    // No thread waits per append: the callback reports it.
+                    journal.append_then(&body(t, i), move |seq| {
+                        let _ = done_tx.send(seq.expect("durable"));
+                    });
+                }
+            })
+        })
+        .collect();
+    drop(done_tx);
+    for handle in handles {
+        handle.join().expect("appender thread");
+    }
+    let seqs: HashSet<Seq> = done.iter().collect();
+    assert_eq!(
+        seqs.len(),
+        THREADS * per_thread,
+        "each append called back once"
+    );
+    let stats = journal.stats();
+    assert!(
+        stats.syncs < (THREADS * per_thread) as u64,
+        "{} fsyncs for {} appends: shared",
+        stats.syncs,
+        THREADS * per_thread
+    );
+    drop(journal);
+    let (_journal, recovery) = open(dir.path());
+    assert_eq!(recovery.pending.len(), THREADS * per_thread, "all on disk");
+}
+
+#[test]
+fn an_append_to_a_failed_journal_is_called_back_with_the_error() {
+    let dir = TempDir::new("append-then-failed");
+    let (journal, _) = open(dir.path());
+    journal.close().expect("close");
+    let (tx, rx) = mpsc::channel();
+    journal.append_then(b"late", move |seq| {
+        let _ = tx.send(seq.is_err());
+    });
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(true));
+}

@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use super::delivery::{Delivery, InlineDelivery};
 use super::http::testing::{
-    Admission, Clock, Conn, ConnLimits, Doom, Env, Home, ManualClock, Memory, Next, Table,
-    TableLimits, LINGER_TIME,
+    Admission, AnswerLater, Clock, Conn, ConnLimits, Doom, Env, Home, ManualClock, Memory, Next,
+    Table, TableLimits, LINGER_TIME,
 };
-use super::http::Peer;
+use super::http::{Later, Peer};
 use super::service::WebhookService;
 use super::stats::Counters;
 use crate::handler::WebhookHandler;
@@ -119,6 +119,7 @@ pub fn serve_pieces(
         dooms,
         home,
         peer,
+        later: Arc::default(),
     };
     let mut open = true;
     for piece in pieces {
@@ -155,6 +156,17 @@ struct Run<'a> {
     dooms: Vec<(Home, Doom)>,
     home: Home,
     peer: Peer,
+    later: Arc<Answered>,
+}
+
+/// Where a later answer lands under [`serve_script`].
+#[derive(Default)]
+struct Answered(Mutex<Option<super::http::Response>>);
+
+impl AnswerLater for Answered {
+    fn answer(&self, _home: Home, response: super::http::Response) {
+        *crate::sync::lock(&self.0) = Some(response);
+    }
 }
 
 impl Run<'_> {
@@ -187,8 +199,15 @@ impl Run<'_> {
                 }
                 Next::Yield => next = conn.drive(&mut self.env()),
                 Next::Process(job) => {
-                    let response = job.run(self.service, self.peer);
-                    conn.complete(&mut self.env(), job, &response);
+                    let later =
+                        Later::new(Arc::clone(&self.later) as Arc<dyn AnswerLater>, self.home);
+                    let answered = job.run(self.service, self.peer, later);
+                    // An answer given later arrives as it would through a core's inbox.
+                    let response = answered.or_else(|| crate::sync::lock(&self.later.0).take());
+                    let Some(response) = response else {
+                        return true;
+                    };
+                    conn.complete(&mut self.env(), Some(job.body), &response);
                     next = conn.drive(&mut self.env());
                 }
             }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::delivery::{Delivered, Delivery};
 use super::http::{
-    HeadVerdict, Peer, Refusal, RefusalKind, Request, RequestHead, Response, Service,
+    HeadVerdict, Later, Peer, Refusal, RefusalKind, Request, RequestHead, Response, Service,
 };
 use super::rejections::{is_rejection, RejectionLog};
 use super::routing::{route, Health, Route};
@@ -246,11 +246,11 @@ impl Service for WebhookService {
         HeadVerdict::Answer(response)
     }
 
-    fn call(&self, request: &Request<'_>) -> Response {
+    fn call(&self, request: &Request<'_>, _later: Later) -> Option<Response> {
         let signature = request.head.header(SIGNATURE_HEADER);
         let (response, outcome) = self.process(request.body, signature);
         self.answered(&response, outcome, request.peer, &|| label(request.head));
-        response
+        Some(response)
     }
 
     fn request_started(&self) {

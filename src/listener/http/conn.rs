@@ -22,7 +22,7 @@ use super::parse::{
     leading_blank_lines, ChunkedDecoder, Framing, HeadScan, ParseError, RequestHead,
 };
 use super::response::{Response, CONTINUE};
-use super::service::{HeadVerdict, Peer, Refusal, RefusalKind, Request, Service};
+use super::service::{HeadVerdict, Later, Peer, Refusal, RefusalKind, Request, Service};
 use super::table::{Class, Doom, Home, Table};
 use super::transport::{PlainHttp, Transport};
 use crate::sync::lock;
@@ -77,19 +77,21 @@ pub(crate) enum Next {
 pub(crate) struct Job {
     pub head: RequestHead,
     pub body: Vec<u8>,
-    keep_alive: bool,
-    head_only: bool,
 }
 
 impl Job {
     /// Runs the request through `service` (the one way a request reaches
-    /// it, in production and under the fuzz target alike).
-    pub fn run(&self, service: &dyn Service, peer: Peer) -> Response {
-        service.call(&Request {
-            head: &self.head,
-            body: &self.body,
-            peer,
-        })
+    /// it, in production and under the fuzz target alike): its answer, or
+    /// `None` when `later` will bring it.
+    pub fn run(&self, service: &dyn Service, peer: Peer, later: Later) -> Option<Response> {
+        service.call(
+            &Request {
+                head: &self.head,
+                body: &self.body,
+                peer,
+            },
+            later,
+        )
     }
 }
 
@@ -123,8 +125,8 @@ enum Phase {
     Head(HeadScan),
     /// A request's body is arriving.
     Body(Box<Reading>),
-    /// The request is out for processing.
-    Busy,
+    /// The request is out for processing; how to answer it.
+    Busy { keep_alive: bool, head_only: bool },
     /// An answer is being written.
     Writing,
     /// Closing: discarding what the client still sends.
@@ -229,7 +231,7 @@ impl<T: Transport> Conn<T> {
         loop {
             match &mut self.phase {
                 Phase::Closed => return Next::Close,
-                Phase::Busy => return Next::Wait,
+                Phase::Busy { .. } => return Next::Wait,
                 Phase::Writing => match self.flush_out() {
                     Ok(true) => {
                         if let Some(next) = self.after_write(env) {
@@ -429,15 +431,17 @@ impl<T: Transport> Conn<T> {
                 if let Err(doom) = self.enter(env, Class::Busy) {
                     return Advance::Done(self.doomed(env, doom));
                 }
-                let Phase::Body(reading) = mem::replace(&mut self.phase, Phase::Busy) else {
+                let busy = match &self.phase {
+                    Phase::Body(reading) => Phase::Busy {
+                        keep_alive: reading.keep_alive,
+                        head_only: reading.head_only,
+                    },
+                    _ => return Advance::Done(Next::Close),
+                };
+                let Phase::Body(reading) = mem::replace(&mut self.phase, busy) else {
                     return Advance::Done(Next::Close);
                 };
-                let Reading {
-                    head,
-                    body,
-                    keep_alive,
-                    head_only,
-                } = *reading;
+                let Reading { head, body, .. } = *reading;
                 let body = match body {
                     Body::Empty => Vec::new(),
                     Body::Length(len) => {
@@ -446,12 +450,7 @@ impl<T: Transport> Conn<T> {
                     }
                     Body::Chunked { decoded, .. } => decoded,
                 };
-                Advance::Job(Job {
-                    head,
-                    body,
-                    keep_alive,
-                    head_only,
-                })
+                Advance::Job(Job { head, body })
             }
             _ => Advance::NeedInput,
         }
@@ -511,20 +510,21 @@ impl<T: Transport> Conn<T> {
     }
 
     /// Hands back the answer to the request [`Next::Process`] gave out, and
-    /// its body buffer (kept for the next request when it is small).
-    pub fn complete(&mut self, env: &mut Env<'_>, job: Job, response: &Response) {
-        if !matches!(self.phase, Phase::Busy) {
-            return;
-        }
-        let Job {
-            mut body,
+    /// its body buffer if it is back too (kept for the next request when
+    /// it is small).
+    pub fn complete(&mut self, env: &mut Env<'_>, body: Option<Vec<u8>>, response: &Response) {
+        let Phase::Busy {
             keep_alive,
             head_only,
-            ..
-        } = job;
-        if self.input.is_empty() && body.capacity() <= KEEP_INPUT_CAPACITY {
-            body.clear();
-            self.input = body;
+        } = self.phase
+        else {
+            return;
+        };
+        if let Some(mut body) = body {
+            if self.input.is_empty() && body.capacity() <= KEEP_INPUT_CAPACITY {
+                body.clear();
+                self.input = body;
+            }
         }
         self.started = false;
         self.respond(env, response, keep_alive, head_only, false);

@@ -28,7 +28,7 @@ pub(crate) use limits::{default_queue_capacity, Limits};
 pub(crate) use parse::RequestHead;
 pub(crate) use reactor::{DrainHandle, Server, ServerConfig};
 pub(crate) use response::Response;
-pub(crate) use service::{HeadVerdict, Peer, Refusal, RefusalKind, Request, Service};
+pub(crate) use service::{HeadVerdict, Later, Peer, Refusal, RefusalKind, Request, Service};
 #[cfg(feature = "tls")]
 pub(crate) use tls::TlsSource;
 
@@ -39,6 +39,7 @@ pub(crate) mod testing {
     pub(crate) use super::clock::{Clock, ManualClock};
     pub(crate) use super::conn::{Conn, ConnLimits, Env, Next};
     pub(crate) use super::limits::LINGER_TIME;
+    pub(crate) use super::service::AnswerLater;
     pub(crate) use super::table::{Admission, Doom, Home, Table, TableLimits};
     pub(crate) use super::transport::Memory;
 }

@@ -47,7 +47,7 @@ use super::conn::{Conn, ConnLimits, Env, Job, Next};
 use super::limits::Limits;
 use super::net::NetStream;
 use super::response::Response;
-use super::service::{Peer, Refusal, RefusalKind, Service};
+use super::service::{AnswerLater, Later, Peer, Refusal, RefusalKind, Service};
 use super::table::{Admission, Doom, Home, Key, Table, TableLimits};
 use super::transport::{Plain, Transport};
 use crate::sync::{lock, wait, wait_timeout};
@@ -96,10 +96,11 @@ enum Msg {
     },
     /// The table doomed a connection.
     Doom(Home, Doom),
-    /// The answer to a request processed away from the core.
+    /// The answer to a request processed away from the core (with its
+    /// body buffer, when it comes back with it).
     Completion {
         home: Home,
-        job: Job,
+        body: Option<Vec<u8>>,
         response: Response,
     },
     /// Drive this connection (a readiness event the previous thread did not get to).
@@ -598,7 +599,7 @@ impl Shared {
     }
 }
 
-fn thread_main(shared: &Shared, first: Option<usize>) {
+fn thread_main(shared: &Arc<Shared>, first: Option<usize>) {
     let mut local = Local {
         scratch: vec![0; SCRATCH_BYTES],
         events: Events::with_capacity(256),
@@ -651,7 +652,7 @@ struct Local {
 
 /// A thread running one core.
 struct Runner<'a> {
-    shared: &'a Shared,
+    shared: &'a Arc<Shared>,
     index: usize,
     cell: &'a CoreCell,
     /// `None` once the thread let go of the core and did not get it back.
@@ -758,9 +759,9 @@ impl Runner<'_> {
                 Msg::Doom(home, doom) => self.doom(home, doom),
                 Msg::Completion {
                     home,
-                    job,
+                    body,
                     response,
-                } => self.complete(home, job, &response) && self.drive(home.key),
+                } => self.complete(home, body, &response) && self.drive(home.key),
                 Msg::Ready(key, readiness) => {
                     if let Some(conn) = self.conn(key) {
                         conn.readable(readiness == Readiness::Closed);
@@ -867,7 +868,7 @@ impl Runner<'_> {
                 request: None,
                 started: true,
             });
-            return self.complete(home, job, &response);
+            return self.complete(home, Some(job.body), &response);
         }
         // Let go of the core while the service runs.
         self.cell
@@ -878,29 +879,39 @@ impl Runner<'_> {
             shared.ask_spare(self.index);
         }
         let started = Instant::now();
-        let response = call(shared, &job, peer);
+        let response = call(shared, &job, home, peer);
         shared.processed_in(started.elapsed());
         run_queued(shared);
+        let Some(response) = response else {
+            // It answers later, through the inbox; meanwhile the loop goes on.
+            return self.take_back_core();
+        };
+        if !self.take_back_core() {
+            self.cell.post(Msg::Completion {
+                home,
+                body: Some(job.body),
+                response,
+            });
+            return false;
+        }
+        self.complete(home, Some(job.body), &response)
+    }
+
+    /// Takes the core back after processing; `false` when another thread runs it now.
+    fn take_back_core(&mut self) -> bool {
         match self.cell.core.try_lock() {
             Ok(guard) => self.guard = Some(guard),
             Err(TryLockError::Poisoned(poisoned)) => self.guard = Some(poisoned.into_inner()),
-            Err(TryLockError::WouldBlock) => {
-                self.cell.post(Msg::Completion {
-                    home,
-                    job,
-                    response,
-                });
-                return false;
-            }
+            Err(TryLockError::WouldBlock) => return false,
         }
         self.cell.left_at.store(0, Ordering::SeqCst);
         self.cell.rescue_asked.store(false, Ordering::SeqCst);
-        self.complete(home, job, &response)
+        true
     }
 
     /// Hands the answer to a processed request to its connection (the
     /// caller drives it next); `false` without the core.
-    fn complete(&mut self, home: Home, job: Job, response: &Response) -> bool {
+    fn complete(&mut self, home: Home, body: Option<Vec<u8>>, response: &Response) -> bool {
         let shared = self.shared;
         shared.finished_one();
         let draining = shared.draining.load(Ordering::Relaxed);
@@ -925,7 +936,7 @@ impl Runner<'_> {
             draining,
             dooms: &mut self.local.dooms,
         };
-        conn.complete(&mut env, job, response);
+        conn.complete(&mut env, body, response);
         shared.deliver_dooms(&mut self.local.dooms);
         true
     }
@@ -1197,23 +1208,38 @@ impl Runner<'_> {
     }
 }
 
-/// Runs one request through the service.
-fn call(shared: &Shared, job: &Job, peer: Peer) -> Response {
-    job.run(&*shared.service, peer)
+/// Runs one request through the service: its answer, or `None` when it
+/// comes later through the inbox.
+fn call(shared: &Arc<Shared>, job: &Job, home: Home, peer: Peer) -> Option<Response> {
+    let later = Later::new(Arc::clone(shared) as Arc<dyn AnswerLater>, home);
+    job.run(&*shared.service, peer, later)
+}
+
+impl AnswerLater for Shared {
+    fn answer(&self, home: Home, response: Response) {
+        if let Some(cell) = self.cores.get(home.core) {
+            cell.post(Msg::Completion {
+                home,
+                body: None,
+                response,
+            });
+        }
+    }
 }
 
 /// Processes requests waiting for a worker, with the permit this thread
 /// holds, then gives the permit back.
-fn run_queued(shared: &Shared) {
+fn run_queued(shared: &Arc<Shared>) {
     loop {
         let next = lock(&shared.queue).pop_front();
         match next {
             Some(queued) => {
-                let response = call(shared, &queued.job, queued.peer);
-                if let Some(cell) = shared.cores.get(queued.home.core) {
+                let response = call(shared, &queued.job, queued.home, queued.peer);
+                if let (Some(response), Some(cell)) = (response, shared.cores.get(queued.home.core))
+                {
                     cell.post(Msg::Completion {
                         home: queued.home,
-                        job: queued.job,
+                        body: Some(queued.job.body),
                         response,
                     });
                 }

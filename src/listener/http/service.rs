@@ -4,8 +4,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use std::sync::Arc;
+
 use super::parse::RequestHead;
 use super::response::Response;
+use super::table::Home;
 
 /// What the core knows about the connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -66,14 +69,73 @@ pub(crate) enum HeadVerdict {
     Answer(Response),
 }
 
+/// Where a later answer goes: the core that owns the connection.
+pub(crate) trait AnswerLater: Send + Sync {
+    /// Answers the request of the connection at `home` (if it is still open).
+    fn answer(&self, home: Home, response: Response);
+}
+
+/// The way back to a request's connection, for an answer that comes after
+/// [`Service::call`] returned (when the event is on disk, say). Cheap to
+/// make; kept only when [`keep`](Self::keep) is called.
+pub(crate) struct Later {
+    target: Arc<dyn AnswerLater>,
+    home: Home,
+    /// Kept by the service: dropping it unanswered answers 500.
+    armed: bool,
+}
+
+impl std::fmt::Debug for Later {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Later")
+            .field("home", &self.home)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Later {
+    pub fn new(target: Arc<dyn AnswerLater>, home: Home) -> Self {
+        Self {
+            target,
+            home,
+            armed: false,
+        }
+    }
+
+    /// The service keeps it to answer later: from now on it must be used
+    /// (dropped unused, it answers 500 rather than leave the client waiting).
+    pub fn keep(mut self) -> Self {
+        self.armed = true;
+        self
+    }
+
+    /// Answers the request, from any thread.
+    pub fn send(mut self, response: Response) {
+        self.armed = false;
+        self.target.answer(self.home, response);
+    }
+}
+
+impl Drop for Later {
+    fn drop(&mut self) {
+        if self.armed {
+            self.armed = false;
+            let response = Response::error(500, "the request was dropped unanswered");
+            self.target.answer(self.home, response);
+        }
+    }
+}
+
 /// What the HTTP core serves. Called from the core's threads, concurrently.
 pub(crate) trait Service: Send + Sync + 'static {
     /// A request's head has arrived (its body has not been read).
     /// Quick: runs on the thread that reads the connection.
     fn head(&self, head: &RequestHead, peer: Peer, draining: bool) -> HeadVerdict;
 
-    /// A complete request. May block: runs on a worker thread, off the loop.
-    fn call(&self, request: &Request<'_>) -> Response;
+    /// A complete request. May block: runs on a worker thread, off the
+    /// loop. Returns the answer, or `None` after keeping `later` (see
+    /// [`Later::keep`]) to answer through it when the answer is known.
+    fn call(&self, request: &Request<'_>, later: Later) -> Option<Response>;
 
     /// The first byte of a request arrived.
     fn request_started(&self);

@@ -147,6 +147,7 @@
 //! |---|---|
 //! | [`event`] | the payload types, the event catalogue, and how to add an event |
 //! | [`signature`] | verification schemes, [`sign_webhook`], the redacting `Secret` |
+//! | [`handler`] | [`WebhookHandler`], and the runtime that calls it with retries: [`HandlerRetryPolicy`](handler::HandlerRetryPolicy), [`DeadLetter`](handler::DeadLetter), [`dispatch_guarded`](handler::dispatch_guarded) |
 //! | `listener` | the listener's options, delivery modes, stats, answers (feature `listener`) |
 //! | `journal` | the durable journal's configuration, dead letters, `JournalDir` (feature `listener`) |
 //! | `client` | the REST client's requests and answers (feature `client`) |
@@ -190,7 +191,7 @@
 pub mod client;
 mod error;
 pub mod event;
-mod handler;
+pub mod handler;
 #[cfg(feature = "listener")]
 pub mod journal;
 #[cfg(feature = "listener")]
@@ -198,7 +199,11 @@ pub mod listener;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod secret;
-#[cfg(all(feature = "signals", unix))]
+#[cfg(all(
+    feature = "signals",
+    unix,
+    any(feature = "listener", feature = "redis")
+))]
 mod signals;
 pub mod signature;
 mod sync;

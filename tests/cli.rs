@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use delivery::*;
-use wasenderapi::listener::{DeliveryMode, HandlerRetryPolicy};
+use wasenderapi::handler::HandlerRetryPolicy;
+use wasenderapi::listener::DeliveryMode;
 use wasenderapi::{WebhookListener, WebhookVerifier};
 
 const WAIT: Duration = Duration::from_secs(10);

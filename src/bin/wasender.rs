@@ -511,7 +511,7 @@ fn dead_letters(command: DeadLetterCommand) -> Outcome {
                 loop {
                     let page = dead.list(after.as_deref(), 100)?;
                     let Some(last) = page.last() else { break };
-                    after = Some(last.id.clone());
+                    after = last.id.entry_id().map(str::to_owned);
                     for letter in &page {
                         println!("{}", redis_letter_json(letter));
                     }
@@ -570,18 +570,8 @@ fn dead_letters(command: DeadLetterCommand) -> Outcome {
 }
 
 /// One Redis dead letter as a JSON line (the body as text when it is UTF-8).
-fn redis_letter_json(letter: &wasenderapi::redis::RedisDeadLetter) -> serde_json::Value {
-    serde_json::json!({
-        "id": letter.id,
-        "original_id": letter.original_id,
-        "event": letter.event,
-        "error": letter.error,
-        "attempts": letter.attempts,
-        "received_ms": letter.received_ms,
-        "dead_ms": letter.dead_ms,
-        "consumer": letter.consumer,
-        "body": String::from_utf8_lossy(&letter.body),
-    })
+fn redis_letter_json(letter: &wasenderapi::handler::DeadLetter) -> serde_json::Value {
+    serde_json::to_value(letter).unwrap_or_default()
 }
 
 /// A command-line mistake found after parsing (exit code 2, like clap's own).

@@ -141,8 +141,11 @@ use std::time::Duration;
 
 use crate::WasenderError;
 
-pub use dead_letter::{DeadLetter, DeadLetters};
-pub(crate) use dedupe::{dedupe_key, event_key, DedupeWindow};
+pub(crate) use crate::handler::DeadLetter;
+pub use dead_letter::DeadLetters;
+#[cfg(test)]
+pub(crate) use dedupe::dedupe_key;
+pub(crate) use dedupe::DedupeWindow;
 pub use dir::{JournalDir, JournalInfo};
 pub use requeue::Requeue;
 pub(crate) use requeue::{purge, requeue};

@@ -1,25 +1,25 @@
 //! The worker's acknowledger thread: handler threads hand it the ids of
 //! entries their handler returned `Ok` for, and it acknowledges them in
-//! batches (`XACK <events> <group> id1 id2 …`), so that many entries share
-//! one round trip (and, with `appendfsync always`, one `fsync`).
+//! batches (one script: `XACK <events> <group> id1 id2 …` and the attempts
+//! forgotten), so that many entries share one round trip (and, with
+//! `appendfsync always`, one `fsync`).
 
 use std::thread;
 use std::time::Duration;
 
-use ::redis::{Connection, RedisError};
-
-use super::connection::{breaks_connection, failure_class, is_stale};
-use super::worker::{Counters, Shared};
+use super::connection::{failure_class, LazyConnection};
+use super::worker::Shared;
+use crate::handler::counters;
 use crate::sync::{lock, wait};
 
-/// The most ids in one `XACK`.
+/// The most ids in one acknowledgement.
 const MAX_BATCH: usize = 1000;
-/// Tries at one batch before it is given up on (its entries are delivered again).
-const TRIES: u32 = 3;
+/// Tries at one batch before it is given up on (its entries are handled again).
+pub(crate) const TRIES: u32 = 3;
 
-/// Runs until [`Shared::close_acks`] was called and every handed id is sent.
+/// Runs until [`Shared::close_acks`](super::worker::Shared) was called and every handed id is sent.
 pub(crate) fn run(shared: &Shared) {
-    let mut connection = None;
+    let mut connection = shared.connector.lazy();
     while let Some(ids) = next_batch(shared) {
         acknowledge(shared, &mut connection, &ids);
     }
@@ -40,25 +40,22 @@ fn next_batch(shared: &Shared) -> Option<Vec<String>> {
     }
 }
 
-fn acknowledge(shared: &Shared, connection: &mut Option<Connection>, ids: &[String]) {
+fn acknowledge(shared: &Shared, connection: &mut LazyConnection, ids: &[String]) {
+    let mut invocation = shared.scripts.acknowledge.key(&shared.events_key);
+    invocation
+        .key(&shared.attempts_key)
+        .arg(&shared.group)
+        .arg(ids);
     for attempt in 1..=TRIES {
-        let reused = connection.is_some();
-        let mut result = send(shared, connection, ids);
-        if reused && matches!(&result, Err(e) if is_stale(e)) {
-            *connection = None;
-            result = send(shared, connection, ids);
-        }
-        let Err(e) = result else {
+        // Safe to send twice: acknowledging is idempotent.
+        let Err(e) = connection.run(|c| invocation.invoke::<u64>(c)) else {
             return;
         };
-        Counters::add(&shared.counters.redis_errors, 1);
-        if breaks_connection(&e) {
-            *connection = None;
-        }
+        counters::add(&shared.counters.redis_errors, 1);
         if attempt == TRIES {
             log::warn!(
                 "{} handled entries could not be acknowledged (Redis {}: {e}); they will be \
-                 delivered and handled again",
+                 taken over and handled again",
                 ids.len(),
                 failure_class(&e)
             );
@@ -66,18 +63,4 @@ fn acknowledge(shared: &Shared, connection: &mut Option<Connection>, ids: &[Stri
         }
         thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn send(
-    shared: &Shared,
-    connection: &mut Option<Connection>,
-    ids: &[String],
-) -> Result<(), RedisError> {
-    let connection = shared.connection(connection)?;
-    ::redis::cmd("XACK")
-        .arg(&shared.events_key)
-        .arg(&shared.options.group)
-        .arg(ids)
-        .query::<u64>(connection)
-        .map(drop)
 }

@@ -180,10 +180,12 @@ mod entry;
 mod handling;
 mod options;
 mod reading;
+mod scripts;
 mod worker;
 
-pub use crate::handler::HandlerRetryPolicy;
 pub use append::{Appended, RedisAppender};
-pub use dead_letters::{RedisDeadLetter, RedisDeadLetters};
-pub use options::{RedisOptions, DEFAULT_GROUP, DEFAULT_KEY_PREFIX};
-pub use worker::{RedisWorker, RedisWorkerBuilder, RedisWorkerStats, DEFAULT_WORKER_DRAIN_TIMEOUT};
+pub use dead_letters::RedisDeadLetters;
+pub use options::{
+    RedisAppenderOptions, RedisOptions, DEFAULT_GROUP, DEFAULT_KEY_PREFIX, HANDED_BACK_CONSUMER,
+};
+pub use worker::{RedisWorker, RedisWorkerBuilder, RedisWorkerStats, WorkerShutdownHandle};

@@ -166,8 +166,10 @@
 //!   the builder's `metrics(true)` turns it on.
 //! - `tls`: HTTPS in the listener with rustls.
 //! - `redis`: scale-out delivery on Redis Streams — many listeners and many
-//!   workers on one stream, with shared dedupe: the listener's
-//!   `DeliveryMode::redis` and `redis::RedisWorker` (see the `redis` module).
+//!   workers on one stream, with shared dedupe: `redis::RedisAppender`,
+//!   `redis::RedisWorker`, and with `listener` the listener's
+//!   `DeliveryMode::redis` (see the `redis` module). It needs neither the
+//!   listener nor the journal.
 //! - `cli`: the `wasender` command-line tool.
 //! - `jiff`: timestamps as `jiff::Timestamp` too.
 //!

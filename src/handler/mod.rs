@@ -62,7 +62,9 @@ pub(crate) use guarded::panic_message;
 pub use guarded::{dispatch_guarded, HandlerFailure};
 pub use retry::HandlerRetryPolicy;
 pub use shared::IntoSharedHandler;
-pub(crate) use threads::{Hurry, ThreadGroup};
+#[cfg_attr(not(feature = "redis"), allow(unused_imports))]
+pub(crate) use threads::Hurry;
+pub(crate) use threads::ThreadGroup;
 
 /// How long a graceful stop waits for work in progress when not set with
 /// `drain_timeout` (the listener's `WebhookListenerBuilder::drain_timeout`,

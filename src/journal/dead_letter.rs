@@ -183,7 +183,7 @@ impl DeadLetters {
     ///
     /// let letters = DeadLetters::read("/var/lib/bot/journal/dead-letters.jsonl")?;
     /// for letter in &letters {
-    ///     eprintln!("#{}: {} after {} attempts", letter.seq, letter.error, letter.attempts);
+    ///     eprintln!("{}: {letter}", letter.id); // "#42: 5 handler calls began; the last returned an error: …"
     /// }
     /// # Ok::<(), wasenderapi::WasenderError>(())
     /// ```

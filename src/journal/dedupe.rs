@@ -370,20 +370,22 @@ mod tests {
 
     #[test]
     fn dedupe_keys_separate_fields_and_ignore_the_body_when_there_is_an_id() {
-        assert_ne!(
-            dedupe_key("ab", Some("c"), b""),
-            dedupe_key("a", Some("bc"), b"")
-        );
-        assert_ne!(dedupe_key("e", Some("x"), b""), dedupe_key("e", None, b"x"));
+        // Events that carry messages (the catalogue's), so that the id counts.
+        let e = "messages.upsert";
+        assert_ne!(dedupe_key("ab", None, b"c"), dedupe_key("a", None, b"bc"));
+        assert_ne!(dedupe_key(e, Some("x"), b""), dedupe_key(e, None, b"x"));
         assert_eq!(
-            dedupe_key("e", Some(""), b"body"),
-            dedupe_key("e", None, b"body")
+            dedupe_key(e, Some(""), b"body"),
+            dedupe_key(e, None, b"body")
         );
-        assert_ne!(
-            dedupe_key("e", None, b"body1"),
-            dedupe_key("e", None, b"body2")
+        assert_eq!(
+            dedupe_key(e, Some("id"), b"one body"),
+            dedupe_key(e, Some("id"), b"another")
         );
-        assert_eq!(dedupe_key("e", Some("id"), b"").len(), "id:".len() + 64);
+        assert_ne!(dedupe_key(e, None, b"body1"), dedupe_key(e, None, b"body2"));
+        assert_eq!(dedupe_key(e, Some("id"), b"").len(), "id:".len() + 64);
+        // An event this crate does not know carries no typed message: keyed by body.
+        assert!(dedupe_key("labels.edit", Some("id"), b"{}").starts_with("body:"));
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //!
 //! let journal = JournalDir::open("/var/lib/bot/journal")?; // the listener is stopped
 //! for letter in journal.dead_letters()? {
-//!     println!("#{} failed {} times: {}", letter.seq, letter.attempts, letter.error);
+//!     println!("{} failed {} times: {}", letter.id, letter.attempts, letter.error);
 //! }
 //! // The bug is fixed: hand them to the handler again at the next start.
 //! journal.requeue(Requeue::All)?;

@@ -440,6 +440,13 @@ fn a_crash_loop_dead_letters_only_the_crashing_event() {
     let handled: HashSet<String> = ids_in(&dir.join("handled")).into_iter().collect();
     let missing: Vec<&&String> = others.iter().filter(|id| !handled.contains(**id)).collect();
     assert!(missing.is_empty(), "events never handled: {missing:?}");
+    // An event that ran beside the crashing one is run once more, alone; no
+    // other event began more than twice.
+    let all_began = ids_in(&dir.join("began"));
+    for id in &others {
+        let calls = all_began.iter().filter(|b| b == id).count();
+        assert!(calls <= 2, "{id} began {calls} times");
+    }
     eprintln!(
         "crash loop: {EVENTS} events, {crashes} crashes over {} worker runs, 1 dead letter \
          ({letter}), {} handler calls began in all, {stopped}, {:.2?}",

@@ -5,8 +5,11 @@
 //! threads in one; a graceful stop joins them by the drain deadline and
 //! leaves the rest behind (a handler call that does not return cannot be
 //! interrupted), and a second signal can cut the wait short from another
-//! thread ([`Hurry`]).
+//! thread ([`Hurry`]). Threads may come and go (one per connection, say):
+//! ended ones are joined as new ones start, so the group holds about as
+//! many handles as threads running.
 
+use std::collections::HashSet;
 use std::io;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
@@ -17,8 +20,9 @@ use crate::sync::{lock, wait_timeout};
 /// Threads started together and joined together by a deadline.
 pub(crate) struct ThreadGroup {
     ends: Arc<Ends>,
-    /// Each thread with the index of its flag in [`EndState::ended`].
-    threads: Vec<(usize, JoinHandle<()>)>,
+    /// Each thread started and not joined yet, with its number.
+    threads: Vec<(u64, JoinHandle<()>)>,
+    next: u64,
 }
 
 /// What the threads of a group signal, and what [`ThreadGroup::join_by`] waits on.
@@ -28,9 +32,8 @@ struct Ends {
 }
 
 struct EndState {
-    /// One flag per thread started, by index: the thread's body has returned
-    /// (or unwound).
-    ended: Vec<bool>,
+    /// The numbers of the threads whose body has not returned (or unwound) yet.
+    running: HashSet<u64>,
     /// [`Hurry::hurry`] was called: stop waiting.
     hurried: bool,
 }
@@ -43,12 +46,12 @@ pub(crate) struct Hurry(Arc<Ends>);
 /// Marks its thread ended when dropped: when the body returns, or unwinds.
 struct EndSignal {
     ends: Arc<Ends>,
-    index: usize,
+    number: u64,
 }
 
 impl Drop for EndSignal {
     fn drop(&mut self) {
-        lock(&self.ends.state).ended[self.index] = true;
+        lock(&self.ends.state).running.remove(&self.number);
         self.ends.changed.notify_all();
     }
 }
@@ -73,25 +76,33 @@ impl ThreadGroup {
         Self {
             ends: Arc::new(Ends {
                 state: Mutex::new(EndState {
-                    ended: Vec::new(),
+                    running: HashSet::new(),
                     hurried: false,
                 }),
                 changed: Condvar::new(),
             }),
             threads: Vec::new(),
+            next: 0,
         }
     }
 
-    /// Starts a thread named `name` running `body`.
+    /// Starts a thread named `name` running `body`. Threads of the group
+    /// that ended meanwhile are joined first, now and then, so that the
+    /// group does not grow with every thread it ever ran.
     pub fn spawn(&mut self, name: String, body: impl FnOnce() + Send + 'static) -> io::Result<()> {
-        let index = {
+        let number = self.next;
+        self.next += 1;
+        let running = {
             let mut state = lock(&self.ends.state);
-            state.ended.push(false);
-            state.ended.len() - 1
+            state.running.insert(number);
+            state.running.len()
         };
+        if self.threads.len() >= 2 * running + 16 {
+            self.reap();
+        }
         let signal = EndSignal {
             ends: Arc::clone(&self.ends),
-            index,
+            number,
         };
         let spawned = thread::Builder::new().name(name).spawn(move || {
             let _signal = signal;
@@ -99,11 +110,23 @@ impl ThreadGroup {
         });
         match spawned {
             Ok(thread) => {
-                self.threads.push((index, thread));
+                self.threads.push((number, thread));
                 Ok(())
             }
-            // The closure, and the signal with it, was dropped: its flag is set.
+            // The closure, and the signal with it, was dropped: not running.
             Err(e) => Err(e),
+        }
+    }
+
+    /// Joins the threads that ended.
+    fn reap(&mut self) {
+        let running = lock(&self.ends.state).running.clone();
+        let (ended, live): (Vec<_>, Vec<_>) = std::mem::take(&mut self.threads)
+            .into_iter()
+            .partition(|(number, _)| !running.contains(number));
+        self.threads = live;
+        for (_, thread) in ended {
+            let _ = thread.join();
         }
     }
 
@@ -117,10 +140,10 @@ impl ThreadGroup {
     /// is hurried; joins the threads that ended and leaves the others
     /// running, detached. Returns how many were left.
     pub fn join_by(self, deadline: Instant) -> usize {
-        let ended: Vec<bool> = {
+        let running: HashSet<u64> = {
             let mut state = lock(&self.ends.state);
             loop {
-                if state.hurried || state.ended.iter().all(|&e| e) {
+                if state.hurried || state.running.is_empty() {
                     break;
                 }
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -129,12 +152,12 @@ impl ThreadGroup {
                 }
                 state = wait_timeout(&self.ends.changed, state, left).0;
             }
-            state.ended.clone()
+            state.running.clone()
         };
         let mut left = 0;
-        for (index, thread) in self.threads {
+        for (number, thread) in self.threads {
             // A thread whose body returned is about to exit: joining is quick.
-            if ended.get(index).copied().unwrap_or(false) || thread.is_finished() {
+            if !running.contains(&number) || thread.is_finished() {
                 let _ = thread.join();
             } else {
                 left += 1;
@@ -187,6 +210,26 @@ mod tests {
         group.spawn("quick".into(), || {}).unwrap();
         assert_eq!(group.join_by(Instant::now() + Duration::from_millis(50)), 1);
         drop(release);
+    }
+
+    #[test]
+    fn threads_that_come_and_go_do_not_pile_up() {
+        let mut group = ThreadGroup::new();
+        for i in 0..100 {
+            group.spawn(format!("t{i}"), || {}).unwrap();
+            // Each ends before the next starts.
+            let mut state = lock(&group.ends.state);
+            while !state.running.is_empty() {
+                state = wait_timeout(&group.ends.changed, state, Duration::from_secs(1)).0;
+            }
+        }
+        // One thread running at each start: at most 2 + 16 handles kept.
+        assert!(
+            group.threads.len() <= 18,
+            "{} handles kept",
+            group.threads.len()
+        );
+        assert_eq!(group.join_by(Instant::now() + Duration::from_secs(30)), 0);
     }
 
     #[test]

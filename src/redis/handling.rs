@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use ::redis::Value;
 
+use super::acking;
 use super::connection::{failure_class, LazyConnection};
 use super::entry::{self, now_ms, Entry};
 use super::worker::{is_zero, HandBack, Job, JobKind, Shared};
@@ -114,7 +115,17 @@ impl Attempt<'_> {
 impl Attempts for Attempt<'_> {
     fn handled(&mut self, _call: u32) {
         counters::add(&self.shared.counters.handled, 1);
-        self.shared.acknowledge(self.entry.id.clone());
+        if self.alone {
+            // Acknowledged before anything else may begin: should the next
+            // entry crash the process, this one is not left pending, to be
+            // counted again.
+            let ids = [self.entry.id.clone()];
+            if !acking::acknowledge_now(self.shared, self.connection, &ids) {
+                log::warn!("entry {} handled alone but not acknowledged", self.entry.id);
+            }
+        } else {
+            self.shared.acknowledge(self.entry.id.clone());
+        }
         self.answered();
     }
 
@@ -126,8 +137,8 @@ impl Attempts for Attempt<'_> {
             &shared.counters.handler_errors
         };
         counters::add(counter, 1);
-        self.answered();
         // The call answered: a crash from now on is not this call's doing.
+        // Recorded before anything else may begin (when it ran alone).
         let id = &self.entry.id;
         let last = if failure.panicked {
             LastCall::Panicked
@@ -158,6 +169,7 @@ impl Attempts for Attempt<'_> {
                 failure_class(&e)
             );
         }
+        self.answered();
     }
 
     fn wait(&mut self, delay: Duration) -> bool {

@@ -249,4 +249,7 @@ pub use dead_letters::RedisDeadLetters;
 pub use options::{
     RedisAppenderOptions, RedisOptions, DEFAULT_GROUP, DEFAULT_KEY_PREFIX, HANDED_BACK_CONSUMER,
 };
-pub use worker::{RedisWorker, RedisWorkerBuilder, RedisWorkerStats, WorkerShutdownHandle};
+pub use worker::{
+    RedisWorker, RedisWorkerBuilder, RedisWorkerStats, WorkerShutdownHandle,
+    DEFAULT_WORKER_HANDLER_THREADS,
+};

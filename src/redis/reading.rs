@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use ::redis::streams::{StreamInfoGroupsReply, StreamPendingReply};
 use ::redis::{RedisError, RedisResult, Value};
 
+use super::acking;
 use super::connection::{failure_class, is_no_group, LazyConnection};
 use super::entry::{next_id, value_bytes, Entry};
 use super::worker::{Job, JobKind, Shared};
@@ -21,6 +22,8 @@ const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(2);
 const OUTAGE_LOG_INTERVAL: Duration = Duration::from_secs(30);
 /// Idle entries one takeover looks at.
 const TAKE_OVER_SCAN: usize = 100;
+/// How long the reader waits for half the threads to be idle before a fetch.
+const GATHER: Duration = Duration::from_millis(1);
 
 /// The reader thread: runs until the worker stops.
 pub(crate) fn run(shared: &Shared) {
@@ -107,9 +110,25 @@ impl Reader<'_> {
         } else if self.suspects || now >= self.next_claim {
             self.take_over(idle_threads, quiet)?;
         } else {
+            let idle_threads = self.gather(idle_threads);
             self.fetch(idle_threads)?;
         }
         Ok(())
+    }
+
+    /// With fewer than half the threads idle, waits a moment ([`GATHER`])
+    /// for more to finish, so that one round trip fetches for several;
+    /// returns the idle threads then.
+    fn gather(&self, idle_threads: usize) -> usize {
+        let shared = self.shared;
+        let half = shared.threads.div_ceil(2);
+        if idle_threads >= half {
+            return idle_threads;
+        }
+        let until = Instant::now() + GATHER;
+        shared.wait_until(until, |l| l.idle_threads(shared.threads) >= half);
+        // Only this thread hands out entries: the idle threads can only be more.
+        crate::sync::lock(&shared.local).idle_threads(shared.threads)
     }
 
     /// When the next chore or takeover is due.
@@ -121,19 +140,35 @@ impl Reader<'_> {
         due
     }
 
-    /// New entries for `idle_threads` threads (see [`scripts::FETCH`](super::scripts::FETCH));
-    /// with none, waits for the stream to grow (`XREAD BLOCK`, up to the block time).
+    /// New entries for `idle_threads` threads (see [`scripts::FETCH`](super::scripts::FETCH)),
+    /// acknowledging the handled entries waiting for the acker on the way;
+    /// with none, waits for the stream to grow (`XREAD BLOCK`, up to the
+    /// block time).
     fn fetch(&mut self, idle_threads: usize) -> RedisResult<()> {
         let shared = self.shared;
+        if idle_threads == 0 {
+            // `COUNT 0` would read everything.
+            return Ok(());
+        }
+        let acks = acking::take_batch(shared);
         let mut invocation = shared.scripts.fetch.key(&shared.events_key);
         invocation
             .key(&shared.attempts_key)
             .arg(&shared.group)
             .arg(&shared.consumer)
-            .arg(idle_threads);
+            .arg(idle_threads)
+            .arg(acks.len())
+            .arg(&acks);
         // Not sent twice on a new connection: the first may have fetched.
-        let (last_id, entries): (String, Vec<Value>) =
-            self.connection.run_once(|c| invocation.invoke(c))?;
+        let fetched: RedisResult<(String, Vec<Value>)> =
+            self.connection.run_once(|c| invocation.invoke(c));
+        let (last_id, entries) = match fetched {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                acking::give_back(shared, acks);
+                return Err(e);
+            }
+        };
         let jobs: Vec<Job> = entries
             .into_iter()
             .filter_map(|entry| {
@@ -178,6 +213,9 @@ impl Reader<'_> {
     fn take_over(&mut self, idle_threads: usize, quiet: bool) -> RedisResult<()> {
         let shared = self.shared;
         let settings = &shared.settings;
+        // An entry may run alone: acknowledge everything handled first.
+        let quiet = quiet && acking::wait_until_sent(shared, settings.block_time);
+        let acks = acking::take_batch(shared);
         let mut invocation = shared.scripts.take_over.key(&shared.events_key);
         invocation
             .key(&shared.attempts_key)
@@ -187,9 +225,18 @@ impl Reader<'_> {
             .arg(idle_threads)
             .arg(u8::from(quiet))
             .arg(settings.retry.attempts())
-            .arg(TAKE_OVER_SCAN);
-        let (suspects, deleted, taken): (u64, Vec<String>, Vec<Value>) =
-            self.connection.run_once(|c| invocation.invoke(c))?;
+            .arg(TAKE_OVER_SCAN)
+            .arg(acks.len())
+            .arg(&acks);
+        let taken: RedisResult<(u64, Vec<String>, Vec<Value>)> =
+            self.connection.run_once(|c| invocation.invoke(c));
+        let (suspects, deleted, taken) = match taken {
+            Ok(taken) => taken,
+            Err(e) => {
+                acking::give_back(shared, acks);
+                return Err(e);
+            }
+        };
         if !deleted.is_empty() {
             let n = deleted.len() as u64;
             counters::add(&shared.counters.deleted_unhandled, n);

@@ -9,16 +9,26 @@
 //! A call that began and never answered — its process died — shows as
 //! `<id>` greater than `<id>:ended`.
 
-/// Fetches up to `ARGV[3]` new entries (`XREADGROUP … >`, never blocking)
-/// and records, for each, that a handler call begins (the caller fetches
-/// only for idle handler threads, which begin at once). With nothing new,
-/// returns the stream's last id instead, to wait for anything newer with
-/// `XREAD BLOCK` (outside a script).
+/// Acknowledges the `ARGV[4]` handled entries that follow (forgetting their
+/// attempts, as [`ACKNOWLEDGE`] does), then fetches up to `ARGV[3]` new
+/// entries (`XREADGROUP … >`, never blocking) and records, for each, that a
+/// handler call begins (the caller fetches only for idle handler threads,
+/// which begin at once). With nothing new, returns the stream's last id
+/// instead, to wait for anything newer with `XREAD BLOCK` (outside a
+/// script).
 ///
 /// `KEYS[1]` the events stream, `KEYS[2]` the attempts hash; `ARGV[1]` the
-/// group, `ARGV[2]` this consumer, `ARGV[3]` the count. Returns
-/// `{last id or '', {{id, fields, calls begun}, …}}`.
+/// group, `ARGV[2]` this consumer, `ARGV[3]` the count, `ARGV[5..]` the ids
+/// to acknowledge. Returns `{last id or '', {{id, fields, calls begun}, …}}`.
 pub(crate) const FETCH: &str = r"
+local acks = tonumber(ARGV[4])
+if acks > 0 then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 5, 4 + acks))
+  for i = 5, 4 + acks do
+    local id = ARGV[i]
+    redis.call('HDEL', KEYS[2], id, id .. ':ended', id .. ':last', id .. ':error')
+  end
+end
 local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
                         'STREAMS', KEYS[1], '>')
 if not read then
@@ -50,13 +60,25 @@ return {'', out}
 ///
 /// Entries taken to be run (`go`, `solo`) get their call recorded as begun.
 /// Entries deleted from the stream meanwhile are dropped from the group and
-/// the hash, and reported.
+/// the hash, and reported. First, the `ARGV[8]` handled entries that follow
+/// are acknowledged (as in [`FETCH`]): a takeover that may run an entry alone
+/// comes after every acknowledgement, so that if that entry crashes the
+/// process again, no handled entry is left pending to be counted again.
 ///
 /// `KEYS[1]` the events stream, `KEYS[2]` the attempts hash; `ARGV[1]` the
 /// group, `ARGV[2]` this consumer, `ARGV[7]` how many idle entries to look
-/// at. Returns `{suspects left, {deleted id, …}, {{id, fields, kind, calls
-/// begun, calls ended, last ending, last error}, …}}`.
+/// at, `ARGV[9..]` the ids to acknowledge. Returns `{suspects left, {deleted
+/// id, …}, {{id, fields, kind, calls begun, calls ended, last ending, last
+/// error}, …}}`.
 pub(crate) const TAKE_OVER: &str = r"
+local acks = tonumber(ARGV[8])
+if acks > 0 then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 9, 8 + acks))
+  for i = 9, 8 + acks do
+    local id = ARGV[i]
+    redis.call('HDEL', KEYS[2], id, id .. ':ended', id .. ':last', id .. ':error')
+  end
+end
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', ARGV[7])
 local free = tonumber(ARGV[4])
 local max = tonumber(ARGV[6])

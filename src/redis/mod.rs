@@ -154,11 +154,12 @@
 //!
 //! - every attempt began already: dead-lettered without another call;
 //! - a call began and never answered (its worker died, maybe of this very
-//!   event): run **alone**, once nothing else runs in this worker and with
-//!   nothing else begun until it answers, so that if it crashes the process
-//!   again, the crash counts against it only. The other entries that were
-//!   running beside it when the first worker died are taken over the same
-//!   way, and handled;
+//!   event): run **alone**, once nothing else runs in this worker (it stops
+//!   fetching for a quarter of the claim time to get there) and with
+//!   nothing else begun until it answers and its answer is recorded, so that
+//!   if it crashes the process again, the crash counts against it only. The
+//!   other entries that were running beside it when the first worker died
+//!   are taken over the same way, and handled;
 //! - anything else: run like a new entry.
 //!
 //! So an event whose handler crashes every process that runs it (a

@@ -39,6 +39,7 @@ pub(crate) fn run(shared: &Shared) {
         group_ready: false,
         next_claim: now,
         suspects: false,
+        suspects_since: None,
         next_trim: settings.trim_interval.map(|i| now + i),
         next_forget: now,
         outage: None,
@@ -65,6 +66,8 @@ struct Reader<'a> {
     /// The last takeover found entries to run alone that it could not take:
     /// fetch nothing new until the worker is quiet and they are taken.
     suspects: bool,
+    /// Since when the worker waits to be quiet for them.
+    suspects_since: Option<Instant>,
     next_trim: Option<Instant>,
     next_forget: Instant,
     /// When the current outage started and was last logged.
@@ -103,8 +106,18 @@ impl Reader<'_> {
             // A call runs alone: begin nothing else until it answers.
             shared.wait_until(due, |l| !l.alone);
         } else if self.suspects && !quiet {
-            // Entries wait to run alone: let what runs finish first.
-            shared.wait_until(due, |l| l.quiet() && !l.alone);
+            // Entries wait to run alone: let what runs finish first, for a
+            // while (a call that takes long must not stall the worker: they
+            // are looked for again at the next takeover, here or elsewhere).
+            let since = *self.suspects_since.get_or_insert(now);
+            let interval = claim_interval(shared.settings.claim_idle);
+            if now.duration_since(since) >= interval {
+                self.suspects = false;
+                self.suspects_since = None;
+                self.next_claim = now + interval;
+            } else {
+                shared.wait_until(due.min(since + interval), |l| l.quiet() && !l.alone);
+            }
         } else if idle_threads == 0 {
             shared.wait_until(due, |l| l.idle_threads(shared.threads) > 0 && !l.alone);
         } else if self.suspects || now >= self.next_claim {
@@ -249,6 +262,9 @@ impl Reader<'_> {
         let jobs: Vec<Job> = taken.into_iter().filter_map(taken_job).collect();
         let alone = jobs.iter().any(|j| matches!(j.kind, JobKind::Alone));
         self.suspects = suspects > 0;
+        if !self.suspects {
+            self.suspects_since = None;
+        }
         self.next_claim = if jobs.len() >= idle_threads || alone || self.suspects {
             // There may be more: look again as soon as there is room.
             Instant::now()

@@ -510,8 +510,10 @@ fn dead_letters(command: DeadLetterCommand) -> Outcome {
                 let mut after: Option<String> = None;
                 loop {
                     let page = dead.list(after.as_deref(), 100)?;
-                    let Some(last) = page.last() else { break };
-                    after = last.id.entry_id().map(str::to_owned);
+                    let Some(last) = page.last().and_then(|l| l.id.entry_id()) else {
+                        break;
+                    };
+                    after = Some(last.to_owned());
                     for letter in &page {
                         println!("{}", redis_letter_json(letter));
                     }

@@ -237,10 +237,19 @@ pub fn worker(options: RedisOptions, probe: &Arc<Probe>, name: &str) -> RedisWor
         .expect("a Redis worker starts")
 }
 
-/// The consumers of group `group` on `key`: name and pending entries.
+/// The consumers of group `group` on `key`: name and pending entries (none
+/// before a worker created the group).
 pub fn consumers(server: &RedisServer, key: &str, group: &str) -> Vec<(String, u64)> {
-    let reply: Vec<HashMap<String, redis::Value>> =
-        server.query(&["XINFO", "CONSUMERS", key, group]);
+    let reply = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(key)
+        .arg(group)
+        .query::<Vec<HashMap<String, redis::Value>>>(&mut server.connection());
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(e) if e.code() == Some("NOGROUP") => return Vec::new(),
+        Err(e) => panic!("XINFO CONSUMERS failed: {e}"),
+    };
     reply
         .into_iter()
         .map(|c| {

@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo bench --bench redis --features redis`. `REDIS_BENCH_EVENTS`
 //! (default 20,000 per mode) and `REDIS_BENCH_CONNECTIONS` (default 32
-//! keep-alive client connections) change the load. It starts its own
+//! keep-alive client connections) change the load, `REDIS_BENCH_WORKER_THREADS`
+//! (default 64) the worker. It starts its own
 //! `redis-server` (`$REDIS_SERVER`, else from the `PATH`) on a free loopback
 //! port with `appendonly yes` and `appendfsync always`: the same promise as
 //! the durable journal's `fsync` (no acknowledged event lost to a crash).
@@ -32,8 +33,13 @@ use wasenderapi::{WasenderSyncClient, WebhookEvent, WebhookHandler, WebhookListe
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 /// Request workers of the inline listener (as in the soak bench).
 const WORKERS: usize = 16;
-/// Handler threads: the durable listener's, and the Redis worker's.
+/// Handler threads of the durable listener.
 const HANDLER_THREADS: usize = 4;
+/// Handler threads of the Redis worker (`REDIS_BENCH_WORKER_THREADS`
+/// changes it). A worker reads at most one entry per idle thread per round
+/// trip (an `fsync` with `appendfsync always`): it holds nothing it cannot
+/// begin at once, so its threads are its read-ahead.
+const REDIS_WORKER_THREADS: u64 = 64;
 
 /// Records, for each event, the time from its send to its handler call
 /// (the send time travels in the message text, in µs since `base`).
@@ -233,10 +239,16 @@ fn durable(connections: usize, events: u64) -> Figures {
     figures
 }
 
-fn redis(options: &RedisOptions, listeners: usize, connections: usize, events: u64) -> Figures {
+fn redis(
+    options: &RedisOptions,
+    listeners: usize,
+    connections: usize,
+    events: u64,
+    worker_threads: usize,
+) -> Figures {
     let timing = Timing::new();
     let worker = RedisWorker::builder(options.clone(), Arc::clone(&timing))
-        .handler_threads(HANDLER_THREADS)
+        .handler_threads(worker_threads)
         .spawn()
         .expect("start the worker");
     let listeners: Vec<WebhookListener> = (0..listeners)
@@ -318,19 +330,21 @@ fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
     let events = env_count("REDIS_BENCH_EVENTS", 20_000);
     let connections = env_count("REDIS_BENCH_CONNECTIONS", 32) as usize;
+    let worker_threads = env_count("REDIS_BENCH_WORKER_THREADS", REDIS_WORKER_THREADS) as usize;
     let server = RedisServer::start();
     let options = RedisOptions::new(format!("redis://127.0.0.1:{}/", server.port));
     println!(
         "Redis delivery vs durable and inline: {events} distinct events per mode, {connections} \
-         connections, Redis with appendfsync always"
+         connections, Redis with appendfsync always; {HANDLER_THREADS} durable handler threads, \
+         {worker_threads} Redis worker threads"
     );
     let inline = inline(connections, events);
     inline.print("inline");
     let durable = durable(connections, events);
     durable.print("durable (journal)");
-    let one = redis(&options, 1, connections, events);
+    let one = redis(&options, 1, connections, events, worker_threads);
     one.print("redis, 1 listener");
-    let two = redis(&options, 2, connections, events);
+    let two = redis(&options, 2, connections, events, worker_threads);
     two.print("redis, 2 listeners");
     println!(
         "  redis (1 listener) / durable = {:.2} answered, {:.2} handled (goal >= 0.5); \

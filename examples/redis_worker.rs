@@ -6,13 +6,16 @@
 //! ```
 //!
 //! Environment: `WASENDER_REDIS_URL` (default `redis://127.0.0.1:6379/`),
-//! `WASENDER_HANDLER_THREADS` (default 4), `WASENDER_CONSUMER` (default: host
+//! `WASENDER_HANDLER_THREADS` (default 16: a worker reads at most one entry
+//! per idle thread, see `RedisWorkerBuilder::handler_threads`), `WASENDER_CONSUMER` (default: host
 //! name and process id), `WASENDER_RUN_SECONDS` (stop gracefully after that
 //! long; default: until SIGTERM or Ctrl-C), `RUST_LOG` (default `info`).
 //!
 //! Run as many as you like, on as many machines. A worker that is killed
 //! leaves the entries it held pending; the others take them over after the
-//! claim idle time (60 s by default).
+//! claim idle time (60 s by default), and remove it from the consumer group
+//! once it holds nothing. A worker stopped with SIGTERM hands back what it
+//! holds and leaves the group itself.
 
 use std::time::Duration;
 
@@ -69,7 +72,10 @@ fn env_or(name: &str, default: &str) -> String {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let url = env_or("WASENDER_REDIS_URL", "redis://127.0.0.1:6379/");
-    let threads: usize = env_or("WASENDER_HANDLER_THREADS", "4").parse()?;
+    let threads = match std::env::var("WASENDER_HANDLER_THREADS") {
+        Ok(threads) => threads.parse()?,
+        Err(_) => wasenderapi::redis::DEFAULT_WORKER_HANDLER_THREADS,
+    };
     let run_for = match std::env::var("WASENDER_RUN_SECONDS") {
         Ok(seconds) => Some(Duration::from_secs(seconds.parse()?)),
         Err(_) => None,

@@ -147,6 +147,7 @@
 //! |---|---|
 //! | [`event`] | the payload types, the event catalogue, and how to add an event |
 //! | [`signature`] | verification schemes, [`sign_webhook`], the redacting `Secret` |
+//! | [`handler`] | [`WebhookHandler`], and the runtime that calls it with retries: [`HandlerRetryPolicy`](handler::HandlerRetryPolicy), [`DeadLetter`](handler::DeadLetter), [`dispatch_guarded`](handler::dispatch_guarded) |
 //! | `listener` | the listener's options, delivery modes, stats, answers (feature `listener`) |
 //! | `journal` | the durable journal's configuration, dead letters, `JournalDir` (feature `listener`) |
 //! | `client` | the REST client's requests and answers (feature `client`) |
@@ -165,8 +166,10 @@
 //!   the builder's `metrics(true)` turns it on.
 //! - `tls`: HTTPS in the listener with rustls.
 //! - `redis`: scale-out delivery on Redis Streams — many listeners and many
-//!   workers on one stream, with shared dedupe: the listener's
-//!   `DeliveryMode::redis` and `redis::RedisWorker` (see the `redis` module).
+//!   workers on one stream, with shared dedupe: `redis::RedisAppender`,
+//!   `redis::RedisWorker`, and with `listener` the listener's
+//!   `DeliveryMode::redis` (see the `redis` module). It needs neither the
+//!   listener nor the journal.
 //! - `cli`: the `wasender` command-line tool.
 //! - `jiff`: timestamps as `jiff::Timestamp` too.
 //!
@@ -190,7 +193,7 @@
 pub mod client;
 mod error;
 pub mod event;
-mod handler;
+pub mod handler;
 #[cfg(feature = "listener")]
 pub mod journal;
 #[cfg(feature = "listener")]
@@ -198,7 +201,11 @@ pub mod listener;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod secret;
-#[cfg(all(feature = "signals", unix))]
+#[cfg(all(
+    feature = "signals",
+    unix,
+    any(feature = "listener", feature = "redis")
+))]
 mod signals;
 pub mod signature;
 mod sync;

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use delivery::*;
+use wasenderapi::handler::HandlerRetryPolicy;
 use wasenderapi::journal::{JournalDir, Requeue};
-use wasenderapi::listener::{DeliveryMode, HandlerRetryPolicy};
+use wasenderapi::listener::DeliveryMode;
 use wasenderapi::{WebhookListener, WebhookListenerBuilder, WebhookVerifier};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -76,7 +77,14 @@ fn a_dead_letter_requeued_offline_is_handled_once_at_the_next_start() {
             0,
             "already requeued"
         );
-        assert_eq!(journal.requeue(Requeue::Seq(letters[0].seq)).unwrap(), 0);
+        assert_eq!(
+            journal
+                .requeue(Requeue::Seq(
+                    letters[0].id.seq().expect("a listener letter")
+                ))
+                .unwrap(),
+            0
+        );
         let info = journal.stats().expect("stats");
         assert_eq!((info.pending, info.dead_letters, info.requeued), (1, 0, 1));
     }
@@ -110,7 +118,10 @@ fn a_dead_letter_requeued_on_a_running_durable_listener_is_handled_once() {
     poison(&listener, &probe, "R1");
 
     // Requeued while still failing: dead-lettered again, under its new seq.
-    let first = listener.dead_letters().expect("list")[0].seq;
+    let first = listener.dead_letters().expect("list")[0]
+        .id
+        .seq()
+        .expect("a listener letter");
     assert_eq!(
         listener.requeue_dead_letters(Requeue::Seq(first)).unwrap(),
         1
@@ -118,7 +129,7 @@ fn a_dead_letter_requeued_on_a_running_durable_listener_is_handled_once() {
     assert!(wait_until(WAIT, || listener.stats().dead_lettered == 2));
     let letters = listener.dead_letters().expect("list");
     assert_eq!(letters.len(), 2);
-    assert_eq!(letters[0].requeued_as, Some(letters[1].seq));
+    assert_eq!(letters[0].requeued_as, letters[1].id.seq());
     assert_eq!(letters[1].requeued_as, None);
 
     probe.failing.store(false, Ordering::SeqCst);

@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use delivery::*;
-use wasenderapi::journal::{DeadLetter, DeadLetters};
-use wasenderapi::listener::{DeliveryMode, HandlerRetryPolicy, ListenerStats};
+use wasenderapi::handler::{DeadLetter, HandlerRetryPolicy};
+use wasenderapi::journal::DeadLetters;
+use wasenderapi::listener::{DeliveryMode, ListenerStats};
 use wasenderapi::{WasenderError, WebhookListener, WebhookListenerBuilder, WebhookVerifier};
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use prometheus_client::registry::Registry;
 use support::{builder, event, signature, start, Conn, Recorder, Reply};
-use wasenderapi::listener::{DeliveryMode, HandlerRetryPolicy, DEFAULT_METRICS_PATH};
+use wasenderapi::handler::HandlerRetryPolicy;
+use wasenderapi::listener::{DeliveryMode, DEFAULT_METRICS_PATH};
 use wasenderapi::WasenderError;
 
 /// The Prometheus text format's content type (version 0.0.4).

@@ -11,13 +11,14 @@ mod redis_support;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use delivery::{event, post, wait_until, Probe, RawConn};
 use redis_support::*;
-use wasenderapi::redis::{HandlerRetryPolicy, RedisDeadLetters, RedisOptions};
+use wasenderapi::handler::{DeadLetter, HandlerRetryPolicy, LastCall};
+use wasenderapi::redis::{RedisAppenderOptions, RedisDeadLetters, HANDED_BACK_CONSUMER};
 
 #[test]
 fn an_event_sent_to_two_listeners_is_added_once_and_handled_once() {
@@ -86,13 +87,17 @@ fn an_event_sent_to_two_listeners_is_added_once_and_handled_once() {
 #[test]
 fn a_failing_event_is_dead_lettered_after_the_last_attempt_then_requeued_and_handled_once() {
     let server = RedisServer::start();
-    let options = server
-        .options()
-        .handler_retries(fast_retries().max_attempts(3));
+    let options = server.options();
     let listener = listener(options.clone());
     let probe = Arc::new(Probe::default());
     probe.failing.store(true, Ordering::SeqCst);
-    let worker = worker(options.clone(), &probe, "w1");
+    let hooked: Arc<Mutex<Vec<DeadLetter>>> = Arc::default();
+    let sink = Arc::clone(&hooked);
+    let worker = worker_builder(options.clone(), &probe, "w1")
+        .handler_retries(fast_retries().max_attempts(3))
+        .on_dead_letter(move |letter| sink.lock().unwrap().push(letter.clone()))
+        .spawn()
+        .expect("a worker starts");
 
     let body = event("poison-1", "flaky");
     assert_eq!(post(listener.local_addr(), &body).status, 200);
@@ -105,22 +110,47 @@ fn a_failing_event_is_dead_lettered_after_the_last_attempt_then_requeued_and_han
     assert_eq!(probe.attempts("poison-1"), 3);
     let letters = dead.list(None, 10).expect("list");
     let letter = &letters[0];
-    assert_eq!(letter.attempts, 3);
-    assert_eq!(letter.body, body);
-    assert_eq!(letter.event, "messages.received");
+    assert_eq!((letter.attempts, letter.last_call), (3, LastCall::Failed));
+    assert_eq!(letter.payload, body);
+    assert_eq!(letter.event_name().as_deref(), Some("messages.received"));
+    assert_eq!(letter.event_id().as_deref(), Some("poison-1"));
     assert!(letter.error.contains("fails for now"), "{letter:?}");
-    assert_eq!(letter.consumer, "w1");
-    assert!(!letter.original_id.is_empty() && letter.dead_ms >= letter.received_ms);
+    assert!(
+        letter
+            .to_string()
+            .starts_with("3 handler calls began; the last returned an error: "),
+        "{letter}"
+    );
+    assert_eq!(letter.worker.as_deref(), Some("w1"));
+    let wasenderapi::handler::DeadLetterId::Entry { id, original_id } = &letter.id else {
+        panic!("a Redis letter has an entry id: {letter:?}");
+    };
+    assert!(!original_id.is_empty() && id != original_id);
+    assert!(letter
+        .received_unix_ms
+        .is_some_and(|r| letter.time_unix_ms >= r));
     assert_eq!(server.pending(&options.events_key(), "wasender"), 0);
+    assert!(
+        wait_until(Duration::from_secs(5), || hooked.lock().unwrap().len() == 1),
+        "the on_dead_letter hook was not called"
+    );
+    assert_eq!(
+        &hooked.lock().unwrap()[0],
+        letter,
+        "the hook saw the listed letter"
+    );
 
     // Fixed: requeue it, twice; it is added back once and handled once.
     probe.failing.store(false, Ordering::SeqCst);
-    let requeued = dead.requeue(&letter.id).expect("requeue");
+    let entry_id = letter.id.entry_id().expect("a Redis letter");
+    let requeued = dead.requeue(entry_id).expect("requeue");
     assert!(requeued.is_some());
-    assert_eq!(dead.requeue(&letter.id).expect("requeue again"), None);
+    assert_eq!(dead.requeue(entry_id).expect("requeue again"), None);
     assert_eq!(dead.requeue_all().expect("requeue all"), 0);
     wait_handled(&probe, &["poison-1".to_owned()], Duration::from_secs(10));
-    thread::sleep(Duration::from_millis(300));
+    assert!(wait_until(Duration::from_secs(5), || server
+        .pending(&options.events_key(), "wasender")
+        == 0));
     assert_eq!(probe.count("poison-1"), 1);
     assert_eq!(dead.count().expect("count"), 0);
     let stats = worker.shutdown();
@@ -128,11 +158,13 @@ fn a_failing_event_is_dead_lettered_after_the_last_attempt_then_requeued_and_han
         (stats.dead_lettered, stats.retried, stats.handled),
         (1, 2, 1)
     );
+    // Every attempt record was forgotten with its entry.
+    assert_eq!(server.query::<u64>(&["HLEN", &options.attempts_key()]), 0);
     drop(listener);
 }
 
 #[test]
-fn an_entry_whose_body_is_not_an_event_is_dead_lettered_at_once() {
+fn an_entry_whose_body_is_not_an_event_is_dead_lettered_at_once_without_a_call() {
     let server = RedisServer::start();
     let options = server.options();
     let probe = Arc::new(Probe::default());
@@ -144,8 +176,12 @@ fn an_entry_whose_body_is_not_an_event_is_dead_lettered_at_once() {
         .unwrap_or(0)
         == 1));
     let letter = dead.list(None, 1).expect("list").remove(0);
-    assert_eq!(letter.attempts, 1);
+    assert_eq!((letter.attempts, letter.last_call), (0, LastCall::NotBegun));
     assert!(letter.error.contains("not an event"), "{letter:?}");
+    assert!(
+        letter.to_string().starts_with("no handler call began: "),
+        "{letter}"
+    );
     assert_eq!(dead.purge().expect("purge"), 1);
     assert_eq!(dead.count().expect("count"), 0);
     drop(worker);
@@ -229,7 +265,8 @@ fn a_redis_that_stops_answering_gets_503_after_the_command_timeout() {
 #[test]
 fn too_few_replicas_for_wait_answers_503_and_the_retry_is_added_again() {
     let server = RedisServer::start();
-    let options: RedisOptions = server.options().wait_replicas(1, Duration::from_millis(50));
+    let options =
+        RedisAppenderOptions::new(server.options()).wait_replicas(1, Duration::from_millis(50));
     let listener = listener(options.clone());
     let body = event("unreplicated", "hi");
     for _ in 0..2 {
@@ -238,7 +275,7 @@ fn too_few_replicas_for_wait_answers_503_and_the_retry_is_added_again() {
     }
     // The dedupe key was removed after each failed WAIT: both tries were added
     // (handled twice rather than lost).
-    assert_eq!(server.entries_added(&options.events_key()), 2);
+    assert_eq!(server.entries_added(&options.redis().events_key()), 2);
     drop(listener);
 }
 
@@ -282,21 +319,20 @@ fn acknowledged_history_is_trimmed_and_pending_entries_are_kept() {
 }
 
 #[test]
-fn attempts_are_counted_by_redis_so_they_survive_a_worker_restart() {
+fn attempts_are_counted_in_redis_so_they_survive_a_worker_restart() {
     let server = RedisServer::start();
-    let options = server
-        .options()
-        .handler_retries(
-            HandlerRetryPolicy::default()
-                .max_attempts(3)
-                .initial_backoff(Duration::from_millis(300))
-                .max_backoff(Duration::from_millis(400)),
-        )
-        .claim_idle(Duration::from_millis(800));
+    let options = server.options();
+    let retries = HandlerRetryPolicy::default()
+        .max_attempts(3)
+        .initial_backoff(Duration::from_millis(300))
+        .max_backoff(Duration::from_millis(400));
     let listener = listener(options.clone());
     let probe = Arc::new(Probe::default());
     probe.failing.store(true, Ordering::SeqCst);
-    let first = worker(options.clone(), &probe, "first");
+    let first = worker_builder(options.clone(), &probe, "first")
+        .handler_retries(retries.clone())
+        .spawn()
+        .expect("a worker starts");
     assert_eq!(
         post(listener.local_addr(), &event("restarted", "flaky")).status,
         200
@@ -304,11 +340,14 @@ fn attempts_are_counted_by_redis_so_they_survive_a_worker_restart() {
     assert!(wait_until(Duration::from_secs(10), || probe
         .attempts("restarted")
         == 1));
-    // Stopped while waiting to retry: the entry stays pending, its count at 1.
+    // Stopped while waiting to retry: the entry is handed back, one call begun.
     let stats = first.shutdown();
-    assert_eq!(stats.left_pending, 1, "{stats:?}");
+    assert_eq!(stats.handed_back, 1, "{stats:?}");
 
-    let second = worker(options.clone(), &probe, "second");
+    let second = worker_builder(options.clone(), &probe, "second")
+        .handler_retries(retries)
+        .spawn()
+        .expect("a worker starts");
     let mut dead = RedisDeadLetters::connect(&options).expect("dead-letter tools");
     assert!(wait_until(Duration::from_secs(10), || dead
         .count()
@@ -317,7 +356,7 @@ fn attempts_are_counted_by_redis_so_they_survive_a_worker_restart() {
     assert_eq!(
         probe.attempts("restarted"),
         3,
-        "3 attempts in all, across both workers"
+        "3 calls in all, across both workers"
     );
     assert_eq!(dead.list(None, 1).expect("list")[0].attempts, 3);
     let stats = second.shutdown();
@@ -326,10 +365,70 @@ fn attempts_are_counted_by_redis_so_they_survive_a_worker_restart() {
 }
 
 #[test]
-fn a_graceful_stop_releases_fetched_entries_to_other_workers_at_once() {
+fn a_graceful_stop_hands_back_what_waits_for_a_retry_and_leaves_the_group() {
     let server = RedisServer::start();
-    // A claim time far longer than the test: only a release explains a quick takeover.
-    let options = server.options().claim_idle(Duration::from_secs(60));
+    let options = server.options();
+    let key = options.events_key();
+    // A claim time far longer than the test: only a hand-back explains a quick takeover.
+    let retries = HandlerRetryPolicy::default()
+        .initial_backoff(Duration::from_millis(1500))
+        .max_backoff(Duration::from_secs(2));
+    let listener = listener(options.clone());
+    let probe = Arc::new(Probe::default());
+    let first = worker_builder(options.clone(), &probe, "first")
+        .claim_idle(Duration::from_secs(60))
+        .handler_retries(retries.clone())
+        .spawn()
+        .expect("a worker starts");
+    assert_eq!(
+        post(listener.local_addr(), &event("retry-me", "fail1")).status,
+        200
+    );
+    assert!(wait_until(Duration::from_secs(10), || probe
+        .attempts("retry-me")
+        == 1));
+    let stats = first.shutdown();
+    assert_eq!(stats.handed_back, 1, "{stats:?}");
+    // The stopped worker left the group; what it held waits on the hand-back consumer.
+    assert_eq!(
+        consumers(&server, &key, "wasender"),
+        [(HANDED_BACK_CONSUMER.to_owned(), 1)]
+    );
+
+    let second = worker_builder(options, &probe, "second")
+        .claim_idle(Duration::from_secs(60))
+        .handler_retries(retries)
+        .spawn()
+        .expect("a worker starts");
+    // Claimable once its backoff is over; found at the next takeover scan
+    // (a quarter of the claim time, at most 10 s).
+    wait_handled(&probe, &["retry-me".to_owned()], Duration::from_secs(20));
+    assert_eq!(
+        probe.attempts("retry-me"),
+        2,
+        "the failed call, then one more"
+    );
+    // The emptied hand-back consumer is removed as an idle one.
+    assert!(
+        wait_until(Duration::from_secs(10), || consumers(
+            &server, &key, "wasender"
+        )
+        .iter()
+        .all(|(name, _)| name == "second")),
+        "{:?}",
+        consumers(&server, &key, "wasender")
+    );
+    let stats = second.shutdown();
+    assert_eq!((stats.claimed, stats.handled), (1, 1), "{stats:?}");
+    assert_eq!(consumers(&server, &key, "wasender"), []);
+    drop(listener);
+}
+
+#[test]
+fn a_worker_holds_no_more_entries_than_it_has_idle_handler_threads() {
+    let server = RedisServer::start();
+    let options = server.options();
+    let key = options.events_key();
     let listener = listener(options.clone());
     let ids: Vec<String> = (0..12).map(|i| format!("held-{i}")).collect();
     let mut conn = RawConn::open(listener.local_addr()).expect("connect");
@@ -342,69 +441,72 @@ fn a_graceful_stop_releases_fetched_entries_to_other_workers_at_once() {
         );
     }
     let probe = Arc::new(Probe::default());
-    let first = wasenderapi::redis::RedisWorker::builder(options.clone(), Arc::clone(&probe))
-        .handler_threads(1)
-        .prefetch(20)
-        .consumer_name("first")
-        .spawn()
-        .expect("worker starts");
-    assert!(wait_until(Duration::from_secs(10), || !probe
-        .handled()
-        .is_empty()));
-    let stats = first.shutdown();
-    assert!(stats.left_pending >= 5, "{stats:?}");
-
-    let second = worker(options, &probe, "second");
-    wait_handled(&probe, &ids, Duration::from_secs(5));
-    let stats = second.shutdown();
-    assert!(stats.claimed >= 5, "{stats:?}");
-    assert_eq!(stats.dead_lettered, 0);
+    let worker = worker(options, &probe, "w1"); // 2 handler threads
+                                                // Pending entries not handled yet: begun, or fetched and waiting (handled
+                                                // ones may stay pending a moment, until their batched XACK lands).
+    let mut most = 0;
+    let done = wait_until(Duration::from_secs(15), || {
+        let pending = pending_message_ids(&server, &key);
+        let handled = probe.handled();
+        let held = pending.iter().filter(|id| !handled.contains(id)).count();
+        most = most.max(held);
+        handled.len() == ids.len()
+    });
+    assert!(done, "not every event was handled");
+    assert!(most <= 2, "the worker held {most} entries at once");
+    assert!(most >= 1, "never saw an entry held");
+    let stats = worker.shutdown();
+    assert_eq!((stats.read, stats.handled, stats.claimed), (12, 12, 0));
     drop(listener);
 }
 
 #[test]
-fn entries_fetched_ahead_are_not_taken_over_however_long_they_wait() {
+fn a_worker_is_stopped_through_its_handle_and_join() {
     let server = RedisServer::start();
-    let options = server.options(); // claim idle 800 ms
-    let listener = listener(options.clone());
-    let ids: Vec<String> = (0..12).map(|i| format!("ahead-{i}")).collect();
-    let mut conn = RawConn::open(listener.local_addr()).expect("connect");
-    for id in &ids {
-        assert_eq!(
-            conn.post_signed(&event(id, "slow12"))
-                .expect("answer")
-                .status,
-            200
-        );
-    }
-    // One thread, 120 ms per event: the last entry fetched waits ~1.3 s,
-    // longer than the claim idle time, while another worker looks for idle entries.
+    let options = server.options();
     let probe = Arc::new(Probe::default());
-    let hoarder = wasenderapi::redis::RedisWorker::builder(options.clone(), Arc::clone(&probe))
-        .handler_threads(1)
-        .prefetch(20)
-        .consumer_name("hoarder")
-        .spawn()
-        .expect("worker starts");
-    assert!(wait_until(Duration::from_secs(10), || !probe
-        .handled()
-        .is_empty()));
-    let other = wasenderapi::redis::RedisWorker::builder(options, Arc::clone(&probe))
-        .handler_threads(1)
-        .prefetch(0)
-        .consumer_name("other")
-        .spawn()
-        .expect("worker starts");
-    wait_handled(&probe, &ids, Duration::from_secs(10));
-    let other = other.shutdown();
-    let hoarder = hoarder.shutdown();
-    for id in &ids {
-        assert_eq!(probe.count(id), 1, "{id} handled more than once");
-    }
-    assert_eq!(
-        (other.claimed, hoarder.handled),
-        (0, 12),
-        "{other:?} {hoarder:?}"
+    let worker = worker(options.clone(), &probe, "joined");
+    let debug = format!("{worker:?}");
+    assert!(
+        debug.contains("joined") && debug.contains("{wasender}:events"),
+        "{debug}"
     );
-    drop(listener);
+    let handle = worker.shutdown_handle();
+    let stopper = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        handle.shutdown();
+    });
+    let stats = worker.join();
+    stopper.join().expect("the stopping thread");
+    assert_eq!(stats.in_flight, 0);
+    assert_eq!(consumers(&server, &options.events_key(), "wasender"), []);
+}
+
+/// The message ids of the entries pending in group `wasender` of `key`
+/// (none before the worker created the group).
+fn pending_message_ids(server: &RedisServer, key: &str) -> Vec<String> {
+    let reply = redis::cmd("XPENDING")
+        .arg(key)
+        .arg("wasender")
+        .arg("-")
+        .arg("+")
+        .arg(100)
+        .query::<redis::streams::StreamPendingCountReply>(&mut server.connection());
+    let pending = match reply {
+        Ok(pending) => pending,
+        Err(e) if e.code() == Some("NOGROUP") => return Vec::new(),
+        Err(e) => panic!("XPENDING failed: {e}"),
+    };
+    pending
+        .ids
+        .iter()
+        .filter_map(|p| {
+            let range: redis::streams::StreamRangeReply =
+                server.query(&["XRANGE", key, &p.id, &p.id]);
+            let entry = range.ids.into_iter().next()?;
+            let body: String = entry.get("body")?;
+            let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+            Some(json["data"]["messages"]["key"]["id"].as_str()?.to_owned())
+        })
+        .collect()
 }

@@ -2,6 +2,10 @@
 //! - a worker in a child process (this test binary in "child mode") is
 //!   SIGKILLed mid-handling; another worker takes its pending entries over
 //!   and every event is handled;
+//! - the crash loop: a child worker whose handler aborts the process on one
+//!   event, restarted each time it dies: only that event is dead-lettered
+//!   (after as many handler calls as attempts), every other is handled, and
+//!   no consumer is left in the group;
 //! - `redis-server` (`appendfsync always`) is SIGKILLed under load and
 //!   restarted; every event that was answered 200 is handled.
 #![cfg(feature = "redis")]
@@ -12,48 +16,137 @@ mod delivery;
 mod redis_support;
 
 use std::collections::HashSet;
+use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use delivery::{event, post, wait_until, AppendIds, Probe, RawConn, TempDir};
 use redis_support::*;
-use wasenderapi::redis::{RedisOptions, RedisWorker};
+use wasenderapi::event::MessagesData;
+use wasenderapi::handler::{HandlerRetryPolicy, LastCall};
+use wasenderapi::redis::{RedisAppender, RedisDeadLetters, RedisOptions, RedisWorker};
+use wasenderapi::{WebhookEvent, WebhookHandler};
 
+/// Child mode: `killed` (a worker the parent SIGKILLs) or `crash-loop` (a
+/// worker whose handler aborts the process on one event).
+const ENV_ROLE: &str = "WASENDER_REDIS_CHILD_ROLE";
 const ENV_URL: &str = "WASENDER_REDIS_CHILD_URL";
+/// The child's output: a file (`killed`) or a directory (`crash-loop`).
 const ENV_OUT: &str = "WASENDER_REDIS_CHILD_OUT";
+/// The crash-loop child's consumer name.
+const ENV_NAME: &str = "WASENDER_REDIS_CHILD_NAME";
 /// How long the child's handler works on each event.
 const CHILD_HANDLER_TIME: Duration = Duration::from_millis(40);
+/// The message id whose handler call aborts the crash-loop child.
+const CRASHING_ID: &str = "crash";
 
-/// Fault-test options: a short claim time, so that takeovers happen quickly.
+/// Fault-test connection options.
 fn fault_options(url: String) -> RedisOptions {
     RedisOptions::new(url)
         .connect_timeout(Duration::from_millis(300))
         .command_timeout(Duration::from_millis(500))
-        .block_time(Duration::from_millis(100))
-        .claim_idle(Duration::from_millis(600))
-        .handler_retries(fast_retries())
 }
 
 /// Child mode: returns at once unless started by a parent test below.
 #[test]
 fn child_worker_main() {
-    let (Some(url), Some(out)) = (std::env::var(ENV_URL).ok(), std::env::var_os(ENV_OUT)) else {
+    let (Ok(role), Ok(url), Some(out)) = (
+        std::env::var(ENV_ROLE),
+        std::env::var(ENV_URL),
+        std::env::var_os(ENV_OUT),
+    ) else {
         return;
     };
-    let handler = AppendIds::open(out, CHILD_HANDLER_TIME);
-    let _worker = RedisWorker::builder(fault_options(url), handler)
-        .handler_threads(2)
-        .consumer_name("child")
-        .spawn()
-        .expect("child worker starts");
-    // Runs until the parent kills it.
-    loop {
-        thread::sleep(Duration::from_secs(1));
+    match role.as_str() {
+        "killed" => {
+            // A short claim time, so that takeovers happen quickly.
+            let handler = AppendIds::open(out, CHILD_HANDLER_TIME);
+            let _worker = RedisWorker::builder(fault_options(url), handler)
+                .handler_threads(2)
+                .consumer_name("child")
+                .block_time(Duration::from_millis(100))
+                .claim_idle(Duration::from_millis(600))
+                .handler_retries(fast_retries())
+                .spawn()
+                .expect("child worker starts");
+            // Runs until the parent kills it.
+            loop {
+                thread::sleep(Duration::from_secs(1));
+            }
+        }
+        "crash-loop" => {
+            let name = std::env::var(ENV_NAME).expect("the child's consumer name");
+            let worker = RedisWorker::builder(fault_options(url), CrashOn::open(out.into()))
+                .handler_threads(4)
+                .consumer_name(name)
+                // The default attempts (5); backoffs short enough for the claim time.
+                .handler_retries(
+                    HandlerRetryPolicy::default().max_backoff(Duration::from_millis(200)),
+                )
+                .block_time(Duration::from_millis(100))
+                .claim_idle(Duration::from_secs(1))
+                .forget_idle_consumers(Duration::from_millis(300))
+                .drain_timeout(Duration::from_secs(5))
+                .spawn()
+                .expect("child worker starts");
+            println!("\n@@child@@ started");
+            // Runs until it aborts, or until the parent closes our stdin.
+            let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+            let stats = worker.shutdown();
+            println!("\n@@child@@ stopped {stats:?}");
+        }
+        other => panic!("unknown child role {other:?}"),
+    }
+}
+
+/// The crash-loop child's handler: notes each call as it begins (`began`
+/// in its directory), aborts the process on [`CRASHING_ID`] (as a segfault
+/// or the OOM killer would end it: no unwinding, no cleanup), else works a
+/// little and notes the event handled (`handled`). Lines are single
+/// `O_APPEND` writes, so they survive the abort.
+struct CrashOn {
+    began: Mutex<std::fs::File>,
+    handled: Mutex<std::fs::File>,
+}
+
+impl CrashOn {
+    fn open(dir: PathBuf) -> Self {
+        let append = |name: &str| {
+            Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join(name))
+                    .expect("the child's output file opens"),
+            )
+        };
+        Self {
+            began: append("began"),
+            handled: append("handled"),
+        }
+    }
+}
+
+impl WebhookHandler for CrashOn {
+    type Error = io::Error;
+
+    fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> io::Result<()> {
+        for m in event.messages() {
+            let id = m.id().unwrap_or("?");
+            let line = format!("{id}\n");
+            self.began.lock().unwrap().write_all(line.as_bytes())?;
+            if id == CRASHING_ID {
+                std::process::abort();
+            }
+            thread::sleep(Duration::from_millis(20));
+            self.handled.lock().unwrap().write_all(line.as_bytes())?;
+        }
+        Ok(())
     }
 }
 
@@ -89,6 +182,7 @@ fn a_killed_workers_pending_entries_are_taken_over_and_handled() {
             "--nocapture",
             "--test-threads=1",
         ])
+        .env(ENV_ROLE, "killed")
         .env(ENV_URL, server.url())
         .env(ENV_OUT, &out)
         .stdin(Stdio::null())
@@ -141,6 +235,225 @@ fn a_killed_workers_pending_entries_are_taken_over_and_handled() {
         stats.claimed
     );
     drop(listener);
+}
+
+/// A crash-loop child worker: stdin piped (closing it stops the worker
+/// gracefully), stdout scanned for its `@@child@@` lines. Killed on drop.
+struct CrashLoopChild {
+    name: String,
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl CrashLoopChild {
+    fn spawn(url: &str, dir: &Path, name: &str) -> Self {
+        let exe = std::env::current_exe().expect("test binary path");
+        let mut child = Command::new(exe)
+            .args([
+                "--exact",
+                "child_worker_main",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(ENV_ROLE, "crash-loop")
+            .env(ENV_URL, url)
+            .env(ENV_OUT, dir)
+            .env(ENV_NAME, name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the crash-loop child");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("the child's stdout");
+        let (send, lines) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            use std::io::BufRead;
+            for line in io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(at) = line.find("@@child@@ ") {
+                    let _ = send.send(line[at + "@@child@@ ".len()..].to_owned());
+                }
+            }
+        });
+        Self {
+            name: name.to_owned(),
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Closes stdin and waits for the graceful stop; returns the stats line.
+    fn stop(mut self) -> String {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let line = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with("stopped") => break format!("{} {line}", self.name),
+                Ok(_) => continue,
+                Err(e) => panic!("{}: no stats line ({e})", self.name),
+            }
+        };
+        let status = self.child.wait().expect("the child's exit status");
+        assert!(status.success(), "{} exited with {status}", self.name);
+        line
+    }
+}
+
+impl Drop for CrashLoopChild {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn ids_in(path: &Path) -> Vec<String> {
+    lines(path)
+}
+
+/// The crash loop (issue 14): an event whose handler aborts the process,
+/// 20 events queued, 4 handler threads, the default attempts, and the worker
+/// restarted whenever it dies. Attempts count handler calls that began, and
+/// an entry whose call never answered runs alone: so the crashing event is
+/// dead-lettered after 5 calls (5 crashes), and only it; the events that ran
+/// beside it the first time are handled; no event that no handler began is
+/// dead-lettered; and the dead workers, like the last one, leave the group.
+#[test]
+fn a_crash_loop_dead_letters_only_the_crashing_event() {
+    const EVENTS: usize = 20;
+    const MAX_RESTARTS: usize = 12;
+    let server = RedisServer::start();
+    let options = fault_options(server.url());
+    let key = options.events_key();
+    let appender = RedisAppender::connect(options.clone()).expect("an appender");
+    let ids: Vec<String> = (0..EVENTS)
+        .map(|i| {
+            if i == 5 {
+                CRASHING_ID.to_owned()
+            } else {
+                format!("ev-{i:02}")
+            }
+        })
+        .collect();
+    for id in &ids {
+        let body = event(id, "hi");
+        let parsed = wasenderapi::WasenderWebhookEvent::from_slice(&body).expect("an event");
+        appender.append(&parsed, &body).expect("appended");
+    }
+    let dir = TempDir::new("crash-loop");
+    let others: Vec<&String> = ids.iter().filter(|id| *id != CRASHING_ID).collect();
+    let mut dead = RedisDeadLetters::connect(&options).expect("dead-letter tools");
+    let all_done = |dead: &mut RedisDeadLetters| {
+        let handled: HashSet<String> = ids_in(&dir.join("handled")).into_iter().collect();
+        dead.count().unwrap_or(0) >= 1 && others.iter().all(|id| handled.contains(*id))
+    };
+
+    let started = Instant::now();
+    let mut crashes = 0;
+    let mut names = Vec::new();
+    let live = loop {
+        let name = format!("crash-w{}", names.len() + 1);
+        names.push(name.clone());
+        let mut child = CrashLoopChild::spawn(&server.url(), dir.path(), &name);
+        let mut exit = None;
+        let finished = wait_until(Duration::from_secs(30), || {
+            exit = child.exited();
+            exit.is_some() || all_done(&mut dead)
+        });
+        assert!(finished, "{name} neither died nor finished the work");
+        match exit {
+            None => break child,
+            Some(status) => {
+                assert!(!status.success(), "{name} exited on its own: {status}");
+                crashes += 1;
+                assert!(
+                    crashes <= MAX_RESTARTS,
+                    "the worker keeps dying: {crashes} crashes"
+                );
+            }
+        }
+    };
+
+    // Every dead worker is removed from the group once its entries were
+    // taken over; then the last one leaves as it stops.
+    let live_name = live.name.clone();
+    assert!(
+        wait_until(Duration::from_secs(10), || consumers(
+            &server, &key, "wasender"
+        )
+        .iter()
+        .all(|(name, _)| *name == live_name)),
+        "dead workers left in the group: {:?}",
+        consumers(&server, &key, "wasender")
+    );
+    let stopped = live.stop();
+    let left = consumers(&server, &key, "wasender");
+    assert!(left.is_empty(), "consumers left after the run: {left:?}");
+    assert_eq!(server.pending(&key, "wasender"), 0);
+    assert_eq!(
+        server.query::<u64>(&["HLEN", &options.attempts_key()]),
+        0,
+        "attempt records left"
+    );
+
+    let letters = dead.list(None, 100).expect("list");
+    let began: HashSet<String> = ids_in(&dir.join("began")).into_iter().collect();
+    for letter in &letters {
+        let id = letter.event_id().unwrap_or_default();
+        assert!(
+            began.contains(&id),
+            "{id} was dead-lettered but no handler began it: {letter}"
+        );
+    }
+    assert_eq!(
+        letters.len(),
+        1,
+        "only the crashing event is dead-lettered: {letters:?}"
+    );
+    let letter = &letters[0];
+    assert_eq!(letter.event_id().as_deref(), Some(CRASHING_ID));
+    assert_eq!((letter.attempts, letter.last_call), (5, LastCall::NoAnswer));
+    assert!(
+        letter
+            .to_string()
+            .starts_with("5 handler calls began; the last ended without an answer"),
+        "{letter}"
+    );
+    assert_eq!(
+        crashes, 5,
+        "each of the 5 calls of the crashing event killed a worker"
+    );
+    let crash_calls = ids_in(&dir.join("began"))
+        .iter()
+        .filter(|id| *id == CRASHING_ID)
+        .count();
+    assert_eq!(crash_calls, 5, "handler calls of the crashing event");
+    let handled: HashSet<String> = ids_in(&dir.join("handled")).into_iter().collect();
+    let missing: Vec<&&String> = others.iter().filter(|id| !handled.contains(**id)).collect();
+    assert!(missing.is_empty(), "events never handled: {missing:?}");
+    // An event that ran beside the crashing one is run once more, alone; no
+    // other event began more than twice.
+    let all_began = ids_in(&dir.join("began"));
+    for id in &others {
+        let calls = all_began.iter().filter(|b| b == id).count();
+        assert!(calls <= 2, "{id} began {calls} times");
+    }
+    eprintln!(
+        "crash loop: {EVENTS} events, {crashes} crashes over {} worker runs, 1 dead letter \
+         ({letter}), {} handler calls began in all, {stopped}, {:.2?}",
+        names.len(),
+        ids_in(&dir.join("began")).len(),
+        started.elapsed()
+    );
 }
 
 /// Streams events to `addr` from `senders` threads until `stop` is set,

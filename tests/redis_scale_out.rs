@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use delivery::{event, wait_until, AppendIds, RawConn, TempDir, SECRET};
 use redis_support::{Persistence, RedisServer, Unused};
 use wasenderapi::listener::DeliveryMode;
-use wasenderapi::redis::{RedisOptions, RedisWorker};
+use wasenderapi::redis::{RedisAppenderOptions, RedisOptions, RedisWorker};
 use wasenderapi::{WasenderSyncClient, WebhookListener};
 
 /// Distinct events posted.
@@ -63,18 +63,13 @@ const ENV_OUT: &str = "WASENDER_SCALE_OUT_FILE";
 /// on the same stdout, sometimes on the same line).
 const MARKER: &str = "@@scale-out@@ ";
 
-/// The options both roles use: the defaults, except timings that keep the
-/// test quick. The claim idle time stays long (no process dies here), and
-/// the command timeout is generous: with `appendfsync always` and two
-/// cores shared with compilers, a slow `fsync` must not turn into a 503.
-fn child_options(url: &str, name: &str) -> RedisOptions {
+/// The connection options both roles use: the defaults, except that the
+/// command timeout is generous: with `appendfsync always` and two cores
+/// shared with compilers, a slow `fsync` must not turn into a 503.
+fn child_options(url: &str) -> RedisOptions {
     RedisOptions::new(url)
-        .listener_id(name)
         .connect_timeout(Duration::from_secs(1))
         .command_timeout(Duration::from_secs(5))
-        .block_time(Duration::from_millis(200))
-        .claim_idle(Duration::from_secs(60))
-        .trim_interval(Some(Duration::from_secs(1)))
 }
 
 /// Blocks until the parent closes our stdin (or dies).
@@ -92,14 +87,16 @@ fn child_main() {
     ) else {
         return;
     };
-    let options = child_options(&url, &name);
+    let options = child_options(&url);
     match role.as_str() {
         "listener" => {
             let client = WasenderSyncClient::new("test-api-key").with_webhook_secret(SECRET);
             let listener = WebhookListener::builder(client, Unused)
                 .bind("127.0.0.1:0")
                 .workers(2)
-                .delivery_mode(DeliveryMode::redis(options))
+                .delivery_mode(DeliveryMode::redis(
+                    RedisAppenderOptions::new(options).listener_id(name),
+                ))
                 .spawn()
                 .expect("the child listener starts");
             println!("\n{MARKER}listening {}", listener.local_addr());
@@ -112,10 +109,15 @@ fn child_main() {
         }
         "worker" => {
             let out = std::env::var_os(ENV_OUT).expect("the worker's output file");
+            // Timings that keep the test quick; the claim idle time stays
+            // long (no process dies here).
             let worker = RedisWorker::builder(options, AppendIds::open(out, Duration::ZERO))
                 .handler_threads(HANDLER_THREADS)
                 .consumer_name(name)
                 .drain_timeout(Duration::from_secs(5))
+                .block_time(Duration::from_millis(200))
+                .claim_idle(Duration::from_secs(60))
+                .trim_interval(Some(Duration::from_secs(1)))
                 .spawn()
                 .expect("the child worker starts");
             println!("\n{MARKER}started");
@@ -123,8 +125,8 @@ fn child_main() {
             let s = worker.shutdown();
             println!(
                 "\n{MARKER}stats read={} claimed={} handled={} retried={} redis_errors={} \
-                 trimmed={} left_pending={}",
-                s.read, s.claimed, s.handled, s.retried, s.redis_errors, s.trimmed, s.left_pending
+                 trimmed={} handed_back={}",
+                s.read, s.claimed, s.handled, s.retried, s.redis_errors, s.trimmed, s.handed_back
             );
         }
         other => panic!("unknown child role {other:?}"),
@@ -298,7 +300,7 @@ fn two_listener_and_three_worker_processes_add_and_handle_every_event_once() {
         ["appendfsync", "always"],
         "the server fsyncs every write"
     );
-    let events_key = child_options(&url, "parent").events_key();
+    let events_key = child_options(&url).events_key();
     let dir = TempDir::new("scale-out");
 
     // Spawn all five, then wait for them: they start side by side.
@@ -413,6 +415,12 @@ fn two_listener_and_three_worker_processes_add_and_handle_every_event_once() {
         .into_iter()
         .map(ChildProcess::stop_gracefully)
         .collect();
+    // Each worker left the group as it stopped.
+    let left = redis_support::consumers(&server, &events_key, "wasender");
+    assert!(
+        left.is_empty(),
+        "consumers left after a graceful stop: {left:?}"
+    );
     // Read after the workers stopped: nothing can be appended any more.
     let per_worker: Vec<Vec<String>> = outputs.iter().map(|o| lines(o)).collect();
     let mut counts: HashMap<&str, usize> = HashMap::new();

@@ -357,6 +357,44 @@ impl WasenderWebhookEvent {
         self.head().messages
     }
 
+    /// The key every delivery mode deduplicates this event by, given its raw
+    /// `body`: the event name plus its first message's `key.id` when there
+    /// is one, else the event name plus the raw body. The listener's dedupe
+    /// window (inline, queued and durable modes, `dedupe.log`) and Redis
+    /// delivery (`<prefix>:seen:<key>`, the `dedupe_key` field) all use it, so
+    /// they recognise each other's repeats.
+    ///
+    /// The key is `id:` or `body:` and the hex SHA-256 of those fields,
+    /// length-prefixed: fixed width, the same on every platform and release
+    /// (it is persisted), and a sender cannot make two different events
+    /// collide on purpose.
+    ///
+    /// ```
+    /// use wasenderapi::WasenderWebhookEvent;
+    ///
+    /// let a = br#"{"event":"messages.upsert","data":{"key":{"id":"3EB0X1"},"message":{"conversation":"hi"}}}"#;
+    /// let b = br#"{"event":"messages.upsert","data":{"key":{"id":"3EB0X1"}}}"#;
+    /// let (ea, eb) = (WasenderWebhookEvent::from_slice(a)?, WasenderWebhookEvent::from_slice(b)?);
+    /// assert_eq!(ea.dedupe_key(a), eb.dedupe_key(b)); // same name and message id
+    /// assert!(ea.dedupe_key(a).starts_with("id:"));
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
+    pub fn dedupe_key(&self, body: &[u8]) -> String {
+        use sha2::Digest as _;
+        let id = self.messages().iter().find_map(|m| m.id());
+        let (tag, value) = match id {
+            Some(id) if !id.is_empty() => ("id", id.as_bytes()),
+            _ => ("body", body),
+        };
+        // Length-prefixed fields, so ("ab", "c") and ("a", "bc") hash apart.
+        let mut digest = sha2::Sha256::new();
+        for field in [tag.as_bytes(), self.event_name().as_bytes(), value] {
+            digest.update((field.len() as u64).to_le_bytes());
+            digest.update(field);
+        }
+        format!("{tag}:{}", hex::encode(digest.finalize()))
+    }
+
     /// Decodes an event from raw bytes, without verifying any signature.
     /// Prefer [`WebhookVerifier::handle_webhook_event`](crate::WebhookVerifier::handle_webhook_event),
     /// which verifies first.

@@ -32,7 +32,7 @@ use super::{
 /// let journal = JournalDir::open("/var/lib/bot/journal")?;
 /// println!("{:#?}", journal.stats()?);
 /// for letter in journal.dead_letters()? {
-///     println!("#{} ({:?}): {}", letter.seq, letter.event_id(), letter.error);
+///     println!("{} ({:?}): {}", letter.id, letter.event_id(), letter.error);
 /// }
 /// let requeued = journal.requeue(Requeue::All)?; // handled at the next start
 /// let purged = journal.purge()?;

@@ -16,7 +16,7 @@
 //!
 //! let journal = JournalDir::open("/var/lib/bot/journal")?; // the listener is stopped
 //! for letter in journal.dead_letters()? {
-//!     println!("#{} failed {} times: {}", letter.seq, letter.attempts, letter.error);
+//!     println!("{} failed {} times: {}", letter.id, letter.attempts, letter.error);
 //! }
 //! // The bug is fixed: hand them to the handler again at the next start.
 //! journal.requeue(Requeue::All)?;
@@ -141,8 +141,11 @@ use std::time::Duration;
 
 use crate::WasenderError;
 
-pub use dead_letter::{DeadLetter, DeadLetters};
-pub(crate) use dedupe::{dedupe_key, event_key, DedupeWindow};
+pub(crate) use crate::handler::DeadLetter;
+pub use dead_letter::DeadLetters;
+#[cfg(test)]
+pub(crate) use dedupe::dedupe_key;
+pub(crate) use dedupe::DedupeWindow;
 pub use dir::{JournalDir, JournalInfo, JournalSnapshot};
 pub use requeue::Requeue;
 pub(crate) use requeue::{purge, requeue};

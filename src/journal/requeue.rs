@@ -20,7 +20,7 @@ use super::{io_error, DeadLetter, DeadLetters, Journal, Seq};
 pub enum Requeue {
     /// Every letter not requeued yet.
     All,
-    /// The letter of the event with this sequence number ([`DeadLetter::seq`]).
+    /// The letter of the event with this sequence number ([`DeadLetterId::Seq`](crate::handler::DeadLetterId::Seq)).
     Seq(u64),
     /// The letters of the event with this id: the message `key.id` in the
     /// payload ([`DeadLetter::event_id`]), or the dedupe key
@@ -33,7 +33,7 @@ impl Requeue {
     pub(crate) fn matches(&self, letter: &DeadLetter) -> bool {
         match self {
             Self::All => true,
-            Self::Seq(seq) => letter.seq == *seq,
+            Self::Seq(seq) => letter.id.seq() == Some(*seq),
             Self::EventId(id) => {
                 letter.event_id().as_deref() == Some(id.as_str())
                     || letter.dedupe_key().as_deref() == Some(id.as_str())

@@ -44,7 +44,8 @@ pub const DEFAULT_PATH: &str = "/webhook";
 ///
 /// ```
 /// use std::time::Duration;
-/// use wasenderapi::listener::{DeliveryMode, HandlerRetryPolicy};
+/// use wasenderapi::handler::HandlerRetryPolicy;
+/// use wasenderapi::listener::DeliveryMode;
 /// use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
 ///
 /// struct Bot;

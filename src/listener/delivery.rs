@@ -11,7 +11,7 @@ use super::limits::Deadline;
 use super::stats::Counters;
 use crate::event::WasenderWebhookEvent;
 use crate::handler::{dispatch, WebhookHandler};
-use crate::journal::{event_key, DeadLetter, DedupeWindow, Requeue};
+use crate::journal::{DeadLetter, DedupeWindow, Requeue};
 
 /// What became of one delivered event.
 #[derive(Debug)]
@@ -99,7 +99,7 @@ impl<H: WebhookHandler> Delivery for InlineDelivery<H> {
                 Err(e) => Delivered::Failed(e.to_string()),
             };
         };
-        let key = event_key(&event, body);
+        let key = event.dedupe_key(body);
         if !dedupe.check_and_insert(&key) {
             return Delivered::Duplicate;
         }

@@ -199,7 +199,7 @@
 //!
 //! In both queued modes a failing (or panicking) handler is retried with
 //! exponential backoff ([`handler_retries`](WebhookListenerBuilder::handler_retries));
-//! after the last attempt the event is a [`DeadLetter`]: appended to
+//! after the last attempt the event is a [`DeadLetter`](crate::handler::DeadLetter): appended to
 //! `dead-letters.jsonl` in the journal directory (durable mode; then marked
 //! done), logged, and handed to the
 //! [`on_dead_letter`](WebhookListenerBuilder::on_dead_letter) hook. In memory
@@ -416,12 +416,10 @@ mod server;
 mod service;
 mod stats;
 
-pub use crate::handler::{HandlerRetryPolicy, IntoSharedHandler};
-pub use crate::journal::DeadLetter;
 pub use builder::{WebhookListenerBuilder, DEFAULT_BIND, DEFAULT_PATH};
 #[cfg(feature = "metrics")]
 pub use metrics::DEFAULT_METRICS_PATH;
-pub use mode::{DeliveryMode, DEFAULT_DELIVERY_CAPACITY, DEFAULT_DRAIN_TIMEOUT};
+pub use mode::{DeliveryMode, DEFAULT_DELIVERY_CAPACITY};
 pub use queued::MEMORY_DEAD_LETTER_LIMIT;
 pub use rejections::REJECTION_WARNINGS_PER_SECOND;
 pub use routing::HEALTH_PATH;

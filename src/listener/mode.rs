@@ -1,15 +1,12 @@
 //! [`DeliveryMode`]: how a verified event reaches the handler.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Events waiting for the handler in the queued modes, when not set with
 /// [`DeliveryMode::with_capacity`].
 pub const DEFAULT_DELIVERY_CAPACITY: usize = 1024;
 
-/// How long shutdown waits for the queue to drain in the queued modes, when
-/// not set with [`drain_timeout`](super::WebhookListenerBuilder::drain_timeout).
-pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) use crate::handler::DEFAULT_DRAIN_TIMEOUT;
 
 /// When the listener answers a verified event, and what it keeps of it.
 /// Set with [`delivery_mode`](super::WebhookListenerBuilder::delivery_mode);
@@ -59,13 +56,14 @@ pub enum DeliveryMode {
     /// in the listener**: [`RedisWorker`](crate::redis::RedisWorker)s, in
     /// this or other processes, handle the events; the builder's handler,
     /// `handler_threads`, `handler_retries`, `on_dead_letter` and `dedupe`
-    /// are unused (dedupe is [`RedisOptions::dedupe_ttl`](crate::redis::RedisOptions::dedupe_ttl)).
+    /// are unused (Redis dedupes by time instead:
+    /// [`RedisAppenderOptions::dedupe_ttl`](crate::redis::RedisAppenderOptions::dedupe_ttl)).
     /// Made by [`DeliveryMode::redis`]; see the [`redis`](crate::redis) module.
     #[cfg(feature = "redis")]
     #[non_exhaustive]
     Redis {
         /// Where and how to add events (boxed: it is much larger than the other modes).
-        options: Box<crate::redis::RedisOptions>,
+        options: Box<crate::redis::RedisAppenderOptions>,
     },
 }
 
@@ -85,12 +83,14 @@ impl DeliveryMode {
         }
     }
 
-    /// Added to the Redis stream described by `options` (feature `redis`);
-    /// see [`DeliveryMode::Redis`].
+    /// Added to the Redis stream described by `options` (feature `redis`):
+    /// [`RedisAppenderOptions`](crate::redis::RedisAppenderOptions), or just
+    /// the connection's [`RedisOptions`](crate::redis::RedisOptions) for the
+    /// appender's defaults; see [`DeliveryMode::Redis`].
     #[cfg(feature = "redis")]
-    pub fn redis(options: crate::redis::RedisOptions) -> Self {
+    pub fn redis(options: impl Into<crate::redis::RedisAppenderOptions>) -> Self {
         Self::Redis {
-            options: Box::new(options),
+            options: Box::new(options.into()),
         }
     }
 

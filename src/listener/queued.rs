@@ -17,27 +17,26 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::delivery::{Delivered, Delivery};
-use super::limits::{join_before, Deadline};
+use super::limits::Deadline;
 use super::queue::{Item, Queue, Refill, Slot, REPLAY_BATCH, REPLAY_BATCH_BYTES};
 use super::stats::{Counters, Event};
 use crate::event::{parse_event, WasenderWebhookEvent};
-use crate::handler::{dispatch_guarded, panic_message, HandlerRetryPolicy, WebhookHandler};
+pub(crate) use crate::handler::DeadLetterHook;
+use crate::handler::{
+    report_dead_letter, run_attempts, Attempts, DeadLetter, DeadLetterId, Ended, HandlerFailure,
+    HandlerRetryPolicy, LastCall, ThreadGroup, WebhookHandler,
+};
 use crate::journal::{
-    self, event_key, DeadLetter, DeadLetters, DedupeWindow, Journal, JournalOptions, Requeue, Seq,
-    DEAD_LETTER_FILE, DEDUPE_FILE,
+    self, DeadLetters, DedupeWindow, Journal, JournalOptions, Requeue, Seq, DEAD_LETTER_FILE,
+    DEDUPE_FILE,
 };
 use crate::sync::lock;
-
-/// The hook called with every dead letter.
-pub(crate) type DeadLetterHook = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
 
 /// How many dead letters the in-memory queued mode keeps for
 /// [`WebhookListener::dead_letters`](super::WebhookListener::dead_letters)
@@ -87,7 +86,8 @@ struct Core<H> {
 /// Delivery through a bounded queue to handler threads, in memory or durable.
 pub(crate) struct QueuedDelivery<H> {
     core: Arc<Core<H>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The handler threads; taken by the first `finish`.
+    threads: Mutex<Option<ThreadGroup>>,
 }
 
 impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
@@ -135,32 +135,21 @@ impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
             next_seq: AtomicU64::new(1),
             replay_batch: config.capacity.clamp(1, REPLAY_BATCH),
         });
-        let delivery = Self {
-            core: Arc::clone(&core),
-            threads: Mutex::new(Vec::new()),
-        };
+        let mut threads = ThreadGroup::new();
         for i in 0..config.handler_threads {
-            let core = Arc::clone(&core);
-            let spawned = thread::Builder::new()
-                .name(format!("wasender-handler-{i}"))
-                .spawn(move || core.run());
-            match spawned {
-                Ok(thread) => lock(&delivery.threads).push(thread),
-                Err(e) => {
-                    // Stop the threads already started before failing.
-                    delivery.stop_now();
-                    return Err(e.into());
-                }
+            let thread_core = Arc::clone(&core);
+            let run = move || thread_core.run();
+            if let Err(e) = threads.spawn(format!("wasender-handler-{i}"), run) {
+                // Stop the threads already started before failing.
+                core.queue.stop();
+                threads.join_by(Instant::now() + STRAGGLER_WAIT);
+                return Err(e.into());
             }
         }
-        Ok(delivery)
-    }
-
-    fn stop_now(&self) {
-        self.core.queue.stop();
-        for thread in lock(&self.threads).drain(..) {
-            let _ = thread.join();
-        }
+        Ok(Self {
+            core,
+            threads: Mutex::new(Some(threads)),
+        })
     }
 }
 
@@ -220,7 +209,7 @@ fn remember_backlog_keys(journal: &Journal, backlog: &Backlog, dedupe: &DedupeWi
                 continue; // Reported when the handler thread reads it.
             };
             if let Ok(event) = parse_event(&body) {
-                dedupe.check_and_insert(&event_key(&event, &body));
+                dedupe.check_and_insert(&event.dedupe_key(&body));
             }
         }
         if batch.exhausted {
@@ -264,13 +253,9 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
         if left.busy > 0 {
             log::warn!("{why}: {} handler call(s) still running", left.busy);
         }
-        let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
-        let grace = Deadline::after(STRAGGLER_WAIT);
-        let stragglers = threads
-            .into_iter()
-            .map(|thread| join_before(thread, grace))
-            .filter(|joined| !joined)
-            .count();
+        let stragglers = lock(&self.threads).take().map_or(0, |threads| {
+            threads.join_by(Instant::now() + STRAGGLER_WAIT)
+        });
         if stragglers > 0 {
             log::warn!("{stragglers} handler thread(s) left running inside the handler");
         }
@@ -335,7 +320,7 @@ impl<H> Drop for QueuedDelivery<H> {
 impl<H: WebhookHandler + 'static> Core<H> {
     /// The request path: returns once the event is queued (and durable), or refused.
     fn accept(&self, event: WasenderWebhookEvent, body: &[u8]) -> Delivered {
-        let key = self.dedupe.as_ref().map(|_| event_key(&event, body));
+        let key = self.dedupe.as_ref().map(|_| event.dedupe_key(body));
         match &self.store {
             None => self.accept_in_memory(event, body, key),
             Some(store) => self.accept_durable(store, event, body, key),
@@ -541,8 +526,8 @@ impl<H: WebhookHandler + 'static> Core<H> {
         }
     }
 
-    /// Runs the handler with retries; returns `false` when the event was
-    /// abandoned to shutdown (it is then accounted for here).
+    /// Runs the handler with retries ([`run_attempts`]); returns `false`
+    /// when the event was abandoned to shutdown (it is then accounted for here).
     fn handle(&self, item: Item) -> bool {
         let event = match item.event {
             Some(event) => event,
@@ -550,47 +535,21 @@ impl<H: WebhookHandler + 'static> Core<H> {
                 Ok(event) => event,
                 Err(e) => {
                     let error = format!("the journaled event no longer parses: {e}");
-                    self.dead_letter(item.seq, item.body, error, 0);
+                    self.dead_letter(item.seq, item.body, 0, LastCall::NotBegun, error);
                     return true;
                 }
             },
         };
-        let mut attempt: u32 = 1;
-        loop {
-            let call = || dispatch_guarded(&*self.handler, &event);
-            let error = match self.counters.time_handler(call) {
-                Ok(()) => {
-                    self.counters.count(Event::Handled, 1);
-                    self.mark_done(item.seq);
-                    return true;
-                }
-                Err(failure) => {
-                    let kind = if failure.panicked {
-                        Event::HandlerPanic
-                    } else {
-                        Event::HandlerError
-                    };
-                    self.counters.count(kind, 1);
-                    failure.text
-                }
-            };
-            if attempt >= self.retry.attempts() {
-                self.dead_letter(item.seq, item.body, error, attempt);
-                return true;
-            }
-            let delay = self.retry.backoff(attempt);
-            log::warn!(
-                "webhook {} (#{}) failed on attempt {attempt}: {error}; retrying in {delay:?}",
-                event.event_name(),
-                item.seq
-            );
-            if !self.queue.backoff(delay, self.store.is_some()) {
-                self.abandon(item.seq);
-                return false;
-            }
-            self.counters.count(Event::Retried, 1);
-            attempt += 1;
-        }
+        let mut run = Run {
+            core: self,
+            seq: item.seq,
+            body: Some(item.body),
+        };
+        let what = format!("#{}", item.seq);
+        !matches!(
+            run_attempts(&*self.handler, &event, &self.retry, 1, &what, &mut run),
+            Ended::Left
+        )
     }
 
     fn mark_done(&self, seq: Seq) {
@@ -615,16 +574,21 @@ impl<H: WebhookHandler + 'static> Core<H> {
         }
     }
 
-    fn dead_letter(&self, seq: Seq, body: Vec<u8>, error: String, attempts: u32) {
-        let letter = DeadLetter::new(seq, body, error, attempts);
-        log::error!(
-            "webhook event #{seq} dead-lettered after {attempts} attempt(s): {}",
-            letter.error
-        );
+    fn dead_letter(
+        &self,
+        seq: Seq,
+        body: Vec<u8>,
+        attempts: u32,
+        last_call: LastCall,
+        error: String,
+    ) {
+        let letter =
+            DeadLetter::given_up(DeadLetterId::Seq(seq.0), body, attempts, last_call, error);
         match &self.store {
             Some(store) => {
                 if let Err(e) = store.dead_letters.record(&letter) {
                     // Not marked done: it stays in the journal rather than be lost.
+                    log::error!("webhook event #{seq} could not be dead-lettered: {letter}");
                     self.journal_error("writing a dead letter", &e);
                     return;
                 }
@@ -635,9 +599,9 @@ impl<H: WebhookHandler + 'static> Core<H> {
                 if letters.len() >= MEMORY_DEAD_LETTER_LIMIT {
                     if let Some(old) = letters.pop_front() {
                         log::warn!(
-                            "forgetting dead letter #{} (in-memory queue: only the last \
+                            "forgetting dead letter {} (in-memory queue: only the last \
                              {MEMORY_DEAD_LETTER_LIMIT} are kept)",
-                            old.seq
+                            old.id
                         );
                     }
                 }
@@ -645,13 +609,58 @@ impl<H: WebhookHandler + 'static> Core<H> {
             }
         }
         self.counters.count(Event::DeadLettered, 1);
-        if let Some(hook) = &self.on_dead_letter {
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| hook(&letter))) {
-                log::error!(
-                    "the on_dead_letter hook panicked: {}",
-                    panic_message(panic.as_ref())
-                );
-            }
+        report_dead_letter(&letter, self.on_dead_letter.as_ref());
+    }
+}
+
+/// One event's way through [`run_attempts`] in the queued modes: attempts
+/// are counted in memory, waits end early at shutdown, dead letters go to
+/// the file (durable) or the in-memory list.
+struct Run<'a, H> {
+    core: &'a Core<H>,
+    seq: Seq,
+    /// Taken by the dead letter.
+    body: Option<Vec<u8>>,
+}
+
+impl<H: WebhookHandler + 'static> Attempts for Run<'_, H> {
+    fn call(
+        &mut self,
+        call: &mut dyn FnMut() -> Result<(), HandlerFailure>,
+    ) -> Result<(), HandlerFailure> {
+        self.core.counters.time_handler(call)
+    }
+
+    fn handled(&mut self, _call: u32) {
+        self.core.counters.count(Event::Handled, 1);
+        self.core.mark_done(self.seq);
+    }
+
+    fn failed(&mut self, _call: u32, failure: &HandlerFailure) {
+        let kind = if failure.panicked {
+            Event::HandlerPanic
+        } else {
+            Event::HandlerError
+        };
+        self.core.counters.count(kind, 1);
+    }
+
+    fn wait(&mut self, delay: Duration) -> bool {
+        let waited = self.core.queue.backoff(delay, self.core.store.is_some());
+        if !waited {
+            self.core.abandon(self.seq);
         }
+        waited
+    }
+
+    fn begin(&mut self, _call: u32) -> bool {
+        self.core.counters.count(Event::Retried, 1);
+        true
+    }
+
+    fn give_up(&mut self, attempts: u32, last_call: LastCall, error: String) {
+        let body = self.body.take().unwrap_or_default();
+        self.core
+            .dead_letter(self.seq, body, attempts, last_call, error);
     }
 }

@@ -5,7 +5,7 @@
 use super::delivery::{Delivered, Delivery};
 use crate::error::Result;
 use crate::event::WasenderWebhookEvent;
-use crate::redis::{Appended, RedisAppender, RedisOptions};
+use crate::redis::{Appended, RedisAppender, RedisAppenderOptions};
 
 /// Adds events to Redis on the connection thread; runs no handler.
 pub(crate) struct RedisDelivery {
@@ -16,8 +16,8 @@ impl RedisDelivery {
     /// Prepares the connection pool, and says (in the log) whether Redis
     /// answers now. A Redis that is down does not stop the listener: events
     /// are answered 503 until it is back.
-    pub fn connect(options: &RedisOptions) -> Result<Self> {
-        let appender = RedisAppender::connect(options)?;
+    pub fn connect(options: &RedisAppenderOptions) -> Result<Self> {
+        let appender = RedisAppender::connect(options.clone())?;
         if let Err(e) = appender.ping() {
             log::warn!("Redis does not answer yet ({e}); events are answered 503 until it does");
         }
@@ -25,11 +25,12 @@ impl RedisDelivery {
     }
 
     /// The mode, for the start-up log line.
-    pub fn describe(options: &RedisOptions) -> String {
+    pub fn describe(options: &RedisAppenderOptions) -> String {
+        let redis = options.redis();
         format!(
             "Redis ({}, stream {})",
-            options.redacted_url(),
-            options.events_key()
+            redis.redacted_url(),
+            redis.events_key()
         )
     }
 }

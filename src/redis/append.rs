@@ -3,9 +3,9 @@
 
 use ::redis::{ErrorKind, RedisError, Script, Value};
 
-use super::connection::{failure_class, is_stale, Connector, Pool, Pooled};
+use super::connection::{failure_class, Connector, Pool, Pooled};
 use super::entry::{self, now_ms};
-use super::options::RedisOptions;
+use super::options::RedisAppenderOptions;
 use crate::error::{Result, WasenderError};
 use crate::event::WasenderWebhookEvent;
 
@@ -67,7 +67,8 @@ pub enum Appended {
 /// use wasenderapi::WebhookVerifier;
 ///
 /// let verifier = WebhookVerifier::with_secret("webhook-secret");
-/// let appender = RedisAppender::connect(&RedisOptions::new("redis://127.0.0.1:6379/"))?;
+/// // `RedisAppenderOptions` for more than the connection: dedupe time, WAIT, pool size.
+/// let appender = RedisAppender::connect(RedisOptions::new("redis://127.0.0.1:6379/"))?;
 /// // In your own HTTP server, with the raw body and the X-Webhook-Signature header:
 /// let (body, signature) = (br#"{"event":"session.status","data":{}}"#, Some("webhook-secret"));
 /// let event = verifier.handle_webhook_event(body, signature)?;
@@ -81,7 +82,7 @@ pub struct RedisAppender {
     pool: Pool,
     script: Script,
     events_key: String,
-    options: RedisOptions,
+    options: RedisAppenderOptions,
     listener_id: String,
 }
 
@@ -95,41 +96,42 @@ impl std::fmt::Debug for RedisAppender {
 }
 
 impl RedisAppender {
-    /// Checks `options` and prepares the connection pool. Connections are
-    /// opened on first use, so this succeeds while Redis is down (appends
-    /// then fail until it is back).
+    /// Checks `options` ([`RedisAppenderOptions`], or a
+    /// [`RedisOptions`](super::RedisOptions) for the appender's defaults) and
+    /// prepares the connection pool. Connections are opened on first use, so
+    /// this succeeds while Redis is down (appends then fail until it is back).
     ///
     /// Errors: [`WasenderError::InvalidArgument`] for an unusable URL,
-    /// prefix, group or timeout.
-    pub fn connect(options: &RedisOptions) -> Result<Self> {
+    /// prefix, timeout or pool size.
+    pub fn connect(options: impl Into<RedisAppenderOptions>) -> Result<Self> {
+        let options = options.into();
         options.validate()?;
-        let connector = Connector::new(options)?;
+        let connector = Connector::new(&options.redis)?;
         Ok(Self {
-            pool: Pool::new(connector, options.max_connections),
+            pool: Pool::new(connector, options.pool_size),
             script: Script::new(APPEND_SCRIPT),
-            events_key: options.events_key(),
-            options: options.clone(),
+            events_key: options.redis.events_key(),
             listener_id: options.listener_id_or_default(),
+            options,
         })
     }
 
     /// Sends `PING`: whether Redis answers now.
     pub fn ping(&self) -> Result<()> {
         let mut connection = self.pool.get().map_err(|e| redis_error("PING", e))?;
-        let result = ::redis::cmd("PING").query::<Value>(connection.connection());
         connection
-            .check(result)
+            .run(|c| ::redis::cmd("PING").query::<Value>(c))
             .map(drop)
             .map_err(|e| redis_error("PING", e))
     }
 
     /// Adds one verified event (its name, dedupe key and raw body) to the
-    /// stream, unless its dedupe key was seen within the dedupe window. The
-    /// key is computed as the listeners compute it (event name and first
-    /// message id, else a body hash), so they recognise each other's repeats.
-    /// Returns once Redis has it (and, with
-    /// [`wait_replicas`](RedisOptions::wait_replicas), once enough replicas
-    /// confirmed it).
+    /// stream, unless its [dedupe key](WasenderWebhookEvent::dedupe_key) was
+    /// seen within the [dedupe time](RedisAppenderOptions::dedupe_ttl): the
+    /// key every delivery mode uses, so listeners recognise each other's
+    /// repeats. Returns once Redis has it (and, with
+    /// [`wait_replicas`](RedisAppenderOptions::wait_replicas), once enough
+    /// replicas confirmed it).
     ///
     /// Errors: [`WasenderError::Redis`] when Redis is unreachable, slower
     /// than the command timeout, out of memory or refuses the command;
@@ -138,9 +140,9 @@ impl RedisAppender {
     /// On any error, answer 503: the event may or may not be in the stream,
     /// and the sender's retry is either added or recognised as a duplicate.
     pub fn append(&self, event: &WasenderWebhookEvent, body: &[u8]) -> Result<Appended> {
-        let dedupe_key = crate::journal::event_key(event, body);
+        let dedupe_key = event.dedupe_key(body);
         let event_name = event.event_name();
-        let seen_key = self.options.seen_key(&dedupe_key);
+        let seen_key = self.options.redis.seen_key(&dedupe_key);
         let dedupe = !self.options.dedupe_ttl.is_zero();
         let mut invocation = self.script.key(&self.events_key);
         if dedupe {
@@ -161,24 +163,13 @@ impl RedisAppender {
             .arg(dedupe_key)
             .arg(entry::LISTENER)
             .arg(&self.listener_id);
-        let mut tries = 0;
-        let (mut connection, added) = loop {
-            tries += 1;
-            let mut connection = self.pool.get().map_err(|e| redis_error("append", e))?;
-            let result = invocation.invoke::<Value>(connection.connection());
-            match connection.check(result) {
-                // An idle connection Redis (or something in between) closed:
-                // once more on a fresh one. Safe: the script is atomic, and
-                // with dedupe a retry of an append that did run is a duplicate.
-                Err(e) if tries < 3 && connection.is_reused() && is_stale(&e) => {
-                    log::debug!("a pooled Redis connection was closed ({e}); retrying");
-                    drop(connection);
-                    self.pool.discard_idle();
-                }
-                Err(e) => return Err(redis_error("append", e)),
-                Ok(added) => break (connection, added),
-            }
-        };
+        let mut connection = self.pool.get().map_err(|e| redis_error("append", e))?;
+        // On a connection found closed, sent once more on a new one: safe,
+        // as the script is atomic, and with dedupe a retry of an append that
+        // did run is a duplicate.
+        let added = connection
+            .run(|c| invocation.invoke::<Value>(c))
+            .map_err(|e| redis_error("append", e))?;
         let id = match added {
             Value::Int(0) => return Ok(Appended::Duplicate),
             value => entry::value_bytes(value)
@@ -199,8 +190,9 @@ impl RedisAppender {
         Ok(Appended::Added(id))
     }
 
-    /// `WAIT n timeout` on the connection that appended; too few replicas
-    /// removes the dedupe key and fails.
+    /// `WAIT n timeout` on the connection that appended (never on another:
+    /// there it would wait for nothing); too few replicas removes the
+    /// dedupe key and fails.
     fn wait(&self, connection: &mut Pooled<'_>, seen_key: Option<&str>) -> Result<()> {
         let wanted = self.options.wait_replicas;
         let timeout = self.options.wait_timeout;
@@ -208,23 +200,17 @@ impl RedisAppender {
             .unwrap_or(u64::MAX)
             .max(1);
         let read_timeout = timeout + self.pool.connector().command_timeout();
-        let result = connection
-            .connection()
-            .set_read_timeout(Some(read_timeout))
-            .and_then(|()| {
-                ::redis::cmd("WAIT")
+        let command_timeout = self.pool.connector().command_timeout();
+        let acknowledged = connection
+            .run_once(|c| {
+                c.set_read_timeout(Some(read_timeout))?;
+                let acknowledged = ::redis::cmd("WAIT")
                     .arg(wanted)
                     .arg(timeout_ms)
-                    .query::<u64>(connection.connection())
-            });
-        let acknowledged = connection
-            .check(result)
-            .map_err(|e| redis_error("WAIT", e))?;
-        let restored = connection
-            .connection()
-            .set_read_timeout(Some(self.pool.connector().command_timeout()));
-        connection
-            .check(restored)
+                    .query::<u64>(c)?;
+                c.set_read_timeout(Some(command_timeout))?;
+                Ok(acknowledged)
+            })
             .map_err(|e| redis_error("WAIT", e))?;
         if acknowledged >= u64::from(wanted) {
             return Ok(());
@@ -232,10 +218,8 @@ impl RedisAppender {
         if let Some(seen_key) = seen_key {
             // Best effort: if this fails too, the retry is answered as a duplicate
             // of an entry that is on the primary (see the module docs).
-            let forgot = ::redis::cmd("DEL")
-                .arg(seen_key)
-                .query::<Value>(connection.connection());
-            if let Err(e) = connection.check(forgot) {
+            let forgot = connection.run(|c| ::redis::cmd("DEL").arg(seen_key).query::<Value>(c));
+            if let Err(e) = forgot {
                 log::warn!("could not forget a dedupe key after WAIT fell short: {e}");
             }
         }
@@ -259,9 +243,9 @@ mod tests {
 
     #[test]
     fn connect_succeeds_while_redis_is_down_and_append_fails_unavailable() {
-        let options =
-            RedisOptions::new("redis://127.0.0.1:1/").connect_timeout(Duration::from_millis(100));
-        let appender = RedisAppender::connect(&options).unwrap();
+        let options = crate::redis::RedisOptions::new("redis://127.0.0.1:1/")
+            .connect_timeout(Duration::from_millis(100));
+        let appender = RedisAppender::connect(options).unwrap();
         let body = br#"{"event":"messages.received","data":{}}"#;
         let event = crate::event::parse_event(body).unwrap();
         let error = appender.append(&event, body).unwrap_err();
@@ -279,9 +263,9 @@ mod tests {
 
     #[test]
     fn invalid_options_are_refused_at_connect() {
-        let options = RedisOptions::new("redis://127.0.0.1/").prefix("no-tag");
+        let options = crate::redis::RedisOptions::new("redis://127.0.0.1/").prefix("no-tag");
         assert!(matches!(
-            RedisAppender::connect(&options),
+            RedisAppender::connect(options),
             Err(WasenderError::InvalidArgument(_))
         ));
     }

@@ -1,11 +1,14 @@
-//! Opening Redis connections with timeouts, sorting failures, and the
-//! listener's bounded connection pool.
+//! The one way this crate talks to Redis: a [`LazyConnection`] opens its
+//! connection on first use, closes it after a failure that leaves it
+//! unusable, and reopens it (once) when a connection that sat idle turns out
+//! closed under it. The listener's appender keeps a bounded [`Pool`] of
+//! them; the worker's threads and the dead-letter tools each own one.
 
 use std::io;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use ::redis::{Client, Connection, ConnectionLike, ErrorKind, RedisError};
+use ::redis::{Client, Connection, ErrorKind, RedisError, RedisResult};
 
 use super::options::RedisOptions;
 use crate::error::WasenderError;
@@ -34,18 +37,95 @@ impl Connector {
         })
     }
 
-    /// A new connection whose every read and write times out after the command timeout.
-    pub fn connect(&self) -> Result<Connection, RedisError> {
-        let connection = self
-            .client
-            .get_connection_with_timeout(self.connect_timeout)?;
-        connection.set_read_timeout(Some(self.command_timeout))?;
-        connection.set_write_timeout(Some(self.command_timeout))?;
-        Ok(connection)
-    }
-
     pub fn command_timeout(&self) -> Duration {
         self.command_timeout
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// A connection that opens on first use, with the command timeout on reads.
+    pub fn lazy(&self) -> LazyConnection {
+        LazyConnection {
+            connector: self.clone(),
+            connection: None,
+            read_timeout: self.command_timeout,
+        }
+    }
+}
+
+/// A connection opened when first needed and reopened after failures.
+pub(crate) struct LazyConnection {
+    connector: Connector,
+    connection: Option<Connection>,
+    /// Applied to reads when the connection opens.
+    read_timeout: Duration,
+}
+
+impl LazyConnection {
+    /// Reads on this connection may take `timeout` (a blocking read's
+    /// block time plus the command timeout) instead of the command timeout.
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self.connection = None;
+        self
+    }
+
+    /// Runs `command` on the connection, opening it when needed. When a
+    /// connection that was open before turns out closed (Redis restarted, or
+    /// something in between dropped it while it was idle), `command` runs
+    /// once more on a new connection; so use this only for commands that
+    /// are safe to send twice. A failure that leaves the connection unusable
+    /// (anything but an error reply: a timeout may still be answered later,
+    /// and would answer the next command) closes it.
+    pub fn run<T>(
+        &mut self,
+        mut command: impl FnMut(&mut Connection) -> RedisResult<T>,
+    ) -> RedisResult<T> {
+        let reused = self.connection.is_some();
+        let result = self.run_once(&mut command);
+        match result {
+            Err(e) if reused && is_stale(&e) => {
+                log::debug!("a Redis connection was closed while idle ({e}); reconnecting");
+                self.run_once(command)
+            }
+            result => result,
+        }
+    }
+
+    /// Like [`run`](Self::run), never on a second connection: for a command
+    /// that must run on the connection of the one before (`WAIT`).
+    pub fn run_once<T>(
+        &mut self,
+        mut command: impl FnMut(&mut Connection) -> RedisResult<T>,
+    ) -> RedisResult<T> {
+        let result = self.open().and_then(&mut command);
+        if let Err(e) = &result {
+            if breaks_connection(e) {
+                self.connection = None;
+            }
+        }
+        result
+    }
+
+    fn open(&mut self) -> RedisResult<&mut Connection> {
+        if self.connection.is_none() {
+            let connector = &self.connector;
+            let connection = connector
+                .client
+                .get_connection_with_timeout(connector.connect_timeout)?;
+            connection.set_read_timeout(Some(self.read_timeout))?;
+            connection.set_write_timeout(Some(connector.command_timeout))?;
+            self.connection = Some(connection);
+        }
+        match self.connection.as_mut() {
+            Some(connection) => Ok(connection),
+            None => Err(RedisError::from((
+                ErrorKind::Io,
+                "no Redis connection after opening one",
+            ))),
+        }
     }
 }
 
@@ -87,7 +167,7 @@ pub(crate) fn is_no_group(error: &RedisError) -> bool {
     error.code() == Some("NOGROUP")
 }
 
-/// A bounded pool of connections shared by the listener's connection threads.
+/// A bounded pool of lazy connections shared by the appender's callers.
 pub(crate) struct Pool {
     connector: Connector,
     max: usize,
@@ -96,18 +176,15 @@ pub(crate) struct Pool {
 }
 
 struct PoolState {
-    idle: Vec<Connection>,
+    idle: Vec<LazyConnection>,
     /// Connections handed out or idle.
-    open: usize,
+    made: usize,
 }
 
-/// A connection taken from the [`Pool`]; returned on drop unless marked broken.
+/// A connection taken from the [`Pool`]; returned on drop.
 pub(crate) struct Pooled<'a> {
     pool: &'a Pool,
-    connection: Option<Connection>,
-    broken: bool,
-    /// Taken from the idle list (it may have been closed while idle).
-    reused: bool,
+    connection: Option<LazyConnection>,
 }
 
 impl Pool {
@@ -117,7 +194,7 @@ impl Pool {
             max,
             state: Mutex::new(PoolState {
                 idle: Vec::new(),
-                open: 0,
+                made: 0,
             }),
             returned: Condvar::new(),
         }
@@ -127,25 +204,25 @@ impl Pool {
         &self.connector
     }
 
-    /// An idle connection, or a new one while fewer than the maximum are
-    /// open; else waits up to the command timeout for one to come back.
-    pub fn get(&self) -> Result<Pooled<'_>, RedisError> {
+    /// An idle connection, or a new one while fewer than the maximum exist;
+    /// else waits up to the command timeout for one to come back.
+    pub fn get(&self) -> RedisResult<Pooled<'_>> {
         let deadline = Instant::now() + self.connector.command_timeout;
         let mut state = lock(&self.state);
         loop {
-            if let Some(connection) = state.idle.pop() {
-                return Ok(self.pooled(connection, true));
-            }
-            if state.open < self.max {
-                state.open += 1;
-                drop(state);
-                return match self.connector.connect() {
-                    Ok(connection) => Ok(self.pooled(connection, false)),
-                    Err(e) => {
-                        self.closed();
-                        Err(e)
-                    }
-                };
+            let connection = match state.idle.pop() {
+                Some(connection) => Some(connection),
+                None if state.made < self.max => {
+                    state.made += 1;
+                    Some(self.connector.lazy())
+                }
+                None => None,
+            };
+            if let Some(connection) = connection {
+                return Ok(Pooled {
+                    pool: self,
+                    connection: Some(connection),
+                });
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -157,70 +234,32 @@ impl Pool {
             state = wait_timeout(&self.returned, state, left).0;
         }
     }
+}
 
-    fn pooled(&self, connection: Connection, reused: bool) -> Pooled<'_> {
-        Pooled {
-            pool: self,
-            connection: Some(connection),
-            broken: false,
-            reused,
-        }
-    }
+impl std::ops::Deref for Pooled<'_> {
+    type Target = LazyConnection;
 
-    /// Closes every idle connection: after one was found closed by the
-    /// server, the others (as old) likely were too.
-    pub fn discard_idle(&self) {
-        let idle: Vec<Connection> = std::mem::take(&mut lock(&self.state).idle);
-        let n = idle.len();
-        drop(idle);
-        if n > 0 {
-            lock(&self.state).open -= n;
-            self.returned.notify_all();
-        }
-    }
-
-    fn closed(&self) {
-        lock(&self.state).open -= 1;
-        self.returned.notify_one();
+    fn deref(&self) -> &LazyConnection {
+        self.connection
+            .as_ref()
+            .expect("a pooled connection is present until dropped")
     }
 }
 
-impl Pooled<'_> {
-    /// The connection, for one command.
-    pub fn connection(&mut self) -> &mut Connection {
+impl std::ops::DerefMut for Pooled<'_> {
+    fn deref_mut(&mut self) -> &mut LazyConnection {
         self.connection
             .as_mut()
             .expect("a pooled connection is present until dropped")
-    }
-
-    /// Whether this connection sat idle in the pool before (and so may have been closed).
-    pub fn is_reused(&self) -> bool {
-        self.reused
-    }
-
-    /// Passes `result` through, closing the connection when its error demands it.
-    pub fn check<T>(&mut self, result: Result<T, RedisError>) -> Result<T, RedisError> {
-        if let Err(e) = &result {
-            if breaks_connection(e) {
-                self.broken = true;
-            }
-        }
-        result
     }
 }
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        let Some(connection) = self.connection.take() else {
-            return;
-        };
-        if self.broken || !connection.is_open() {
-            drop(connection);
-            self.pool.closed();
-            return;
+        if let Some(connection) = self.connection.take() {
+            lock(&self.pool.state).idle.push(connection);
+            self.pool.returned.notify_one();
         }
-        lock(&self.pool.state).idle.push(connection);
-        self.pool.returned.notify_one();
     }
 }
 
@@ -233,22 +272,23 @@ mod tests {
         // Port 1 on loopback: nothing listens there.
         let options =
             RedisOptions::new("redis://127.0.0.1:1/").connect_timeout(Duration::from_millis(200));
-        let connector = Connector::new(&options).unwrap();
-        let error = connector.connect().map(|_| ()).unwrap_err();
+        let mut connection = Connector::new(&options).unwrap().lazy();
+        let error = connection
+            .run(|c| ::redis::cmd("PING").query::<String>(c))
+            .unwrap_err();
         assert_eq!(failure_class(&error), "unreachable");
         assert!(breaks_connection(&error));
     }
 
     #[test]
     fn a_busy_pool_times_out_instead_of_growing() {
-        let options = RedisOptions::new("redis://127.0.0.1:1/")
-            .connect_timeout(Duration::from_millis(50))
-            .command_timeout(Duration::from_millis(50));
+        let options =
+            RedisOptions::new("redis://127.0.0.1:1/").command_timeout(Duration::from_millis(50));
         let pool = Pool::new(Connector::new(&options).unwrap(), 1);
-        // Nothing to connect to: each get fails fast and gives its slot back.
-        for _ in 0..3 {
-            assert!(pool.get().is_err());
-        }
-        assert_eq!(lock(&pool.state).open, 0);
+        let held = pool.get().expect("the one connection");
+        assert!(pool.get().is_err(), "a second connection while one is held");
+        drop(held);
+        assert!(pool.get().is_ok(), "the connection came back");
+        assert_eq!(lock(&pool.state).made, 1);
     }
 }

@@ -1,13 +1,14 @@
 //! [`RedisDeadLetters`]: list, requeue and purge the dead-letter stream.
 
 use ::redis::streams::StreamRangeReply;
-use ::redis::{Connection, Script, Value};
+use ::redis::{RedisResult, Script, Value};
 
 use super::append::redis_error;
-use super::connection::Connector;
+use super::connection::{Connector, LazyConnection};
 use super::entry::{self, Entry};
 use super::options::RedisOptions;
 use crate::error::Result;
+use crate::handler::{DeadLetter, DeadLetterId, LastCall};
 
 /// Moves one dead letter back to the events stream, atomically: adds its
 /// original fields (without the dead-letter ones, plus `requeued_from`) to
@@ -15,22 +16,16 @@ use crate::error::Result;
 /// second requeue of the same id finds nothing.
 ///
 /// `KEYS[1]` the dead-letter stream, `KEYS[2]` the events stream; `ARGV[1]`
-/// the dead letter's id, `ARGV[2]` the `MAXLEN ~` cap (`0`: none). Returns
-/// the new entry's id, or `0` when the dead letter is gone.
+/// the dead letter's id. Returns the new entry's id, or `0` when the dead
+/// letter is gone.
 const REQUEUE_SCRIPT: &str = r"
 local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #found == 0 then
   return 0
 end
-local skip = {error = true, attempts = true, original_id = true, dead_ms = true,
-              consumer = true, requeued_from = true}
-local xadd = {'XADD', KEYS[2]}
-if ARGV[2] ~= '0' then
-  xadd[#xadd + 1] = 'MAXLEN'
-  xadd[#xadd + 1] = '~'
-  xadd[#xadd + 1] = ARGV[2]
-end
-xadd[#xadd + 1] = '*'
+local skip = {error = true, attempts = true, last_call = true, original_id = true,
+              dead_ms = true, consumer = true, requeued_from = true}
+local xadd = {'XADD', KEYS[2], '*'}
 local fields = found[1][2]
 for i = 1, #fields, 2 do
   if not skip[fields[i]] then
@@ -55,49 +50,34 @@ return n
 /// How many dead letters one `XRANGE` page reads.
 const PAGE: usize = 100;
 
-/// One entry of the dead-letter stream: an event the workers gave up on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RedisDeadLetter {
-    /// Its id in the dead-letter stream (what [`RedisDeadLetters::requeue`] takes).
-    pub id: String,
-    /// Its id in the events stream when it was given up on.
-    pub original_id: String,
-    /// The raw event body as received.
-    pub body: Vec<u8>,
-    /// The event name (`messages.received`, …).
-    pub event: String,
-    /// The handler's last error (or why the entry could not be handled).
-    pub error: String,
-    /// Deliveries made before giving up.
-    pub attempts: u64,
-    /// When the listener received it, in milliseconds since the Unix epoch.
-    pub received_ms: u64,
-    /// When it was given up on, in milliseconds since the Unix epoch.
-    pub dead_ms: u64,
-    /// The dedupe key the listener computed.
-    pub dedupe_key: String,
-    /// The worker (consumer name) that gave up on it.
-    pub consumer: String,
-}
-
-impl RedisDeadLetter {
-    fn from_entry(entry: &Entry) -> Self {
-        let text = |name| entry.text(name).unwrap_or("").to_owned();
-        let number = |name| entry.number(name).unwrap_or(0);
-        Self {
+/// The [`DeadLetter`] an entry of the dead-letter stream holds. Fields that
+/// are missing or unreadable read as empty or zero (an entry written by
+/// hand, or by an older release: `last_call` then reads as `failed`).
+pub(crate) fn letter_from_entry(entry: &Entry) -> DeadLetter {
+    let text = |name| entry.text(name).unwrap_or("").to_owned();
+    let attempts = u32::try_from(entry.number(entry::ATTEMPTS).unwrap_or(0)).unwrap_or(u32::MAX);
+    let last_call = entry
+        .text(entry::LAST_CALL)
+        .and_then(LastCall::from_name)
+        .unwrap_or(if attempts == 0 {
+            LastCall::NotBegun
+        } else {
+            LastCall::Failed
+        });
+    let mut letter = DeadLetter::given_up(
+        DeadLetterId::Entry {
             id: entry.id.clone(),
             original_id: text(entry::ORIGINAL_ID),
-            body: entry.field(entry::BODY).unwrap_or_default().to_vec(),
-            event: text(entry::EVENT),
-            error: text(entry::ERROR),
-            attempts: number(entry::ATTEMPTS),
-            received_ms: number(entry::RECEIVED_MS),
-            dead_ms: number(entry::DEAD_MS),
-            dedupe_key: text(entry::DEDUPE_KEY),
-            consumer: text(entry::CONSUMER),
-        }
-    }
+        },
+        entry.field(entry::BODY).unwrap_or_default().to_vec(),
+        attempts,
+        last_call,
+        text(entry::ERROR),
+    );
+    letter.time_unix_ms = entry.number(entry::DEAD_MS).unwrap_or(0);
+    letter.received_unix_ms = entry.number(entry::RECEIVED_MS);
+    letter.worker = entry.text(entry::CONSUMER).map(str::to_owned);
+    letter
 }
 
 /// The dead-letter tools for Redis delivery: list the events the workers
@@ -108,14 +88,15 @@ impl RedisDeadLetter {
 ///
 /// let mut dead = RedisDeadLetters::connect(&RedisOptions::new("redis://127.0.0.1:6379/"))?;
 /// for letter in dead.list(None, 20)? {
-///     println!("{} {} after {} attempts: {}", letter.id, letter.event, letter.attempts, letter.error);
+///     // "1718000000000-0 messages.received: 5 handler calls began; the last …"
+///     println!("{} {}: {letter}", letter.id, letter.event_name().unwrap_or_default());
 /// }
 /// let requeued = dead.requeue_all()?; // handled again by the workers
 /// println!("requeued {requeued}");
 /// # Ok::<(), wasenderapi::WasenderError>(())
 /// ```
 pub struct RedisDeadLetters {
-    connection: Connection,
+    connection: LazyConnection,
     options: RedisOptions,
     requeue: Script,
 }
@@ -136,8 +117,9 @@ impl RedisDeadLetters {
     /// when Redis cannot be reached.
     pub fn connect(options: &RedisOptions) -> Result<Self> {
         options.validate()?;
-        let connection = Connector::new(options)?
-            .connect()
+        let mut connection = Connector::new(options)?.lazy();
+        connection
+            .run(|c| ::redis::cmd("PING").query::<Value>(c))
             .map_err(|e| redis_error("connect", e))?;
         Ok(Self {
             connection,
@@ -146,48 +128,58 @@ impl RedisDeadLetters {
         })
     }
 
+    /// Runs `command` on the connection (reopened when it was closed).
+    fn run<T>(
+        &mut self,
+        what: &'static str,
+        command: impl FnMut(&mut ::redis::Connection) -> RedisResult<T>,
+    ) -> Result<T> {
+        self.connection
+            .run(command)
+            .map_err(|e| redis_error(what, e))
+    }
+
     /// How many dead letters there are (`XLEN`).
     pub fn count(&mut self) -> Result<u64> {
-        ::redis::cmd("XLEN")
-            .arg(self.options.dead_key())
-            .query(&mut self.connection)
-            .map_err(|e| redis_error("XLEN", e))
+        let key = self.options.dead_key();
+        self.run("XLEN", |c| ::redis::cmd("XLEN").arg(&key).query(c))
     }
 
     /// Up to `limit` dead letters, oldest first, starting after the id
     /// `after` (pass the last id of one page to get the next; `None` starts
     /// at the oldest).
-    pub fn list(&mut self, after: Option<&str>, limit: usize) -> Result<Vec<RedisDeadLetter>> {
+    pub fn list(&mut self, after: Option<&str>, limit: usize) -> Result<Vec<DeadLetter>> {
         // "(" makes the start exclusive.
         let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
-        let reply: StreamRangeReply = ::redis::cmd("XRANGE")
-            .arg(self.options.dead_key())
-            .arg(start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(limit)
-            .query(&mut self.connection)
-            .map_err(|e| redis_error("XRANGE", e))?;
+        let key = self.options.dead_key();
+        let reply: StreamRangeReply = self.run("XRANGE", |c| {
+            ::redis::cmd("XRANGE")
+                .arg(&key)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(limit)
+                .query(c)
+        })?;
         Ok(reply
             .ids
             .into_iter()
-            .map(|id| RedisDeadLetter::from_entry(&Entry::from_stream_id(id)))
+            .map(|id| letter_from_entry(&Entry::from_stream_id(id)))
             .collect())
     }
 
-    /// Moves dead letter `id` back to the events stream, where a worker
-    /// handles it as a new entry (a fresh delivery count; no dedupe check).
-    /// The dead letter is deleted in the same atomic step, so requeueing the
-    /// same id twice adds it once. Returns the new entry's id, or `None`
-    /// when there is no such dead letter (any more).
+    /// Moves dead letter `id` (its [`DeadLetterId::entry_id`]) back to the
+    /// events stream, where a worker handles it as a new entry (attempts
+    /// start again from none; no dedupe check, and no `MAXLEN` cap). The dead
+    /// letter is deleted in the same atomic step, so requeueing the same id
+    /// twice adds it once. Returns the new entry's id, or `None` when there
+    /// is no such dead letter (any more).
     pub fn requeue(&mut self, id: &str) -> Result<Option<String>> {
+        let mut invocation = self.requeue.key(self.options.dead_key());
+        invocation.key(self.options.events_key()).arg(id);
         let added: Value = self
-            .requeue
-            .key(self.options.dead_key())
-            .key(self.options.events_key())
-            .arg(id)
-            .arg(self.options.max_stream_len.unwrap_or(0))
-            .invoke(&mut self.connection)
+            .connection
+            .run(|c| invocation.invoke(c))
             .map_err(|e| redis_error("requeue", e))?;
         Ok(match added {
             Value::Int(0) => None,
@@ -206,9 +198,10 @@ impl RedisDeadLetters {
             // Requeued letters are deleted, so each page starts at the oldest left.
             let page = self.list(None, PAGE)?;
             let ids: Vec<String> = page
-                .into_iter()
-                .map(|letter| letter.id)
+                .iter()
+                .filter_map(|letter| letter.id.entry_id())
                 .filter(|id| !is_after(id, &last))
+                .map(str::to_owned)
                 .collect();
             if ids.is_empty() {
                 return Ok(requeued);
@@ -223,31 +216,29 @@ impl RedisDeadLetters {
 
     /// Deletes dead letter `id` without requeueing it. Returns whether it existed.
     pub fn remove(&mut self, id: &str) -> Result<bool> {
-        let removed: u64 = ::redis::cmd("XDEL")
-            .arg(self.options.dead_key())
-            .arg(id)
-            .query(&mut self.connection)
-            .map_err(|e| redis_error("XDEL", e))?;
+        let key = self.options.dead_key();
+        let removed: u64 = self.run("XDEL", |c| ::redis::cmd("XDEL").arg(&key).arg(id).query(c))?;
         Ok(removed > 0)
     }
 
     /// Deletes every dead letter. Returns how many there were.
     pub fn purge(&mut self) -> Result<u64> {
-        Script::new(PURGE_SCRIPT)
-            .key(self.options.dead_key())
-            .invoke(&mut self.connection)
-            .map_err(|e| redis_error("purge", e))
+        let script = Script::new(PURGE_SCRIPT);
+        let invocation = script.key(self.options.dead_key());
+        self.run("purge", |c| invocation.invoke(c))
     }
 
     fn newest_id(&mut self) -> Result<Option<String>> {
-        let reply: StreamRangeReply = ::redis::cmd("XREVRANGE")
-            .arg(self.options.dead_key())
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query(&mut self.connection)
-            .map_err(|e| redis_error("XREVRANGE", e))?;
+        let key = self.options.dead_key();
+        let reply: StreamRangeReply = self.run("XREVRANGE", |c| {
+            ::redis::cmd("XREVRANGE")
+                .arg(&key)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query(c)
+        })?;
         Ok(reply.ids.into_iter().next().map(|id| id.id))
     }
 }

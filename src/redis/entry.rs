@@ -1,10 +1,10 @@
 //! Stream entries: their field names (the documented layout) and reading
 //! them back from the `redis` crate's replies.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use ::redis::streams::StreamId;
 use ::redis::Value;
+
+pub(crate) use crate::handler::dead_letter::now_ms;
 
 /// The raw, verified request body (bytes, usually JSON).
 pub(crate) const BODY: &str = "body";
@@ -17,10 +17,13 @@ pub(crate) const DEDUPE_KEY: &str = "dedupe_key";
 /// The listener that added it.
 pub(crate) const LISTENER: &str = "listener";
 
-/// Dead letters: the handler's last error.
+/// Dead letters: what the last handler call said (its error, the panic's
+/// message), or why no call began or none answered.
 pub(crate) const ERROR: &str = "error";
-/// Dead letters: deliveries made.
+/// Dead letters: how many handler calls began.
 pub(crate) const ATTEMPTS: &str = "attempts";
+/// Dead letters: how the last handler call ended (`LastCall::as_str`).
+pub(crate) const LAST_CALL: &str = "last_call";
 /// Dead letters: the entry's id in the events stream.
 pub(crate) const ORIGINAL_ID: &str = "original_id";
 /// Dead letters: when it was given up on, in milliseconds since the Unix epoch.
@@ -32,7 +35,8 @@ pub(crate) const CONSUMER: &str = "consumer";
 pub(crate) const REQUEUED_FROM: &str = "requeued_from";
 
 /// Fields a dead letter adds; dropped again when it is requeued.
-pub(crate) const DEAD_ONLY: [&str; 5] = [ERROR, ATTEMPTS, ORIGINAL_ID, DEAD_MS, CONSUMER];
+pub(crate) const DEAD_ONLY: [&str; 6] =
+    [ERROR, ATTEMPTS, LAST_CALL, ORIGINAL_ID, DEAD_MS, CONSUMER];
 
 /// One stream entry: its id and its fields, sorted by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +59,28 @@ impl Entry {
             id: entry.id,
             fields,
         }
+    }
+
+    /// Reads an entry from a script's reply: its id, and its fields as a
+    /// flat `{name, value, …}` array (or a map).
+    pub fn from_fields(id: String, fields: Value) -> Self {
+        let pairs: Vec<(Value, Value)> = match fields {
+            Value::Array(flat) => {
+                let mut flat = flat.into_iter();
+                std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
+            }
+            Value::Map(pairs) => pairs,
+            _ => Vec::new(),
+        };
+        let mut fields: Vec<(String, Vec<u8>)> = pairs
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let name = String::from_utf8(value_bytes(name)?).ok()?;
+                Some((name, value_bytes(value)?))
+            })
+            .collect();
+        fields.sort();
+        Self { id, fields }
     }
 
     /// The raw value of field `name`.
@@ -86,13 +112,6 @@ pub(crate) fn value_bytes(value: Value) -> Option<Vec<u8>> {
         Value::Okay => Some(b"OK".to_vec()),
         _ => None,
     }
-}
-
-/// The time now, in milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The smallest stream id after `id` (`<ms>-<seq>` → `<ms>-<seq + 1>`).

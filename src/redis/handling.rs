@@ -1,284 +1,357 @@
-//! The worker's handler threads: run the handler on one entry, then hand it
-//! to the acknowledger, retry it, or move it to the dead-letter stream.
+//! The worker's handler threads: run each entry through the shared attempts
+//! loop ([`run_attempts`]), recording in Redis each call that begins and each
+//! that answers, then hand it to the acknowledger, or move it to the
+//! dead-letter stream; and, at the stop, hand back what is left.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use ::redis::{Connection, RedisError, Value};
+use ::redis::Value;
 
-use super::connection::{breaks_connection, failure_class, is_stale};
+use super::acking;
+use super::connection::{failure_class, LazyConnection};
 use super::entry::{self, now_ms, Entry};
-use super::reading::millis;
-use super::worker::{Counters, Job, Shared};
+use super::worker::{is_zero, HandBack, Job, JobKind, Shared};
 use crate::event::parse_event;
-use crate::handler::{dispatch_guarded, WebhookHandler};
+use crate::handler::counters;
+use crate::handler::dead_letter::NO_ANSWER;
+use crate::handler::{
+    report_dead_letter, run_attempts, Attempts, DeadLetter, DeadLetterId, HandlerFailure, LastCall,
+    WebhookHandler,
+};
+use crate::sync::lock;
 
-/// Moves a pending entry to the dead-letter stream and acknowledges it, in
-/// one atomic step — but only while it is still pending on this consumer
-/// (another worker may have taken it over meanwhile).
-///
-/// `KEYS[1]` the events stream, `KEYS[2]` the dead-letter stream; `ARGV[1]`
-/// the group, `ARGV[2]` the entry id, `ARGV[3]` this consumer, `ARGV[4..]`
-/// the dead letter's fields. Returns the dead letter's id, or `0`.
-pub(crate) const DEAD_LETTER_SCRIPT: &str = r"
-local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
-if #pending == 0 or pending[1][2] ~= ARGV[3] then
-  return 0
-end
-local dead = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-return dead
-";
-
-/// The longest handler error text kept in a dead letter.
+/// The longest handler error text kept (in the attempts hash, and in a dead letter).
 const MAX_ERROR_BYTES: usize = 8 * 1024;
 
 /// A handler thread: takes entries until the worker stops.
 pub(crate) fn run<H: WebhookHandler>(shared: &Shared, handler: &H) {
-    let mut thread = HandlerThread {
-        shared,
-        connection: None,
-    };
+    let mut connection = shared.connector.lazy();
     while let Some(job) = shared.next_job() {
-        thread.handle(handler, job);
-        shared.job_done();
+        let alone = matches!(job.kind, JobKind::Alone);
+        handle(shared, handler, &mut connection, job);
+        shared.job_done(alone);
     }
 }
 
-struct HandlerThread<'a> {
-    shared: &'a Shared,
-    connection: Option<Connection>,
-}
-
-impl HandlerThread<'_> {
-    fn handle<H: WebhookHandler>(&mut self, handler: &H, job: Job) {
-        let shared = self.shared;
-        let Job {
-            entry,
-            mut deliveries,
-        } = job;
-        let max = u64::from(shared.options.retry.attempts());
-        if deliveries > max {
-            let error = format!(
-                "delivered {deliveries} times without being acknowledged (the consumers \
-                 handling it crashed or stalled)"
-            );
-            self.dead_letter(&entry, &error, deliveries);
+fn handle<H: WebhookHandler>(
+    shared: &Shared,
+    handler: &H,
+    connection: &mut LazyConnection,
+    job: Job,
+) {
+    let Job { entry, begun, kind } = job;
+    let alone = match kind {
+        JobKind::Go => false,
+        JobKind::Alone => true,
+        JobKind::Exhausted { ended, last, error } => {
+            let (last_call, error) = if begun > ended {
+                (LastCall::NoAnswer, NO_ANSWER.to_owned())
+            } else {
+                (last.unwrap_or(LastCall::Failed), error)
+            };
+            dead_letter(shared, connection, &entry, begun, last_call, &error);
             return;
         }
-        let event = match entry.field(entry::BODY) {
-            None => Err("the entry has no body field".to_owned()),
-            Some(body) => {
-                parse_event(body).map_err(|e| format!("the entry's body is not an event: {e}"))
-            }
-        };
-        let event = match event {
-            Ok(event) => event,
-            Err(error) => {
-                self.dead_letter(&entry, &error, deliveries);
-                return;
-            }
-        };
-        loop {
-            let error = match dispatch_guarded(handler, &event) {
-                Ok(()) => {
-                    Counters::add(&shared.counters.handled, 1);
-                    shared.acknowledge(entry.id);
-                    return;
-                }
-                Err(failure) => {
-                    let counter = if failure.panicked {
-                        &shared.counters.handler_panics
-                    } else {
-                        &shared.counters.handler_errors
-                    };
-                    Counters::add(counter, 1);
-                    failure.text
-                }
-            };
-            if deliveries >= max {
-                self.dead_letter(&entry, &error, deliveries);
-                return;
-            }
-            let attempt = u32::try_from(deliveries).unwrap_or(u32::MAX);
-            let delay = shared.options.backoff(attempt);
-            log::warn!(
-                "webhook {} (entry {}) failed on attempt {deliveries} of {max}: {error}; \
-                 retrying in {delay:?}",
-                event.event_name(),
-                entry.id
+    };
+    let event = match entry.field(entry::BODY) {
+        None => Err("the entry has no body field".to_owned()),
+        Some(body) => {
+            parse_event(body).map_err(|e| format!("the entry's body is not an event: {e}"))
+        }
+    };
+    let event = match event {
+        Ok(event) => event,
+        Err(error) => {
+            // The call recorded as begun never did.
+            let attempts = begun.saturating_sub(1);
+            dead_letter(
+                shared,
+                connection,
+                &entry,
+                attempts,
+                LastCall::NotBegun,
+                &error,
             );
-            if !shared.sleep_unless_stopping(delay) {
-                Counters::add(&shared.counters.left_pending, 1);
-                log::info!("entry {} left pending at shutdown; retried later", entry.id);
-                return;
-            }
-            match self.reclaim(&entry.id, delay / 2) {
-                Ok(true) => {
-                    Counters::add(&shared.counters.retried, 1);
-                    deliveries += 1;
-                }
-                Ok(false) => {
-                    log::info!(
-                        "entry {} was taken over by another consumer while waiting to retry",
-                        entry.id
-                    );
-                    return;
-                }
-                Err(e) => {
-                    log::warn!(
-                        "entry {} left pending (Redis {}); another attempt follows after \
-                         the claim idle time",
-                        entry.id,
-                        failure_class(&e)
-                    );
-                    return;
-                }
-            }
+            return;
+        }
+    };
+    let mut attempt = Attempt {
+        shared,
+        connection,
+        entry: &entry,
+        alone,
+    };
+    let what = format!("entry {}", entry.id);
+    run_attempts(
+        handler,
+        &event,
+        &shared.settings.retry,
+        begun,
+        &what,
+        &mut attempt,
+    );
+}
+
+/// One entry's way through [`run_attempts`] in the worker: attempts are
+/// recorded in Redis, waits end early at the stop (the entry is then
+/// handed back), dead letters go to the dead-letter stream.
+struct Attempt<'a> {
+    shared: &'a Shared,
+    connection: &'a mut LazyConnection,
+    entry: &'a Entry,
+    /// Its call runs alone until it answers.
+    alone: bool,
+}
+
+impl Attempt<'_> {
+    /// The call that had to run alone answered: others may begin.
+    fn answered(&mut self) {
+        if std::mem::take(&mut self.alone) {
+            self.shared.alone_ended();
         }
     }
+}
 
-    /// `XCLAIM` for the next attempt: counts a delivery, and fails (`false`)
-    /// when another consumer took the entry over (its idle time was reset).
-    fn reclaim(&mut self, id: &str, min_idle: Duration) -> Result<bool, RedisError> {
-        let shared = self.shared;
-        let claimed: Value = self.command("XCLAIM", |c| {
-            ::redis::cmd("XCLAIM")
-                .arg(&shared.events_key)
-                .arg(&shared.options.group)
-                .arg(&shared.consumer)
-                .arg(millis(min_idle))
-                .arg(id)
-                .query(c)
-        })?;
-        Ok(matches!(claimed, Value::Array(entries) if entries.iter().any(|e| *e != Value::Nil)))
+impl Attempts for Attempt<'_> {
+    fn handled(&mut self, _call: u32) {
+        counters::add(&self.shared.counters.handled, 1);
+        if self.alone {
+            // Acknowledged before anything else may begin: should the next
+            // entry crash the process, this one is not left pending, to be
+            // counted again.
+            let ids = [self.entry.id.clone()];
+            if !acking::acknowledge_now(self.shared, self.connection, &ids) {
+                log::warn!("entry {} handled alone but not acknowledged", self.entry.id);
+            }
+        } else {
+            self.shared.acknowledge(self.entry.id.clone());
+        }
+        self.answered();
     }
 
-    /// Moves `entry` to the dead-letter stream (with the error, the attempts
-    /// and its original id) and acknowledges it.
-    fn dead_letter(&mut self, entry: &Entry, error: &str, attempts: u64) {
+    fn failed(&mut self, _call: u32, failure: &HandlerFailure) {
         let shared = self.shared;
-        let error = truncate(error, MAX_ERROR_BYTES);
-        log::error!(
-            "webhook entry {} dead-lettered after {attempts} attempt(s): {error}",
-            entry.id
-        );
-        let attempts_text = attempts.to_string();
-        let dead_ms = now_ms().to_string();
-        let mut invocation = shared.dead_letter_script.key(&shared.events_key);
+        let counter = if failure.panicked {
+            &shared.counters.handler_panics
+        } else {
+            &shared.counters.handler_errors
+        };
+        counters::add(counter, 1);
+        // The call answered: a crash from now on is not this call's doing.
+        // Recorded before anything else may begin (when it ran alone).
+        let id = &self.entry.id;
+        let last = if failure.panicked {
+            LastCall::Panicked
+        } else {
+            LastCall::Failed
+        };
+        let recorded = self.connection.run(|c| {
+            ::redis::pipe()
+                .atomic()
+                .cmd("HINCRBY")
+                .arg(&shared.attempts_key)
+                .arg(format!("{id}:ended"))
+                .arg(1)
+                .ignore()
+                .cmd("HSET")
+                .arg(&shared.attempts_key)
+                .arg(format!("{id}:last"))
+                .arg(last.as_str())
+                .arg(format!("{id}:error"))
+                .arg(truncate(&failure.message, MAX_ERROR_BYTES))
+                .ignore()
+                .query::<()>(c)
+        });
+        if let Err(e) = recorded {
+            counters::add(&shared.counters.redis_errors, 1);
+            log::warn!(
+                "could not record the failed call of entry {id} (Redis {}): {e}",
+                failure_class(&e)
+            );
+        }
+        self.answered();
+    }
+
+    fn wait(&mut self, delay: Duration) -> bool {
+        let started = Instant::now();
+        if self.shared.sleep_unless_stopping(delay) {
+            return true;
+        }
+        // Stopping: hand it back, to be taken over once the backoff is over.
+        let remaining = delay.saturating_sub(started.elapsed());
+        self.shared.hold_for_hand_back(HandBack {
+            id: self.entry.id.clone(),
+            idle: self.shared.settings.claim_idle.saturating_sub(remaining),
+            uncount: false,
+        });
+        false
+    }
+
+    fn begin(&mut self, call: u32) -> bool {
+        let shared = self.shared;
+        let id = &self.entry.id;
+        let mut invocation = shared.scripts.begin_again.key(&shared.events_key);
         invocation
-            .key(&shared.dead_key)
-            .arg(&shared.options.group)
-            .arg(&entry.id)
-            .arg(&shared.consumer);
-        for (name, value) in &entry.fields {
-            if !entry::DEAD_ONLY.contains(&name.as_str()) {
-                invocation.arg(name).arg(value);
+            .key(&shared.attempts_key)
+            .arg(&shared.group)
+            .arg(&shared.consumer)
+            .arg(id);
+        // Not sent twice on a new connection: that would count two calls.
+        match self.connection.run_once(|c| invocation.invoke::<Value>(c)) {
+            Ok(value) if is_zero(&value) => {
+                log::info!(
+                    "entry {id} was taken over by another consumer while waiting for call {call}"
+                );
+                false
             }
-        }
-        for (name, value) in [
-            (entry::ERROR, error),
-            (entry::ATTEMPTS, &attempts_text),
-            (entry::ORIGINAL_ID, &entry.id),
-            (entry::DEAD_MS, &dead_ms),
-            (entry::CONSUMER, &shared.consumer),
-        ] {
-            invocation.arg(name).arg(value);
-        }
-        match self.command("dead-letter", |c| invocation.invoke::<Value>(c)) {
-            Ok(Value::Int(0)) => log::info!(
-                "entry {} was taken over by another consumer; not dead-lettered here",
-                entry.id
-            ),
-            Ok(_) => Counters::add(&shared.counters.dead_lettered, 1),
+            Ok(_) => {
+                counters::add(&shared.counters.retried, 1);
+                true
+            }
             Err(e) => {
+                counters::add(&shared.counters.redis_errors, 1);
                 log::warn!(
-                    "entry {} could not be dead-lettered (Redis {}): {e}; it stays pending \
-                     and is dead-lettered on its next delivery",
-                    entry.id,
+                    "entry {id} left pending before call {call} (Redis {}: {e}); another worker \
+                     takes it over after the claim idle time",
                     failure_class(&e)
                 );
+                false
             }
         }
     }
 
-    /// Runs one command on this thread's connection (opened when needed),
-    /// once more on a new connection when the old one turns out closed
-    /// (a Redis restart while it was idle). Failures are counted and logged.
-    fn command<T>(
-        &mut self,
-        what: &str,
-        run: impl Fn(&mut Connection) -> Result<T, RedisError>,
-    ) -> Result<T, RedisError> {
-        let shared = self.shared;
-        let reused = self.connection.is_some();
-        let mut result = shared.connection(&mut self.connection).and_then(&run);
-        if reused && matches!(&result, Err(e) if is_stale(e)) {
-            self.connection = None;
-            result = shared.connection(&mut self.connection).and_then(&run);
+    fn give_up(&mut self, attempts: u32, last_call: LastCall, error: String) {
+        dead_letter(
+            self.shared,
+            self.connection,
+            self.entry,
+            attempts,
+            last_call,
+            &error,
+        );
+    }
+}
+
+/// Moves `entry` to the dead-letter stream (with how many calls began, how
+/// the last ended, and its original id) and acknowledges it; then reports
+/// it to the log and the `on_dead_letter` hook.
+fn dead_letter(
+    shared: &Shared,
+    connection: &mut LazyConnection,
+    entry: &Entry,
+    attempts: u32,
+    last_call: LastCall,
+    error: &str,
+) {
+    let error = truncate(error, MAX_ERROR_BYTES);
+    let attempts_text = attempts.to_string();
+    let dead_ms = now_ms();
+    let dead_ms_text = dead_ms.to_string();
+    let mut invocation = shared.scripts.dead_letter.key(&shared.events_key);
+    invocation
+        .key(&shared.dead_key)
+        .key(&shared.attempts_key)
+        .arg(&shared.group)
+        .arg(&entry.id)
+        .arg(&shared.consumer);
+    for (name, value) in &entry.fields {
+        if !entry::DEAD_ONLY.contains(&name.as_str()) {
+            invocation.arg(name).arg(value);
         }
-        if let Err(e) = &result {
-            Counters::add(&shared.counters.redis_errors, 1);
-            log::debug!("Redis {what} failed: {e}");
-            if breaks_connection(e) {
-                self.connection = None;
+    }
+    for (name, value) in [
+        (entry::ERROR, error),
+        (entry::ATTEMPTS, &attempts_text),
+        (entry::LAST_CALL, last_call.as_str()),
+        (entry::ORIGINAL_ID, &entry.id),
+        (entry::DEAD_MS, &dead_ms_text),
+        (entry::CONSUMER, &shared.consumer),
+    ] {
+        invocation.arg(name).arg(value);
+    }
+    // Safe to send twice: a second run finds the entry acknowledged.
+    match connection.run(|c| invocation.invoke::<Value>(c)) {
+        Ok(value) if is_zero(&value) => log::info!(
+            "entry {} was taken over by another consumer; not dead-lettered here",
+            entry.id
+        ),
+        Ok(value) => {
+            counters::add(&shared.counters.dead_lettered, 1);
+            let dead_id = entry::value_bytes(value)
+                .map(|id| String::from_utf8_lossy(&id).into_owned())
+                .unwrap_or_default();
+            let mut letter = DeadLetter::given_up(
+                DeadLetterId::Entry {
+                    id: dead_id,
+                    original_id: entry.id.clone(),
+                },
+                entry.field(entry::BODY).unwrap_or_default().to_vec(),
+                attempts,
+                last_call,
+                error,
+            );
+            letter.time_unix_ms = dead_ms;
+            letter.received_unix_ms = entry.number(entry::RECEIVED_MS);
+            letter.worker = Some(shared.consumer.clone());
+            report_dead_letter(&letter, shared.on_dead_letter.as_ref());
+        }
+        Err(e) => {
+            counters::add(&shared.counters.redis_errors, 1);
+            log::warn!(
+                "entry {} could not be dead-lettered (Redis {}): {e}; it stays pending and is \
+                 dead-lettered once taken over",
+                entry.id,
+                failure_class(&e)
+            );
+        }
+    }
+}
+
+/// At the stop, once no thread begins anything: hands back what this
+/// worker still holds (entries waiting to be retried, and fetched entries
+/// not begun, whose recorded call is taken back), then, when nothing is
+/// left pending on it and `may_leave`, removes it from the group (one
+/// script: [`HAND_BACK`](super::scripts::HAND_BACK)). Best effort: what
+/// fails is taken over after the claim idle time anyway, and the consumer
+/// is then removed as an idle one.
+pub(crate) fn hand_back(shared: &Shared, may_leave: bool) {
+    let entries: Vec<HandBack> = {
+        let mut local = lock(&shared.local);
+        let mut entries = std::mem::take(&mut local.hand_back);
+        entries.extend(local.waiting.drain(..).map(|job| HandBack {
+            id: job.entry.id,
+            idle: shared.settings.claim_idle,
+            uncount: !matches!(job.kind, JobKind::Exhausted { .. }),
+        }));
+        entries
+    };
+    if entries.is_empty() && !may_leave {
+        return;
+    }
+    let mut connection = shared.connector.lazy();
+    // With calls left behind, the consumer stays (they hold its entries).
+    match shared.run_hand_back(&mut connection, &entries, may_leave) {
+        Ok((handed, left_group)) => {
+            counters::add(&shared.counters.handed_back, handed);
+            if handed > 0 {
+                log::info!(
+                    "{handed} entries handed back to the other workers (waiting to be retried, \
+                     or not begun)"
+                );
+            }
+            if left_group {
+                log::info!("consumer {} left group {}", shared.consumer, shared.group);
             }
         }
-        result
-    }
-}
-
-/// At shutdown: makes fetched entries that were never started claimable by
-/// other workers at once — `XCLAIM … IDLE <claim idle> RETRYCOUNT <count - 1>
-/// JUSTID` keeps them pending on this consumer but marks them idle for the
-/// whole claim time, and takes back the delivery that never ran. Best
-/// effort: what fails is taken over after the claim idle time anyway.
-pub(crate) fn release(shared: &Shared, jobs: &[Job]) {
-    let Ok(mut connection) = shared.connector.connect() else {
-        return;
-    };
-    for job in jobs {
-        let released = ::redis::cmd("XCLAIM")
-            .arg(&shared.events_key)
-            .arg(&shared.options.group)
-            .arg(&shared.consumer)
-            .arg(0)
-            .arg(&job.entry.id)
-            .arg("IDLE")
-            .arg(millis(shared.options.claim_idle))
-            .arg("RETRYCOUNT")
-            .arg(job.deliveries.saturating_sub(1))
-            .arg("JUSTID")
-            .query::<Value>(&mut connection);
-        if let Err(e) = released {
-            log::debug!("could not release entry {}: {e}", job.entry.id);
-            return;
+        Err(e) => {
+            counters::add(&shared.counters.redis_errors, 1);
+            log::warn!(
+                "could not hand back {} entries (Redis {}): {e}; they are taken over after the \
+                 claim idle time",
+                entries.len(),
+                failure_class(&e)
+            );
         }
-    }
-}
-
-/// At shutdown: removes this consumer from the group when nothing is
-/// pending on it, so that stopped workers do not pile up in `XINFO
-/// CONSUMERS`. (A consumer with pending entries is kept: deleting it would
-/// drop them from the pending list.)
-pub(crate) fn forget_consumer_if_idle(shared: &Shared) {
-    let Ok(mut connection) = shared.connector.connect() else {
-        return;
-    };
-    let pending = ::redis::cmd("XPENDING")
-        .arg(&shared.events_key)
-        .arg(&shared.options.group)
-        .arg("-")
-        .arg("+")
-        .arg(1)
-        .arg(&shared.consumer)
-        .query::<Vec<Value>>(&mut connection);
-    if matches!(pending, Ok(p) if p.is_empty()) {
-        let _ = ::redis::cmd("XGROUP")
-            .arg("DELCONSUMER")
-            .arg(&shared.events_key)
-            .arg(&shared.options.group)
-            .arg(&shared.consumer)
-            .query::<Value>(&mut connection);
     }
 }
 

@@ -1,72 +1,52 @@
-//! The worker's reader thread: takes over abandoned entries (`XAUTOCLAIM`),
-//! reads new ones (`XREADGROUP … BLOCK`), keeps the ones it fetched ahead
-//! from looking abandoned, and trims acknowledged history.
+//! The worker's reader thread: fetches new entries (`XREADGROUP … >`, in a
+//! script that records each one's handler call as begun), never more than
+//! there are idle handler threads; takes over entries other consumers left
+//! idle (running alone those whose last call never answered); trims
+//! acknowledged history; and removes idle consumers with nothing pending.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use ::redis::streams::{
-    StreamAutoClaimReply, StreamInfoGroupsReply, StreamPendingCountReply, StreamPendingReply,
-    StreamReadReply,
-};
-use ::redis::{Connection, RedisError, Script, Value};
+use ::redis::streams::{StreamInfoGroupsReply, StreamPendingReply};
+use ::redis::{RedisError, RedisResult, Value};
 
-use super::connection::{breaks_connection, failure_class, is_no_group};
-use super::entry::{next_id, Entry};
-use super::worker::{Counters, Job, Shared};
+use super::acking;
+use super::connection::{failure_class, is_no_group, LazyConnection};
+use super::entry::{next_id, value_bytes, Entry};
+use super::worker::{Job, JobKind, Shared};
+use crate::handler::counters;
+use crate::handler::LastCall;
 
 /// The longest pause between reconnection attempts while Redis is down.
 const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(2);
 /// How often an ongoing outage is logged again.
 const OUTAGE_LOG_INTERVAL: Duration = Duration::from_secs(30);
-
-/// Keeps fetched entries that wait for a handler thread pending on this
-/// consumer with a fresh idle time (`XCLAIM … 0 <id> JUSTID` counts no
-/// delivery), so that other workers do not take them over; entries another
-/// consumer owns by now are left alone and returned, to be dropped here.
-///
-/// `KEYS[1]` the events stream; `ARGV[1]` the group, `ARGV[2]` this
-/// consumer, `ARGV[3..]` the ids.
-const TOUCH_SCRIPT: &str = r"
-local lost = {}
-for i = 3, #ARGV do
-  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
-  if #pending == 1 and pending[1][2] == ARGV[2] then
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
-  else
-    lost[#lost + 1] = ARGV[i]
-  end
-end
-return lost
-";
+/// Idle entries one takeover looks at.
+const TAKE_OVER_SCAN: usize = 100;
+/// How long the reader waits for half the threads to be idle before a fetch.
+const GATHER: Duration = Duration::from_millis(1);
 
 /// The reader thread: runs until the worker stops.
 pub(crate) fn run(shared: &Shared) {
-    let touch_interval = shared.options.claim_idle / 3;
+    let settings = &shared.settings;
+    let connector = &shared.connector;
+    let now = Instant::now();
     let mut reader = Reader {
         shared,
-        connection: None,
-        next_claim: Instant::now(),
-        claim_cursor: "0-0".to_owned(),
-        next_trim: shared.options.trim_interval.map(|i| Instant::now() + i),
-        next_touch: Instant::now() + touch_interval,
-        touch: Script::new(TOUCH_SCRIPT),
+        // The reader waits for new entries for up to the block time.
+        connection: connector
+            .lazy()
+            .with_read_timeout(settings.block_time + connector.command_timeout()),
+        group_ready: false,
+        next_claim: now,
+        suspects: false,
+        suspects_since: None,
+        next_trim: settings.trim_interval.map(|i| now + i),
+        next_forget: now,
         outage: None,
         failures: 0,
     };
-    loop {
-        let Some(free) = shared.free_slots(reader.next_touch) else {
-            return;
-        };
-        let result = if Instant::now() >= reader.next_touch {
-            reader.next_touch = Instant::now() + touch_interval;
-            reader.touch()
-        } else if free > 0 {
-            reader.step(free)
-        } else {
-            Ok(())
-        };
-        match result {
+    while !shared.stopping() {
+        match reader.step() {
             Ok(()) => reader.recovered(),
             Err(e) => {
                 if !reader.failed(&e) {
@@ -79,159 +59,237 @@ pub(crate) fn run(shared: &Shared) {
 
 struct Reader<'a> {
     shared: &'a Shared,
-    connection: Option<Connection>,
+    connection: LazyConnection,
+    /// The consumer group is known to exist.
+    group_ready: bool,
     next_claim: Instant,
-    /// Where the next `XAUTOCLAIM` scan continues (`0-0`: from the start).
-    claim_cursor: String,
+    /// The last takeover found entries to run alone that it could not take:
+    /// fetch nothing new until the worker is quiet and they are taken.
+    suspects: bool,
+    /// Since when the worker waits to be quiet for them.
+    suspects_since: Option<Instant>,
     next_trim: Option<Instant>,
-    /// When the entries fetched ahead are next kept from looking abandoned.
-    next_touch: Instant,
-    touch: Script,
+    next_forget: Instant,
     /// When the current outage started and was last logged.
     outage: Option<(Instant, Instant)>,
     failures: u32,
 }
 
 impl Reader<'_> {
-    /// One round: claim abandoned entries when due, else read new ones, then
-    /// trim when due. Fetches at most `free` entries.
-    fn step(&mut self, free: usize) -> Result<(), RedisError> {
+    /// One round: the chores when due, then a takeover or a fetch if there
+    /// is room, else a wait for room.
+    fn step(&mut self) -> RedisResult<()> {
         let shared = self.shared;
-        let fresh = self.connection.is_none();
-        let connection = shared.connection(&mut self.connection)?;
-        if fresh {
-            // The reader blocks in XREADGROUP for up to the block time.
-            connection.set_read_timeout(Some(
-                shared.options.block_time + shared.connector.command_timeout(),
-            ))?;
-            create_group(shared, connection)?;
+        if !self.group_ready {
+            create_group(shared, &mut self.connection)?;
+            self.group_ready = true;
         }
-        if Instant::now() >= self.next_claim {
-            let claimed = self.claim(free)?;
-            if !claimed.is_empty() {
-                Counters::add(&shared.counters.claimed, claimed.len() as u64);
-                shared.push(claimed);
-                return Ok(());
-            }
-        }
-        let jobs = self.read_new(free)?;
-        Counters::add(&shared.counters.read, jobs.len() as u64);
-        shared.push(jobs);
-        if self.next_trim.is_some_and(|due| Instant::now() >= due) {
-            self.next_trim = shared.options.trim_interval.map(|i| Instant::now() + i);
+        let now = Instant::now();
+        if self.next_trim.is_some_and(|due| now >= due) {
+            self.next_trim = shared.settings.trim_interval.map(|i| now + i);
             self.trim()?;
         }
+        if now >= self.next_forget {
+            self.next_forget = now + forget_interval(shared.settings.forget_idle_consumers);
+            self.forget_idle_consumers()?;
+        }
+        let due = self.next_due();
+        let (idle_threads, quiet, alone) = {
+            let local = crate::sync::lock(&shared.local);
+            (
+                local.idle_threads(shared.threads),
+                local.quiet(),
+                local.alone,
+            )
+        };
+        if alone {
+            // A call runs alone: begin nothing else until it answers.
+            shared.wait_until(due, |l| !l.alone);
+        } else if self.suspects && !quiet {
+            // Entries wait to run alone: let what runs finish first, for a
+            // while (a call that takes long must not stall the worker: they
+            // are looked for again at the next takeover, here or elsewhere).
+            let since = *self.suspects_since.get_or_insert(now);
+            let interval = claim_interval(shared.settings.claim_idle);
+            if now.duration_since(since) >= interval {
+                self.suspects = false;
+                self.suspects_since = None;
+                self.next_claim = now + interval;
+            } else {
+                shared.wait_until(due.min(since + interval), |l| l.quiet() && !l.alone);
+            }
+        } else if idle_threads == 0 {
+            shared.wait_until(due, |l| l.idle_threads(shared.threads) > 0 && !l.alone);
+        } else if self.suspects || now >= self.next_claim {
+            self.take_over(idle_threads, quiet)?;
+        } else {
+            let idle_threads = self.gather(idle_threads);
+            self.fetch(idle_threads)?;
+        }
         Ok(())
     }
 
-    /// Refreshes the idle time of the entries fetched and not yet started
-    /// (see [`TOUCH_SCRIPT`]), dropping those another consumer took over.
-    fn touch(&mut self) -> Result<(), RedisError> {
+    /// With fewer than half the threads idle, waits a moment ([`GATHER`])
+    /// for more to finish, so that one round trip fetches for several;
+    /// returns the idle threads then.
+    fn gather(&self, idle_threads: usize) -> usize {
         let shared = self.shared;
-        let ids = shared.waiting_ids();
-        if ids.is_empty() {
+        let half = shared.threads.div_ceil(2);
+        if idle_threads >= half {
+            return idle_threads;
+        }
+        let until = Instant::now() + GATHER;
+        shared.wait_until(until, |l| l.idle_threads(shared.threads) >= half);
+        // Only this thread hands out entries: the idle threads can only be more.
+        crate::sync::lock(&shared.local).idle_threads(shared.threads)
+    }
+
+    /// When the next chore or takeover is due.
+    fn next_due(&self) -> Instant {
+        let mut due = self.next_claim.min(self.next_forget);
+        if let Some(trim) = self.next_trim {
+            due = due.min(trim);
+        }
+        due
+    }
+
+    /// New entries for `idle_threads` threads (see [`scripts::FETCH`](super::scripts::FETCH)),
+    /// acknowledging the handled entries waiting for the acker on the way;
+    /// with none, waits for the stream to grow (`XREAD BLOCK`, up to the
+    /// block time).
+    fn fetch(&mut self, idle_threads: usize) -> RedisResult<()> {
+        let shared = self.shared;
+        if idle_threads == 0 {
+            // `COUNT 0` would read everything.
             return Ok(());
         }
-        let connection = shared.connection(&mut self.connection)?;
-        let lost: Vec<String> = self
-            .touch
-            .key(&shared.events_key)
-            .arg(&shared.options.group)
+        let acks = acking::take_batch(shared);
+        let mut invocation = shared.scripts.fetch.key(&shared.events_key);
+        invocation
+            .key(&shared.attempts_key)
+            .arg(&shared.group)
             .arg(&shared.consumer)
-            .arg(&ids)
-            .invoke(connection)?;
-        if !lost.is_empty() {
-            log::info!(
-                "{} fetched entries were taken over by other consumers before a handler thread \
-                 was free; dropped here",
-                lost.len()
-            );
-            shared.drop_waiting(&lost);
+            .arg(idle_threads)
+            .arg(acks.len())
+            .arg(&acks);
+        // Not sent twice on a new connection: the first may have fetched.
+        let fetched: RedisResult<(String, Vec<Value>)> =
+            self.connection.run_once(|c| invocation.invoke(c));
+        let (last_id, entries) = match fetched {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                acking::give_back(shared, acks);
+                return Err(e);
+            }
+        };
+        let jobs: Vec<Job> = entries
+            .into_iter()
+            .filter_map(|entry| {
+                let (entry, begun) = entry_and_count(entry)?;
+                Some(Job {
+                    entry,
+                    begun,
+                    kind: JobKind::Go,
+                })
+            })
+            .collect();
+        if !jobs.is_empty() {
+            counters::add(&shared.counters.read, jobs.len() as u64);
+            shared.push(jobs);
+            return Ok(());
         }
-        Ok(())
+        // Nothing new: wait for anything newer than the last entry, which
+        // the script saw delivered. What arrives may go to another worker.
+        let block = shared.settings.block_time.min(
+            self.next_due()
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        );
+        self.connection
+            .run(|c| {
+                ::redis::cmd("XREAD")
+                    .arg("COUNT")
+                    .arg(1)
+                    .arg("BLOCK")
+                    .arg(millis(block))
+                    .arg("STREAMS")
+                    .arg(&shared.events_key)
+                    .arg(&last_id)
+                    .query::<Value>(c)
+            })
+            .map(drop)
     }
 
-    /// `XAUTOCLAIM`: entries idle on any consumer (this one included) for
-    /// longer than the claim time, with their delivery counts.
-    fn claim(&mut self, free: usize) -> Result<Vec<Job>, RedisError> {
+    /// Takes over idle entries for `idle_threads` threads (see
+    /// [`scripts::TAKE_OVER`](super::scripts::TAKE_OVER)); `quiet`: nothing
+    /// runs, so an entry whose last call never answered may run alone.
+    fn take_over(&mut self, idle_threads: usize, quiet: bool) -> RedisResult<()> {
         let shared = self.shared;
-        let options = &shared.options;
-        let connection = shared.connection(&mut self.connection)?;
-        let reply: StreamAutoClaimReply = ::redis::cmd("XAUTOCLAIM")
-            .arg(&shared.events_key)
-            .arg(&options.group)
+        let settings = &shared.settings;
+        // An entry may run alone: acknowledge everything handled first.
+        let quiet = quiet && acking::wait_until_sent(shared, settings.block_time);
+        let acks = acking::take_batch(shared);
+        let mut invocation = shared.scripts.take_over.key(&shared.events_key);
+        invocation
+            .key(&shared.attempts_key)
+            .arg(&shared.group)
             .arg(&shared.consumer)
-            .arg(millis(options.claim_idle))
-            .arg(&self.claim_cursor)
-            .arg("COUNT")
-            .arg(free)
-            .query(connection)?;
-        if !reply.deleted_ids.is_empty() {
-            let n = reply.deleted_ids.len() as u64;
-            Counters::add(&shared.counters.deleted_unhandled, n);
+            .arg(millis(settings.claim_idle))
+            .arg(idle_threads)
+            .arg(u8::from(quiet))
+            .arg(settings.retry.attempts())
+            .arg(TAKE_OVER_SCAN)
+            .arg(acks.len())
+            .arg(&acks);
+        let taken: RedisResult<(u64, Vec<String>, Vec<Value>)> =
+            self.connection.run_once(|c| invocation.invoke(c));
+        let (suspects, deleted, taken) = match taken {
+            Ok(taken) => taken,
+            Err(e) => {
+                acking::give_back(shared, acks);
+                return Err(e);
+            }
+        };
+        if !deleted.is_empty() {
+            let n = deleted.len() as u64;
+            counters::add(&shared.counters.deleted_unhandled, n);
             log::error!(
                 "{n} pending entries were deleted from {} before being handled (max_stream_len \
-                 trimming, or deleted by hand); they are lost: {:?}",
-                shared.events_key,
-                reply.deleted_ids
+                 trimming, or deleted by hand); they are lost: {deleted:?}",
+                shared.events_key
             );
         }
-        // Scan on at once while there is more; else wait for the next interval.
-        self.claim_cursor = reply.next_stream_id;
-        self.next_claim = if self.claim_cursor == "0-0" {
-            Instant::now() + claim_interval(options.claim_idle)
-        } else {
-            Instant::now()
-        };
-        let entries: Vec<Entry> = reply
-            .claimed
-            .into_iter()
-            .map(Entry::from_stream_id)
-            .collect();
-        if entries.is_empty() {
-            return Ok(Vec::new());
+        let jobs: Vec<Job> = taken.into_iter().filter_map(taken_job).collect();
+        let alone = jobs.iter().any(|j| matches!(j.kind, JobKind::Alone));
+        self.suspects = suspects > 0;
+        if !self.suspects {
+            self.suspects_since = None;
         }
-        let counts = delivery_counts(shared, connection, &entries)?;
-        log::info!(
-            "took over {} entries left idle for over {:?} by other consumers",
-            entries.len(),
-            options.claim_idle
-        );
-        Ok(entries
-            .into_iter()
-            .map(|entry| {
-                let deliveries = counts.get(&entry.id).copied().unwrap_or(1);
-                Job { entry, deliveries }
-            })
-            .collect())
-    }
-
-    /// `XREADGROUP … BLOCK … STREAMS <events> >`: entries never delivered before.
-    fn read_new(&mut self, free: usize) -> Result<Vec<Job>, RedisError> {
-        let shared = self.shared;
-        let options = &shared.options;
-        let connection = shared.connection(&mut self.connection)?;
-        let reply: Option<StreamReadReply> = ::redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(&options.group)
-            .arg(&shared.consumer)
-            .arg("COUNT")
-            .arg(free)
-            .arg("BLOCK")
-            .arg(millis(options.block_time))
-            .arg("STREAMS")
-            .arg(&shared.events_key)
-            .arg(">")
-            .query(connection)?;
-        Ok(reply
-            .into_iter()
-            .flat_map(|reply| reply.keys)
-            .flat_map(|key| key.ids)
-            .map(|id| Job {
-                entry: Entry::from_stream_id(id),
-                deliveries: 1,
-            })
-            .collect())
+        self.next_claim = if jobs.len() >= idle_threads || alone || self.suspects {
+            // There may be more: look again as soon as there is room.
+            Instant::now()
+        } else {
+            Instant::now() + claim_interval(settings.claim_idle)
+        };
+        if !jobs.is_empty() {
+            counters::add(&shared.counters.claimed, jobs.len() as u64);
+            if alone {
+                counters::add(&shared.counters.run_alone, 1);
+                log::warn!(
+                    "took over entry {} whose last handler call never answered (its worker \
+                     died?): running it alone",
+                    jobs[0].entry.id
+                );
+            } else {
+                log::info!(
+                    "took over {} entries left idle for over {:?} by other consumers",
+                    jobs.len(),
+                    settings.claim_idle
+                );
+            }
+            shared.push(jobs);
+        }
+        Ok(())
     }
 
     /// Removes acknowledged history: every entry older than the oldest one
@@ -240,24 +298,24 @@ impl Reader<'_> {
     /// The group's last delivered id is read *before* the pending list:
     /// entries delivered in between are newer than it, so the threshold
     /// never passes an entry that is pending or not yet delivered.
-    fn trim(&mut self) -> Result<(), RedisError> {
+    fn trim(&mut self) -> RedisResult<()> {
         let shared = self.shared;
-        let connection = shared.connection(&mut self.connection)?;
-        let groups: StreamInfoGroupsReply = ::redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg(&shared.events_key)
-            .query(connection)?;
-        let Some(group) = groups
-            .groups
-            .into_iter()
-            .find(|g| g.name == shared.options.group)
-        else {
+        let connection = &mut self.connection;
+        let groups: StreamInfoGroupsReply = connection.run(|c| {
+            ::redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg(&shared.events_key)
+                .query(c)
+        })?;
+        let Some(group) = groups.groups.into_iter().find(|g| g.name == shared.group) else {
             return Ok(());
         };
-        let pending: StreamPendingReply = ::redis::cmd("XPENDING")
-            .arg(&shared.events_key)
-            .arg(&shared.options.group)
-            .query(connection)?;
+        let pending: StreamPendingReply = connection.run(|c| {
+            ::redis::cmd("XPENDING")
+                .arg(&shared.events_key)
+                .arg(&shared.group)
+                .query(c)
+        })?;
         let threshold = match pending {
             StreamPendingReply::Data(data) => Some(data.start_id),
             _ => next_id(&group.last_delivered_id),
@@ -265,14 +323,16 @@ impl Reader<'_> {
         let Some(threshold) = threshold.filter(|t| t != "0-1") else {
             return Ok(());
         };
-        let trimmed: u64 = ::redis::cmd("XTRIM")
-            .arg(&shared.events_key)
-            .arg("MINID")
-            .arg("~")
-            .arg(&threshold)
-            .query(connection)?;
+        let trimmed: u64 = connection.run(|c| {
+            ::redis::cmd("XTRIM")
+                .arg(&shared.events_key)
+                .arg("MINID")
+                .arg("~")
+                .arg(&threshold)
+                .query(c)
+        })?;
         if trimmed > 0 {
-            Counters::add(&shared.counters.trimmed, trimmed);
+            counters::add(&shared.counters.trimmed, trimmed);
             log::debug!(
                 "trimmed {trimmed} acknowledged entries from {}",
                 shared.events_key
@@ -281,20 +341,38 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// Removes idle consumers holding nothing (see
+    /// [`scripts::FORGET_IDLE_CONSUMERS`](super::scripts::FORGET_IDLE_CONSUMERS)).
+    fn forget_idle_consumers(&mut self) -> RedisResult<()> {
+        let shared = self.shared;
+        let mut invocation = shared.scripts.forget_idle_consumers.key(&shared.events_key);
+        invocation
+            .arg(&shared.group)
+            .arg(&shared.consumer)
+            .arg(millis(shared.settings.forget_idle_consumers));
+        let removed: Vec<String> = self.connection.run(|c| invocation.invoke(c))?;
+        if !removed.is_empty() {
+            counters::add(&shared.counters.consumers_removed, removed.len() as u64);
+            log::info!(
+                "removed {} idle consumer(s) holding nothing from group {}: {removed:?}",
+                removed.len(),
+                shared.group
+            );
+        }
+        Ok(())
+    }
+
     /// Handles a failed round; returns `false` when the worker is stopping.
     fn failed(&mut self, error: &RedisError) -> bool {
         let shared = self.shared;
-        Counters::add(&shared.counters.redis_errors, 1);
-        if breaks_connection(error) {
-            self.connection = None;
-        }
+        counters::add(&shared.counters.redis_errors, 1);
         if is_no_group(error) {
-            // The stream or the group was deleted: recreate it on the next connection.
+            // The stream or the group was deleted: create it again.
             log::warn!(
                 "consumer group missing on {}; creating it again",
                 shared.events_key
             );
-            self.connection = None;
+            self.group_ready = false;
             return !shared.stopping();
         }
         let now = Instant::now();
@@ -332,22 +410,69 @@ impl Reader<'_> {
     }
 }
 
+/// `{id, {field, value, …}, count}` from [`scripts::FETCH`](super::scripts::FETCH).
+fn entry_and_count(value: Value) -> Option<(Entry, u32)> {
+    let Value::Array(parts) = value else {
+        return None;
+    };
+    let mut parts = parts.into_iter();
+    let id = String::from_utf8(value_bytes(parts.next()?)?).ok()?;
+    let entry = Entry::from_fields(id, parts.next()?);
+    Some((entry, number(parts.next()?)))
+}
+
+/// A job from one `{id, fields, kind, begun, ended, last, error}` of [`scripts::TAKE_OVER`](super::scripts::TAKE_OVER).
+fn taken_job(value: Value) -> Option<Job> {
+    let Value::Array(parts) = value else {
+        return None;
+    };
+    let mut parts = parts.into_iter();
+    let id = String::from_utf8(value_bytes(parts.next()?)?).ok()?;
+    let entry = Entry::from_fields(id, parts.next()?);
+    let kind = text(parts.next()?);
+    let begun = number(parts.next()?);
+    let ended = number(parts.next()?);
+    let last = LastCall::from_name(&text(parts.next()?));
+    let error = text(parts.next()?);
+    let kind = match kind.as_str() {
+        "go" => JobKind::Go,
+        "solo" => JobKind::Alone,
+        _ => JobKind::Exhausted { ended, last, error },
+    };
+    Some(Job { entry, begun, kind })
+}
+
+fn text(value: Value) -> String {
+    value_bytes(value)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+fn number(value: Value) -> u32 {
+    match value {
+        Value::Int(n) => u32::try_from(n).unwrap_or(0),
+        other => text(other).parse().unwrap_or(0),
+    }
+}
+
 /// `XGROUP CREATE <events> <group> 0 MKSTREAM`, unless it exists. The
 /// group starts at the beginning, so events added before any worker ran are
 /// handled too.
-pub(crate) fn create_group(shared: &Shared, connection: &mut Connection) -> Result<(), RedisError> {
-    let created = ::redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&shared.events_key)
-        .arg(&shared.options.group)
-        .arg("0")
-        .arg("MKSTREAM")
-        .query::<Value>(connection);
+fn create_group(shared: &Shared, connection: &mut LazyConnection) -> RedisResult<()> {
+    let created = connection.run(|c| {
+        ::redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&shared.events_key)
+            .arg(&shared.group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query::<Value>(c)
+    });
     match created {
         Ok(_) => {
             log::info!(
                 "created consumer group {} on {}",
-                shared.options.group,
+                shared.group,
                 shared.events_key
             );
             Ok(())
@@ -357,37 +482,56 @@ pub(crate) fn create_group(shared: &Shared, connection: &mut Connection) -> Resu
     }
 }
 
-/// The delivery counts of `entries`, pending on this consumer, by id.
-fn delivery_counts(
-    shared: &Shared,
-    connection: &mut Connection,
-    entries: &[Entry],
-) -> Result<HashMap<String, u64>, RedisError> {
-    let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
-        return Ok(HashMap::new());
-    };
-    // XAUTOCLAIM returns entries in id order.
-    let reply: StreamPendingCountReply = ::redis::cmd("XPENDING")
-        .arg(&shared.events_key)
-        .arg(&shared.options.group)
-        .arg(&first.id)
-        .arg(&last.id)
-        .arg(entries.len())
-        .arg(&shared.consumer)
-        .query(connection)?;
-    Ok(reply
-        .ids
-        .into_iter()
-        .map(|p| (p.id, p.times_delivered as u64))
-        .collect())
-}
-
 /// How often to look for abandoned entries: a quarter of the claim time,
 /// between 50 ms and 10 s.
 fn claim_interval(claim_idle: Duration) -> Duration {
     (claim_idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(10))
 }
 
+/// How often to look for idle consumers to remove: half the idle time they
+/// need, between 50 ms and a minute.
+fn forget_interval(forget_idle_consumers: Duration) -> Duration {
+    (forget_idle_consumers / 2).clamp(Duration::from_millis(50), Duration::from_secs(60))
+}
+
 pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn fetched_and_taken_entries_are_read_from_the_script_replies() {
+        let fields = Value::Array(vec![bulk("body"), bulk("{}"), bulk("event"), bulk("e")]);
+        let (entry, count) = entry_and_count(Value::Array(vec![
+            bulk("1-0"),
+            fields.clone(),
+            Value::Int(1),
+        ]))
+        .expect("an entry");
+        assert_eq!((entry.id.as_str(), count), ("1-0", 1));
+        assert_eq!(entry.text("event"), Some("e"));
+
+        let job = taken_job(Value::Array(vec![
+            bulk("2-0"),
+            fields,
+            bulk("exhausted"),
+            Value::Int(5),
+            Value::Int(4),
+            bulk("failed"),
+            bulk("db down"),
+        ]))
+        .expect("a job");
+        assert_eq!(job.begun, 5);
+        assert!(matches!(
+            job.kind,
+            JobKind::Exhausted { ended: 4, last: Some(LastCall::Failed), ref error } if error == "db down"
+        ));
+    }
 }

@@ -1,33 +1,80 @@
 //! [`RedisWorker`]: reads the stream with a consumer group and runs the
 //! handler on its own threads.
 //!
-//! One reader thread fetches entries (`XAUTOCLAIM` for abandoned ones, then
-//! `XREADGROUP … >` for new ones), at most as many as there are handler
-//! threads plus the prefetch, and reads again once half of that room is free. Handler threads run the handler ([`handling`](super::handling))
-//! and retry or dead-letter; an acker thread ([`acking`](super::acking))
-//! acknowledges handled entries in batches.
+//! One reader thread ([`reading`](super::reading)) fetches entries, never
+//! more than there are idle handler threads, recording a handler call as
+//! begun for each; handler threads ([`handling`](super::handling)) run them
+//! through the shared attempts loop and retry or dead-letter; an acker
+//! thread ([`acking`](super::acking)) acknowledges handled entries in
+//! batches.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use ::redis::{Connection, Script};
+use ::redis::{Script, Value};
 
-use super::acking;
 use super::connection::Connector;
 use super::entry::Entry;
-use super::handling::{self, DEAD_LETTER_SCRIPT};
-use super::options::{host_name, RedisOptions};
-use super::reading;
-use crate::error::{Result, WasenderError};
-use crate::handler::{IntoSharedHandler, WebhookHandler};
+use super::options::{host_name, invalid, RedisOptions, DEFAULT_GROUP, HANDED_BACK_CONSUMER};
+use super::{acking, handling, reading, scripts};
+use crate::error::Result;
+use crate::handler::counters::{self, counters};
+
+use crate::handler::{
+    DeadLetter, DeadLetterHook, HandlerRetryPolicy, Hurry, IntoSharedHandler, LastCall,
+    ThreadGroup, WebhookHandler, DEFAULT_DRAIN_TIMEOUT,
+};
 use crate::sync::{lock, wait, wait_timeout};
 
-/// How long [`RedisWorker::shutdown`] waits for handler calls in progress
-/// when not set with [`RedisWorkerBuilder::drain_timeout`].
-pub const DEFAULT_WORKER_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The fewest handler threads a worker starts when not set with
+/// [`RedisWorkerBuilder::handler_threads`] (it starts the available
+/// parallelism when that is more): a worker reads at most one entry per idle
+/// thread per round trip to Redis, so quick handlers need a few threads to
+/// keep up.
+pub const DEFAULT_WORKER_HANDLER_THREADS: usize = 16;
+
+counters! {
+    /// A snapshot of a worker's counters, from [`RedisWorker::stats`].
+    pub struct RedisWorkerStats / WorkerCounters {
+        /// New entries read (`XREADGROUP … >`), each handed to a handler
+        /// thread at once.
+        read,
+        /// Entries taken over from consumers that left them idle past the
+        /// claim idle time (this worker's own earlier life included).
+        claimed,
+        /// Of those, entries whose last call never answered, run alone
+        /// ([module docs](super#what-the-workers-do)).
+        run_alone,
+        /// Handler calls that returned `Ok`; the entry was then acknowledged.
+        handled,
+        /// Handler calls that returned an error.
+        handler_errors,
+        /// Handler calls that panicked.
+        handler_panics,
+        /// Handler calls after a failure (the first call not counted).
+        retried,
+        /// Entries moved to the dead-letter stream.
+        dead_lettered,
+        /// Redis commands that failed (the worker reconnects and carries on).
+        redis_errors,
+        /// Entries of the stream removed by trimming acknowledged history.
+        trimmed,
+        /// Entries this worker held when it stopped (waiting to be retried,
+        /// or fetched and not begun), handed back to the other workers.
+        handed_back,
+        /// Pending entries found deleted from the stream before they were
+        /// handled (trimmed by `max_stream_len`, or deleted by hand): lost.
+        deleted_unhandled,
+        /// Idle consumers with nothing pending (workers that died or
+        /// stopped) this worker removed from the group.
+        consumers_removed,
+        /// Handler calls in progress (or waiting to be retried) now.
+        in_flight,
+    }
+}
 
 /// Runs a [`WebhookHandler`] on the events that listeners added to the Redis
 /// stream: reads with a consumer group, acknowledges (`XACK`) each entry only
@@ -37,9 +84,15 @@ pub const DEFAULT_WORKER_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// in as many processes and on as many machines, as you like. See the
 /// [module docs](super) for the guarantees.
 ///
+/// Like the listener, it is stopped with [`shutdown`](Self::shutdown), a
+/// [`WorkerShutdownHandle`] and [`join`](Self::join), or
+/// [`run_until_signal`](Self::run_until_signal); dropping it stops it
+/// gracefully too.
+///
 /// ```no_run
 /// use std::time::Duration;
-/// use wasenderapi::redis::{HandlerRetryPolicy, RedisOptions, RedisWorker};
+/// use wasenderapi::handler::HandlerRetryPolicy;
+/// use wasenderapi::redis::{RedisOptions, RedisWorker};
 /// use wasenderapi::{WebhookEvent, WebhookHandler};
 /// use wasenderapi::event::MessagesData;
 ///
@@ -47,21 +100,21 @@ pub const DEFAULT_WORKER_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// impl WebhookHandler for Bot {
 ///     type Error = String;
 ///     fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> Result<(), String> {
-///         for m in event.data().iter().flat_map(|d| d.messages()) {
+///         for m in event.messages() {
 ///             println!("{:?} says {:?}", m.sender_phone(), m.text());
 ///         }
 ///         Ok(())
 ///     }
 /// }
 ///
-/// let options = RedisOptions::new("redis://127.0.0.1:6379/")
-///     .handler_retries(HandlerRetryPolicy::default().max_attempts(8));
-/// let worker = RedisWorker::builder(options, Bot)
+/// let worker = RedisWorker::builder(RedisOptions::new("redis://127.0.0.1:6379/"), Bot)
 ///     .handler_threads(4)
+///     .handler_retries(HandlerRetryPolicy::default().max_attempts(8))
 ///     .consumer_name("worker-a")
 ///     .spawn()?;
-/// std::thread::sleep(Duration::from_secs(60));
-/// let stats = worker.shutdown(); // finishes calls in progress; the rest stays pending
+/// let stop = worker.shutdown_handle(); // e.g. for an admin endpoint
+/// # stop.shutdown();
+/// let stats = worker.join(); // returns once stopped: finishes calls in progress
 /// println!("handled {}", stats.handled);
 /// # Ok::<(), wasenderapi::WasenderError>(())
 /// ```
@@ -69,55 +122,124 @@ pub struct RedisWorker {
     shared: Arc<Shared>,
     threads: Option<Threads>,
     drain_timeout: Duration,
-    /// Set by a second signal: stop waiting for handler calls in progress.
-    urgent: Arc<AtomicBool>,
 }
 
 struct Threads {
-    reader: Option<JoinHandle<()>>,
-    acker: Option<JoinHandle<()>>,
-    handlers: Vec<JoinHandle<()>>,
+    reader: ThreadGroup,
+    handlers: ThreadGroup,
+    acker: ThreadGroup,
+}
+
+impl std::fmt::Debug for RedisWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisWorker")
+            .field("consumer", &self.shared.consumer)
+            .field("group", &self.shared.group)
+            .field("events_key", &self.shared.events_key)
+            .field("handler_threads", &self.shared.threads)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stops a [`RedisWorker`] from another thread (a signal handler, an admin
+/// endpoint). Cheap to clone. Made by [`RedisWorker::shutdown_handle`].
+#[derive(Clone)]
+pub struct WorkerShutdownHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for WorkerShutdownHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerShutdownHandle")
+            .field("consumer", &self.shared.consumer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerShutdownHandle {
+    /// Starts a graceful stop and returns at once: no more entries are
+    /// fetched or begun from now on; the thread blocked in
+    /// [`RedisWorker::join`] then finishes it (see [`RedisWorker::shutdown`]).
+    pub fn shutdown(&self) {
+        self.shared.request_stop(false);
+    }
+
+    /// Like [`shutdown`](Self::shutdown), and stops waiting for handler
+    /// calls in progress, also when a graceful stop is already under way
+    /// (what the second SIGTERM does under
+    /// [`run_until_signal`](RedisWorker::run_until_signal)): calls still
+    /// running are left behind and their entries stay pending on this
+    /// consumer, to be taken over after the claim idle time.
+    pub fn shutdown_now(&self) {
+        self.shared.request_stop(true);
+    }
 }
 
 /// Configures and starts a [`RedisWorker`]. Made by [`RedisWorker::builder`].
+///
+/// The setters shared with the listener's builder have the same names and
+/// meanings: [`handler_threads`](Self::handler_threads),
+/// [`handler_retries`](Self::handler_retries),
+/// [`drain_timeout`](Self::drain_timeout),
+/// [`on_dead_letter`](Self::on_dead_letter). Every setter documents its default.
 pub struct RedisWorkerBuilder<H> {
-    options: RedisOptions,
+    redis: RedisOptions,
     handler: Arc<H>,
-    handler_threads: usize,
-    prefetch: Option<usize>,
+    group: String,
     consumer: Option<String>,
+    handler_threads: usize,
+    retry: HandlerRetryPolicy,
     drain_timeout: Duration,
+    on_dead_letter: Option<DeadLetterHook>,
+    claim_idle: Duration,
+    block_time: Duration,
+    trim_interval: Option<Duration>,
+    forget_idle_consumers: Duration,
 }
 
 impl<H> std::fmt::Debug for RedisWorkerBuilder<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisWorkerBuilder")
-            .field("options", &self.options)
-            .field("handler_threads", &self.handler_threads)
-            .field("prefetch", &self.prefetch)
+            .field("redis", &self.redis)
+            .field("group", &self.group)
             .field("consumer", &self.consumer)
+            .field("handler_threads", &self.handler_threads)
+            .field("retry", &self.retry)
             .field("drain_timeout", &self.drain_timeout)
+            .field("claim_idle", &self.claim_idle)
+            .field("block_time", &self.block_time)
+            .field("trim_interval", &self.trim_interval)
+            .field("forget_idle_consumers", &self.forget_idle_consumers)
             .finish_non_exhaustive()
     }
 }
 
 impl RedisWorker {
-    /// Starts configuring a worker that reads the stream described by
-    /// `options` and hands each event to `handler`.
+    /// Starts configuring a worker that reads the stream on the Redis
+    /// described by `redis` and hands each event to `handler`.
     ///
     /// `handler` is the handler itself, or an `Arc` of it when you keep a
-    /// reference too ([`IntoSharedHandler`](crate::listener::IntoSharedHandler)).
+    /// reference too ([`IntoSharedHandler`]).
     pub fn builder<H: WebhookHandler + 'static>(
-        options: RedisOptions,
+        redis: RedisOptions,
         handler: impl IntoSharedHandler<H>,
     ) -> RedisWorkerBuilder<H> {
         RedisWorkerBuilder {
-            options,
+            redis,
             handler: handler.into_shared(),
-            handler_threads: thread::available_parallelism().map_or(4, |n| n.get()),
-            prefetch: None,
+            group: DEFAULT_GROUP.to_owned(),
             consumer: None,
-            drain_timeout: DEFAULT_WORKER_DRAIN_TIMEOUT,
+            handler_threads: DEFAULT_WORKER_HANDLER_THREADS
+                .max(thread::available_parallelism().map_or(1, |n| n.get())),
+            retry: HandlerRetryPolicy::default(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            on_dead_letter: None,
+            claim_idle: Duration::from_secs(60),
+            block_time: Duration::from_secs(2),
+            trim_interval: Some(Duration::from_secs(10)),
+            forget_idle_consumers: Duration::from_secs(600),
         }
     }
 
@@ -128,26 +250,58 @@ impl RedisWorker {
 
     /// The counters as they are now.
     pub fn stats(&self) -> RedisWorkerStats {
-        self.shared.counters.snapshot(&self.shared)
+        self.shared.counters.snapshot()
     }
 
-    /// Stops gracefully and returns the final counters: no more entries are
-    /// read, handler calls in progress finish (for up to the drain timeout)
-    /// and are acknowledged. Entries fetched but not started stay pending in
-    /// Redis, released: marked idle (and their delivery count restored) so
-    /// that other workers take them over at their next look. Entries waiting
-    /// to be retried stay pending too, and are taken over after the claim
-    /// idle time. Takes at most the block time plus the drain timeout.
+    /// A handle that stops this worker from another thread.
+    pub fn shutdown_handle(&self) -> WorkerShutdownHandle {
+        WorkerShutdownHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Stops gracefully, joins every thread and returns the final counters:
+    ///
+    /// 1. no more entries are fetched, and no fetched entry is begun;
+    /// 2. handler calls in progress finish, for up to the
+    ///    [drain timeout](RedisWorkerBuilder::drain_timeout) counted from
+    ///    step 1, and are acknowledged; a call still running then is left
+    ///    behind (its entry stays pending on this consumer, to be taken
+    ///    over after the claim idle time);
+    /// 3. what the worker still holds — entries waiting to be retried, and
+    ///    any fetched and not begun — is handed back: the other workers
+    ///    take the first over once their backoff has passed, the others at
+    ///    once;
+    /// 4. the worker removes itself from the consumer group (unless a call
+    ///    was left behind in step 2).
+    ///
+    /// Takes at most the drain timeout, or the block time plus the command
+    /// timeout when that is longer, plus a few commands.
     pub fn shutdown(mut self) -> RedisWorkerStats {
-        self.stop();
+        self.shared.request_stop(false);
+        self.finish();
+        self.stats()
+    }
+
+    /// Blocks until the worker is stopped through a [`WorkerShutdownHandle`]
+    /// (or a signal, under [`run_until_signal`](Self::run_until_signal)),
+    /// then finishes the graceful stop like [`shutdown`](Self::shutdown)
+    /// and returns the final counters.
+    pub fn join(mut self) -> RedisWorkerStats {
+        self.shared.wait_for_stop_request();
+        self.finish();
         self.stats()
     }
 
     /// Runs until SIGTERM or SIGINT (Ctrl-C), then stops gracefully like
     /// [`shutdown`](Self::shutdown) and returns the final counters (feature
-    /// `signals`, Unix). A second signal stops at once: handler calls still
-    /// in progress are left behind and their entries stay pending, to be
-    /// taken over by another worker after the claim idle time.
+    /// `signals`, Unix). A second signal stops at once
+    /// ([`WorkerShutdownHandle::shutdown_now`]). The handlers are installed
+    /// by this call and removed before it returns (see
+    /// `WebhookListener::run_until_signal`, which works the same way).
+    ///
+    /// Errors: [`WasenderError::Io`](crate::WasenderError::Io) when the
+    /// handlers cannot be installed; the worker is then stopped.
     ///
     /// ```no_run
     /// use wasenderapi::redis::{RedisOptions, RedisWorker};
@@ -159,116 +313,167 @@ impl RedisWorker {
     /// # Ok::<(), wasenderapi::WasenderError>(())
     /// ```
     #[cfg(all(feature = "signals", unix))]
-    pub fn run_until_signal(mut self) -> Result<RedisWorkerStats> {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let urgent = Arc::clone(&self.urgent);
-        let tx = std::sync::Mutex::new(tx);
+    pub fn run_until_signal(self) -> Result<RedisWorkerStats> {
+        let graceful = self.shutdown_handle();
+        let now = self.shutdown_handle();
         let watch = crate::signals::SignalWatch::start(
             self.drain_timeout,
-            move || {
-                let _ = lock(&tx).send(());
-            },
-            move || urgent.store(true, Ordering::Release),
+            move || graceful.shutdown(),
+            move || now.shutdown_now(),
         )?;
-        // A closed channel (cannot happen while `watch` lives) also stops.
-        let _ = rx.recv();
-        self.stop();
+        let stats = self.join();
         watch.stop();
-        Ok(self.stats())
+        Ok(stats)
     }
 
-    fn stop(&mut self) {
+    /// The graceful stop's steps, once: see [`shutdown`](Self::shutdown).
+    fn finish(&mut self) {
         let Some(threads) = self.threads.take() else {
             return;
         };
         let shared = &self.shared;
-        shared.stopping.store(true, Ordering::Release);
-        shared.changed.notify_all();
-        if let Some(reader) = threads.reader {
-            let _ = reader.join();
-        }
-        let deadline = Instant::now() + self.drain_timeout;
-        let mut stragglers = 0;
-        for thread in threads.handlers {
-            while !thread.is_finished()
-                && Instant::now() < deadline
-                && !self.urgent.load(Ordering::Acquire)
-            {
-                thread::sleep(Duration::from_millis(2));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            } else {
-                stragglers += 1;
-            }
-        }
+        let began = shared.stop_requested_at().unwrap_or_else(Instant::now);
+        let connector = &shared.connector;
+        // The reader may be blocked in a read for the block time, then waits
+        // for its reply up to the command timeout.
+        let reader_deadline = Instant::now()
+            + shared.settings.block_time
+            + connector.command_timeout()
+            + connector.connect_timeout();
+        let reader_left = threads.reader.join_by(reader_deadline);
+        let stragglers = threads.handlers.join_by(began + self.drain_timeout);
         if stragglers > 0 {
             log::warn!(
                 "{stragglers} handler thread(s) still inside the handler at the drain deadline; \
-                 their entries stay pending"
+                 their entries stay pending on {} and are taken over after the claim idle time",
+                shared.consumer
             );
         }
         shared.close_acks();
-        if let Some(acker) = threads.acker {
-            let _ = acker.join();
-        }
-        let left: Vec<Job> = lock(&shared.local).waiting.drain(..).collect();
-        if !left.is_empty() {
-            let n = left.len() as u64;
-            shared.counters.left_pending.fetch_add(n, Ordering::Relaxed);
-            handling::release(shared, &left);
-            log::info!("{n} fetched entries not started: released to the other workers");
-        }
-        if stragglers == 0 {
-            handling::forget_consumer_if_idle(shared);
-        }
-        log::info!("Redis worker {} stopped", shared.consumer);
+        let acker_deadline = Instant::now()
+            + acking::TRIES * (connector.command_timeout() + connector.connect_timeout());
+        threads.acker.join_by(acker_deadline);
+        let holding = reader_left + stragglers;
+        handling::hand_back(shared, holding == 0);
+        log::info!(
+            "Redis worker {} stopped: {:?}",
+            shared.consumer,
+            self.stats()
+        );
     }
 }
 
 impl Drop for RedisWorker {
     fn drop(&mut self) {
-        self.stop();
+        self.shared.request_stop(false);
+        self.finish();
     }
 }
 
 impl<H: WebhookHandler + 'static> RedisWorkerBuilder<H> {
-    /// Threads running the handler (default: the available parallelism).
-    pub fn handler_threads(mut self, threads: usize) -> Self {
-        self.handler_threads = threads;
-        self
-    }
-
-    /// Entries fetched ahead of the handler threads (default: 8 per handler
-    /// thread). Each read then brings up to this many more entries than
-    /// there are idle threads, which is what makes a worker fast: every read
-    /// is a round trip (and, with `appendfsync always`, an `fsync`). Entries
-    /// waiting here are kept from looking abandoned (their idle time is
-    /// refreshed every third of the claim idle time), so they are not taken
-    /// over however long they wait, but they are not available to other
-    /// workers either: with slow handlers and several workers, lower it (0
-    /// fetches only for idle threads). At a graceful stop, fetched entries
-    /// not yet started are released to the other workers at once.
-    pub fn prefetch(mut self, entries: usize) -> Self {
-        self.prefetch = Some(entries);
+    /// The consumer group the worker reads with (default [`DEFAULT_GROUP`],
+    /// `wasender`). Created, starting at the beginning of the stream, by the
+    /// first worker that finds it missing. Workers of one group share the
+    /// events; another group gets every event again.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = group.into();
         self
     }
 
     /// This worker's consumer name in the group (default: host name and
     /// process id, `host-1234`). Names must differ between workers running
-    /// at the same time. Entries a stopped or crashed worker left pending
-    /// are taken over after the claim idle time, by any worker (this one
-    /// restarted under the same name included).
+    /// at the same time, and may not be [`HANDED_BACK_CONSUMER`]. Entries a
+    /// stopped or crashed worker left pending are taken over after the
+    /// claim idle time, by any worker (this one restarted under the same
+    /// name included).
     pub fn consumer_name(mut self, name: impl Into<String>) -> Self {
         self.consumer = Some(name.into());
         self
     }
 
-    /// How long [`RedisWorker::shutdown`] waits for handler calls in progress
-    /// (default [`DEFAULT_WORKER_DRAIN_TIMEOUT`], 30 s). Calls still running
-    /// then are left behind; their entries stay pending and are taken over.
+    /// Threads running the handler (default [`DEFAULT_WORKER_HANDLER_THREADS`],
+    /// 16, or the available parallelism when that is more). A worker never
+    /// holds more entries than it has idle threads: each read and takeover
+    /// asks for at most that many, so no entry waits in one worker while
+    /// another could run it, and a crash takes down no entry that had not
+    /// begun. The price is throughput: each read is a round trip to Redis
+    /// (with `appendfsync always`, an `fsync`), and brings at most one entry
+    /// per idle thread. Idle threads cost little, so give a worker with quick
+    /// handlers many (on a 2-core VM with `appendfsync always`, about 540
+    /// events/s per thread: 2,100/s with 4 threads, 6,500/s with 16, 22,000/s
+    /// with 64).
+    pub fn handler_threads(mut self, threads: usize) -> Self {
+        self.handler_threads = threads;
+        self
+    }
+
+    /// How a failing handler is called again (default
+    /// [`HandlerRetryPolicy::default`]: 5 attempts, 100 ms doubling up to
+    /// 30 s), the same policy as the listener's queued modes. Attempts are
+    /// handler calls that began, recorded in Redis as each begins, so they
+    /// survive worker restarts, and a call cut short by a crash counts too:
+    /// an event that crashes every worker that runs it ends in the dead
+    /// letters instead of crashing them forever. Its longest backoff must
+    /// be shorter than [`claim_idle`](Self::claim_idle), or another worker
+    /// would take the entry over during the wait.
+    pub fn handler_retries(mut self, policy: HandlerRetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How long a graceful stop waits for handler calls in progress,
+    /// counted from the moment it begins (default
+    /// [`DEFAULT_DRAIN_TIMEOUT`], 30 s: the same setting, with the same
+    /// meaning, as the listener's). Calls still running then are left
+    /// behind; their entries stay pending and are taken over.
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
+        self
+    }
+
+    /// Called with each event this worker dead-lettered (default: none), on
+    /// the handler thread, once the letter is in the dead-letter stream. A
+    /// panic in the hook is caught and logged.
+    pub fn on_dead_letter(mut self, hook: impl Fn(&DeadLetter) + Send + Sync + 'static) -> Self {
+        self.on_dead_letter = Some(Arc::new(hook));
+        self
+    }
+
+    /// How long an entry must sit pending on a consumer, untouched, before
+    /// another worker takes it over (default 60 s): a crashed or stuck
+    /// worker's entries are handled elsewhere. Set it above your slowest
+    /// handler call, or a slow call is taken over and run twice, and above
+    /// the longest backoff of [`handler_retries`](Self::handler_retries).
+    pub fn claim_idle(mut self, idle: Duration) -> Self {
+        self.claim_idle = idle;
+        self
+    }
+
+    /// How long one wait for new entries lasts (`XREAD … BLOCK`, default
+    /// 2 s). Also bounds how long a stop waits for the reader.
+    pub fn block_time(mut self, time: Duration) -> Self {
+        self.block_time = time;
+        self
+    }
+
+    /// How often acknowledged history is trimmed from the stream
+    /// (`XTRIM <events> MINID ~ <oldest entry not yet acknowledged>`; default
+    /// every 10 s). `None` keeps every entry (trim it yourself). Only this
+    /// worker's group is considered: if other consumer groups read the same
+    /// stream, turn this off.
+    pub fn trim_interval(mut self, interval: Option<Duration>) -> Self {
+        self.trim_interval = interval;
+        self
+    }
+
+    /// Consumers of the group that hold no pending entry and have been idle
+    /// this long are removed from it (default 10 minutes): workers that
+    /// died or were killed, once their entries were taken over, do not pile
+    /// up in `XINFO CONSUMERS`. A consumer holding entries is never removed
+    /// (that would drop them); a live worker removed while it had nothing
+    /// to do is added back by its next read.
+    pub fn forget_idle_consumers(mut self, idle: Duration) -> Self {
+        self.forget_idle_consumers = idle;
         self
     }
 
@@ -277,146 +482,252 @@ impl<H: WebhookHandler + 'static> RedisWorkerBuilder<H> {
     /// if it is missing) as soon as it can, and reconnects whenever the
     /// connection is lost, logging the outage.
     ///
-    /// Errors: [`WasenderError::InvalidArgument`] for unusable options (see
-    /// [`RedisOptions`]; `max_backoff` must be shorter than `claim_idle`),
-    /// zero handler threads or an empty consumer name;
-    /// [`WasenderError::Io`] when a thread cannot be started.
+    /// Errors: [`WasenderError::InvalidArgument`](crate::WasenderError::InvalidArgument)
+    /// for unusable options: see [`RedisOptions`]; zero handler threads,
+    /// block time or claim idle time; an empty group or consumer name, or
+    /// [`HANDED_BACK_CONSUMER`]; a longest backoff not shorter than the
+    /// claim idle time. [`WasenderError::Io`](crate::WasenderError::Io)
+    /// when a thread cannot be started.
     pub fn spawn(self) -> Result<RedisWorker> {
-        self.options.validate_worker()?;
+        self.redis.validate()?;
         let consumer = self
             .consumer
             .unwrap_or_else(|| format!("{}-{}", host_name(), std::process::id()));
-        if self.handler_threads == 0 || consumer.is_empty() {
-            return Err(WasenderError::InvalidArgument(
-                "Redis worker: handler_threads must be at least 1 and the consumer name non-empty"
+        if self.handler_threads == 0 || self.block_time.is_zero() || self.claim_idle.is_zero() {
+            return invalid(
+                "the worker's handler_threads, block_time and claim_idle must be above zero"
                     .to_owned(),
+            );
+        }
+        if self.group.is_empty() || consumer.is_empty() || consumer == HANDED_BACK_CONSUMER {
+            return invalid(format!(
+                "the worker needs a group and a consumer name, other than {HANDED_BACK_CONSUMER:?}"
             ));
         }
+        if self.retry.longest_backoff() >= self.claim_idle {
+            return invalid(format!(
+                "the handler retries' max_backoff ({:?}) must be shorter than claim_idle ({:?}), \
+                 or other workers take entries over while they wait to be retried",
+                self.retry.longest_backoff(),
+                self.claim_idle
+            ));
+        }
+        let handlers = ThreadGroup::new();
         let shared = Arc::new(Shared {
-            connector: Connector::new(&self.options)?,
-            events_key: self.options.events_key(),
-            dead_key: self.options.dead_key(),
-            options: self.options,
+            connector: Connector::new(&self.redis)?,
+            events_key: self.redis.events_key(),
+            dead_key: self.redis.dead_key(),
+            attempts_key: self.redis.attempts_key(),
+            group: self.group,
             consumer,
             threads: self.handler_threads,
-            capacity: self.handler_threads
-                + self
-                    .prefetch
-                    .unwrap_or_else(|| self.handler_threads.saturating_mul(8)),
+            settings: Settings {
+                retry: self.retry,
+                claim_idle: self.claim_idle,
+                block_time: self.block_time,
+                trim_interval: self.trim_interval,
+                forget_idle_consumers: self.forget_idle_consumers,
+            },
             local: Mutex::new(Local::default()),
             changed: Condvar::new(),
             stopping: AtomicBool::new(false),
+            stop: Mutex::new(StopState::default()),
+            stop_changed: Condvar::new(),
+            hurry: handlers.hurry_handle(),
             acks: Mutex::new(Acks::default()),
             acks_changed: Condvar::new(),
-            counters: Counters::default(),
-            dead_letter_script: Script::new(DEAD_LETTER_SCRIPT),
+            counters: WorkerCounters::default(),
+            scripts: Scripts::default(),
+            on_dead_letter: self.on_dead_letter,
         });
         let mut worker = RedisWorker {
             shared: Arc::clone(&shared),
-            threads: None,
+            threads: Some(Threads {
+                reader: ThreadGroup::new(),
+                handlers,
+                acker: ThreadGroup::new(),
+            }),
             drain_timeout: self.drain_timeout,
-            urgent: Arc::new(AtomicBool::new(false)),
         };
-        let started = start_threads(&shared, &self.handler);
-        let threads = match started {
-            Ok(threads) => threads,
-            Err((e, partial)) => {
-                worker.threads = Some(partial);
-                worker.stop();
-                return Err(e.into());
-            }
-        };
-        worker.threads = Some(threads);
+        if let Err(e) = start_threads(&shared, &self.handler, &mut worker) {
+            shared.request_stop(false);
+            worker.finish();
+            return Err(e.into());
+        }
         log::info!(
             "Redis worker {} reading {} (group {}) with {} handler thread(s)",
             shared.consumer,
             shared.events_key,
-            shared.options.group,
+            shared.group,
             shared.threads
         );
         Ok(worker)
     }
 }
 
-type Started = std::result::Result<Threads, (std::io::Error, Threads)>;
-
-fn start_threads<H: WebhookHandler + 'static>(shared: &Arc<Shared>, handler: &Arc<H>) -> Started {
-    let mut threads = Threads {
-        reader: None,
-        acker: None,
-        handlers: Vec::with_capacity(shared.threads),
+fn start_threads<H: WebhookHandler + 'static>(
+    shared: &Arc<Shared>,
+    handler: &Arc<H>,
+    worker: &mut RedisWorker,
+) -> std::io::Result<()> {
+    let Some(threads) = worker.threads.as_mut() else {
+        return Ok(());
     };
     for i in 0..shared.threads {
         let thread_shared = Arc::clone(shared);
         let handler = Arc::clone(handler);
-        let spawned = thread::Builder::new()
-            .name(format!("wasender-redis-handler-{i}"))
-            .spawn(move || handling::run(&thread_shared, &*handler));
-        match spawned {
-            Ok(thread) => threads.handlers.push(thread),
-            Err(e) => return Err((e, threads)),
-        }
+        threads
+            .handlers
+            .spawn(format!("wasender-redis-handler-{i}"), move || {
+                handling::run(&thread_shared, &*handler)
+            })?;
     }
     let acker_shared = Arc::clone(shared);
-    let spawned = thread::Builder::new()
-        .name("wasender-redis-acker".to_owned())
-        .spawn(move || acking::run(&acker_shared));
-    match spawned {
-        Ok(acker) => threads.acker = Some(acker),
-        Err(e) => return Err((e, threads)),
-    }
+    threads
+        .acker
+        .spawn("wasender-redis-acker".to_owned(), move || {
+            acking::run(&acker_shared)
+        })?;
     let reader_shared = Arc::clone(shared);
-    let spawned = thread::Builder::new()
-        .name("wasender-redis-reader".to_owned())
-        .spawn(move || reading::run(&reader_shared));
-    match spawned {
-        Ok(reader) => {
-            threads.reader = Some(reader);
-            Ok(threads)
+    threads
+        .reader
+        .spawn("wasender-redis-reader".to_owned(), move || {
+            reading::run(&reader_shared)
+        })
+}
+
+/// The worker's timing and retry settings, from its builder.
+pub(crate) struct Settings {
+    pub retry: HandlerRetryPolicy,
+    pub claim_idle: Duration,
+    pub block_time: Duration,
+    pub trim_interval: Option<Duration>,
+    pub forget_idle_consumers: Duration,
+}
+
+/// The worker's scripts, loaded on first use.
+pub(crate) struct Scripts {
+    pub fetch: Script,
+    pub take_over: Script,
+    pub begin_again: Script,
+    pub dead_letter: Script,
+    pub acknowledge: Script,
+    pub hand_back: Script,
+    pub forget_idle_consumers: Script,
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Self {
+            fetch: Script::new(scripts::FETCH),
+            take_over: Script::new(scripts::TAKE_OVER),
+            begin_again: Script::new(scripts::BEGIN_AGAIN),
+            dead_letter: Script::new(scripts::DEAD_LETTER),
+            acknowledge: Script::new(scripts::ACKNOWLEDGE),
+            hand_back: Script::new(scripts::HAND_BACK),
+            forget_idle_consumers: Script::new(scripts::FORGET_IDLE_CONSUMERS),
         }
-        Err(e) => Err((e, threads)),
     }
 }
 
-/// What the reader and the handler threads share.
+/// What the reader, the handler threads and the acker share.
 pub(crate) struct Shared {
-    pub options: RedisOptions,
     pub connector: Connector,
     pub events_key: String,
     pub dead_key: String,
+    pub attempts_key: String,
+    pub group: String,
     pub consumer: String,
     pub threads: usize,
-    /// Entries held at most: handler threads plus the prefetch.
-    pub capacity: usize,
+    pub settings: Settings,
     pub local: Mutex<Local>,
-    /// Entries fetched, threads freed, or stopping.
+    /// Entries fetched, threads freed, a call run alone answered, or stopping.
     pub changed: Condvar,
     pub stopping: AtomicBool,
+    stop: Mutex<StopState>,
+    stop_changed: Condvar,
+    /// Cuts the wait for the handler threads short (`shutdown_now`).
+    hurry: Hurry,
     /// Entries handled and waiting to be acknowledged by the acker thread.
     pub acks: Mutex<Acks>,
     pub acks_changed: Condvar,
-    pub counters: Counters,
-    pub dead_letter_script: Script,
+    pub counters: WorkerCounters,
+    pub scripts: Scripts,
+    pub on_dead_letter: Option<DeadLetterHook>,
 }
 
-/// Ids waiting for the acker; `closed` once no handler thread will add more.
+#[derive(Default)]
+struct StopState {
+    /// When a stop was first asked for.
+    requested: Option<Instant>,
+}
+
+/// Ids waiting for the acker (or the reader's next script); `closed` once
+/// no handler thread will add more.
 #[derive(Default)]
 pub(crate) struct Acks {
     pub ids: Vec<String>,
     pub closed: bool,
+    /// The acker is sending a batch it took.
+    pub sending: bool,
 }
 
-/// One fetched entry and how many times Redis has delivered it.
+/// One entry fetched for a handler thread.
 pub(crate) struct Job {
     pub entry: Entry,
-    pub deliveries: u64,
+    /// Handler calls begun for it, the one this job begins included (for
+    /// an exhausted entry: all of them).
+    pub begun: u32,
+    pub kind: JobKind,
 }
 
-/// Entries fetched and not yet taken by a handler thread, and the threads busy.
+/// What a handler thread does with a [`Job`].
+pub(crate) enum JobKind {
+    /// Run it (a new entry, or one taken over whose last call answered).
+    Go,
+    /// Run it while nothing else runs in this worker: its last call never
+    /// answered, so its process may have died of it.
+    Alone,
+    /// Dead-letter it without another call: every attempt began already.
+    Exhausted {
+        /// Calls that answered; fewer than `begun` when the last never did.
+        ended: u32,
+        /// How the last answered call ended, and what it said.
+        last: Option<LastCall>,
+        error: String,
+    },
+}
+
+/// An entry to hand back at the stop: see [`Shared::hold_for_hand_back`].
+pub(crate) struct HandBack {
+    pub id: String,
+    /// The idle time to give it: the claim idle time once it may run again.
+    pub idle: Duration,
+    /// Its recorded call never began: take it back.
+    pub uncount: bool,
+}
+
+/// Entries fetched and not yet taken by a handler thread, the threads busy,
+/// and what is to be handed back.
 #[derive(Default)]
 pub(crate) struct Local {
     pub waiting: VecDeque<Job>,
     pub busy: usize,
+    /// A call that must run alone is in progress (or about to begin).
+    pub alone: bool,
+    pub hand_back: Vec<HandBack>,
+}
+
+impl Local {
+    /// Handler threads neither busy nor promised a fetched entry.
+    pub fn idle_threads(&self, threads: usize) -> usize {
+        threads.saturating_sub(self.busy + self.waiting.len())
+    }
+
+    /// Nothing runs and nothing waits: a call may run alone.
+    pub fn quiet(&self) -> bool {
+        self.busy == 0 && self.waiting.is_empty()
+    }
 }
 
 impl Shared {
@@ -424,59 +735,64 @@ impl Shared {
         self.stopping.load(Ordering::Acquire)
     }
 
-    /// Waits until there is room to fetch — nothing waiting, or at least
-    /// half the capacity free — or until `until`, and returns how many
-    /// entries fit (0 at `until`); `None` once stopping.
-    pub fn free_slots(&self, until: Instant) -> Option<usize> {
+    /// Starts a stop (once; `urgent` also cuts the drain short).
+    fn request_stop(&self, urgent: bool) {
+        {
+            let mut stop = lock(&self.stop);
+            stop.requested.get_or_insert_with(Instant::now);
+        }
+        self.stopping.store(true, Ordering::Release);
+        // Taken and released so that no waiter misses the flag between its
+        // check and its wait.
+        drop(lock(&self.local));
+        self.changed.notify_all();
+        self.stop_changed.notify_all();
+        if urgent {
+            self.hurry.hurry();
+        }
+    }
+
+    fn stop_requested_at(&self) -> Option<Instant> {
+        lock(&self.stop).requested
+    }
+
+    fn wait_for_stop_request(&self) {
+        let mut stop = lock(&self.stop);
+        while stop.requested.is_none() {
+            stop = wait(&self.stop_changed, stop);
+        }
+    }
+
+    /// Waits until `ready` holds for the local state, the worker stops, or
+    /// `until` passes.
+    pub fn wait_until(&self, until: Instant, ready: impl Fn(&Local) -> bool) {
         let mut local = lock(&self.local);
-        loop {
-            if self.stopping() {
-                return None;
-            }
-            let taken = local.busy + local.waiting.len();
-            let free = self.capacity.saturating_sub(taken);
-            if free > 0 && (local.waiting.is_empty() || free * 2 >= self.capacity) {
-                return Some(free);
-            }
+        while !self.stopping() && !ready(&local) {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Some(0);
+                return;
             }
             local = wait_timeout(&self.changed, local, left).0;
         }
     }
 
-    /// The ids of the entries fetched and not yet started.
-    pub fn waiting_ids(&self) -> Vec<String> {
-        lock(&self.local)
-            .waiting
-            .iter()
-            .map(|job| job.entry.id.clone())
-            .collect()
-    }
-
-    /// Forgets fetched entries that another consumer took over meanwhile.
-    pub fn drop_waiting(&self, ids: &[String]) {
-        if ids.is_empty() {
-            return;
-        }
-        lock(&self.local)
-            .waiting
-            .retain(|job| !ids.contains(&job.entry.id));
-        self.changed.notify_all();
-    }
-
-    /// Hands fetched entries to the handler threads.
+    /// Hands fetched entries to the handler threads; an entry to run alone
+    /// marks the worker busy with it from now.
     pub fn push(&self, jobs: Vec<Job>) {
         if jobs.is_empty() {
             return;
         }
-        lock(&self.local).waiting.extend(jobs);
+        let mut local = lock(&self.local);
+        if jobs.iter().any(|j| matches!(j.kind, JobKind::Alone)) {
+            local.alone = true;
+        }
+        local.waiting.extend(jobs);
+        drop(local);
         self.changed.notify_all();
     }
 
     /// The next entry for a handler thread; `None` once stopping (what is
-    /// still waiting stays pending in Redis).
+    /// still waiting is handed back at the stop).
     pub fn next_job(&self) -> Option<Job> {
         let mut local = lock(&self.local);
         loop {
@@ -485,21 +801,47 @@ impl Shared {
             }
             if let Some(job) = local.waiting.pop_front() {
                 local.busy += 1;
+                counters::add(&self.counters.in_flight, 1);
                 return Some(job);
             }
             local = wait(&self.changed, local);
         }
     }
 
-    /// A handler thread finished an entry.
-    pub fn job_done(&self) {
-        lock(&self.local).busy -= 1;
+    /// The call that had to run alone answered (or ended): others may begin.
+    pub fn alone_ended(&self) {
+        lock(&self.local).alone = false;
         self.changed.notify_all();
+    }
+
+    /// A handler thread finished an entry.
+    pub fn job_done(&self, alone: bool) {
+        let mut local = lock(&self.local);
+        local.busy -= 1;
+        if alone {
+            local.alone = false;
+        }
+        drop(local);
+        counters::sub(&self.counters.in_flight, 1);
+        self.changed.notify_all();
+    }
+
+    /// Keeps `entry` to be handed back at the stop.
+    pub fn hold_for_hand_back(&self, entry: HandBack) {
+        lock(&self.local).hand_back.push(entry);
     }
 
     /// Hands the id of an entry the handler returned `Ok` for to the acker.
     pub fn acknowledge(&self, id: String) {
-        lock(&self.acks).ids.push(id);
+        let mut acks = lock(&self.acks);
+        if acks.closed {
+            // A call left behind at the stop returned late: the entry stays
+            // pending and is handled again after a takeover.
+            log::warn!("entry {id} handled after the worker stopped: not acknowledged");
+            return;
+        }
+        acks.ids.push(id);
+        drop(acks);
         self.acks_changed.notify_one();
     }
 
@@ -525,85 +867,33 @@ impl Shared {
         }
     }
 
-    /// A connection, reusing `slot`'s when it is there.
-    pub fn connection<'a>(
+    /// Runs the hand-back script (see [`scripts::HAND_BACK`]) for
+    /// `entries`, leaving the group when `leave` and nothing is pending.
+    pub fn run_hand_back(
         &self,
-        slot: &'a mut Option<Connection>,
-    ) -> std::result::Result<&'a mut Connection, ::redis::RedisError> {
-        if slot.is_none() {
-            *slot = Some(self.connector.connect()?);
+        connection: &mut super::connection::LazyConnection,
+        entries: &[HandBack],
+        leave: bool,
+    ) -> ::redis::RedisResult<(u64, bool)> {
+        let mut invocation = self.scripts.hand_back.key(&self.events_key);
+        invocation
+            .key(&self.attempts_key)
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg(HANDED_BACK_CONSUMER)
+            .arg(u8::from(leave));
+        for entry in entries {
+            invocation
+                .arg(&entry.id)
+                .arg(reading::millis(entry.idle))
+                .arg(u8::from(entry.uncount));
         }
-        Ok(slot.as_mut().expect("the connection was just set"))
+        let (handed, removed): (u64, u8) = connection.run(|c| invocation.invoke(c))?;
+        Ok((handed, removed == 1))
     }
 }
 
-/// A snapshot of a worker's counters, from [`RedisWorker::stats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RedisWorkerStats {
-    /// New entries read (`XREADGROUP … >`).
-    pub read: u64,
-    /// Entries taken over from idle consumers (`XAUTOCLAIM`).
-    pub claimed: u64,
-    /// Handler calls that returned `Ok`; the entry was then acknowledged.
-    pub handled: u64,
-    /// Handler calls that returned an error.
-    pub handler_errors: u64,
-    /// Handler calls that panicked.
-    pub handler_panics: u64,
-    /// Attempts after a failure (the first attempt not counted).
-    pub retried: u64,
-    /// Entries moved to the dead-letter stream.
-    pub dead_lettered: u64,
-    /// Redis commands that failed (the worker reconnects and carries on).
-    pub redis_errors: u64,
-    /// Entries of the stream removed by trimming acknowledged history.
-    pub trimmed: u64,
-    /// Entries this worker held when it stopped (fetched and not started, or
-    /// waiting to be retried), left pending for others.
-    pub left_pending: u64,
-    /// Pending entries found deleted from the stream before they were
-    /// handled (trimmed by `max_stream_len`, or deleted by hand): lost.
-    pub deleted_unhandled: u64,
-    /// Handler calls in progress (or waiting to be retried) now.
-    pub in_flight: u64,
-}
-
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub read: AtomicU64,
-    pub claimed: AtomicU64,
-    pub handled: AtomicU64,
-    pub handler_errors: AtomicU64,
-    pub handler_panics: AtomicU64,
-    pub retried: AtomicU64,
-    pub dead_lettered: AtomicU64,
-    pub redis_errors: AtomicU64,
-    pub trimmed: AtomicU64,
-    pub left_pending: AtomicU64,
-    pub deleted_unhandled: AtomicU64,
-}
-
-impl Counters {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
-    fn snapshot(&self, shared: &Shared) -> RedisWorkerStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        RedisWorkerStats {
-            read: get(&self.read),
-            claimed: get(&self.claimed),
-            handled: get(&self.handled),
-            handler_errors: get(&self.handler_errors),
-            handler_panics: get(&self.handler_panics),
-            retried: get(&self.retried),
-            dead_lettered: get(&self.dead_lettered),
-            redis_errors: get(&self.redis_errors),
-            trimmed: get(&self.trimmed),
-            left_pending: get(&self.left_pending),
-            deleted_unhandled: get(&self.deleted_unhandled),
-            in_flight: lock(&shared.local).busy as u64,
-        }
-    }
+/// Whether a script's reply is the "not ours" zero.
+pub(crate) fn is_zero(value: &Value) -> bool {
+    matches!(value, Value::Int(0))
 }

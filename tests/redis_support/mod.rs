@@ -14,8 +14,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use wasenderapi::handler::HandlerRetryPolicy;
 use wasenderapi::listener::DeliveryMode;
-use wasenderapi::redis::{RedisOptions, RedisWorker, RedisWorkerStats};
+use wasenderapi::redis::{
+    RedisAppenderOptions, RedisOptions, RedisWorker, RedisWorkerBuilder, RedisWorkerStats,
+};
 use wasenderapi::{WasenderSyncClient, WebhookHandler, WebhookListener};
 
 use crate::delivery::{Probe, TempDir, SECRET};
@@ -98,16 +101,11 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
-    /// Options for this server with timings fit for tests: short blocks,
-    /// backoffs and claim time.
+    /// Connection options for this server with timeouts fit for tests.
     pub fn options(&self) -> RedisOptions {
         RedisOptions::new(self.url())
             .connect_timeout(Duration::from_millis(500))
             .command_timeout(Duration::from_secs(1))
-            .block_time(Duration::from_millis(100))
-            .claim_idle(Duration::from_millis(800))
-            .handler_retries(fast_retries())
-            .trim_interval(Some(Duration::from_millis(200)))
     }
 
     fn try_connection(&self) -> Option<redis::Connection> {
@@ -204,7 +202,7 @@ impl WebhookHandler for Unused {
 }
 
 /// A listener in Redis delivery mode on a free loopback port.
-pub fn listener(options: RedisOptions) -> WebhookListener {
+pub fn listener(options: impl Into<RedisAppenderOptions>) -> WebhookListener {
     let client = WasenderSyncClient::new("test-api-key").with_webhook_secret(SECRET);
     WebhookListener::builder(client, Unused)
         .bind("127.0.0.1:0")
@@ -214,14 +212,59 @@ pub fn listener(options: RedisOptions) -> WebhookListener {
         .expect("a Redis-mode listener starts")
 }
 
-/// A worker on `options` handing events to `probe`.
-pub fn worker(options: RedisOptions, probe: &Arc<Probe>, name: &str) -> RedisWorker {
+/// A worker builder on `options` handing events to `probe`, with timings
+/// fit for tests: short blocks, backoffs, claim time and trim interval.
+pub fn worker_builder(
+    options: RedisOptions,
+    probe: &Arc<Probe>,
+    name: &str,
+) -> RedisWorkerBuilder<Probe> {
     RedisWorker::builder(options, Arc::clone(probe))
         .handler_threads(2)
         .consumer_name(name)
         .drain_timeout(Duration::from_secs(5))
+        .block_time(Duration::from_millis(100))
+        .claim_idle(Duration::from_millis(800))
+        .handler_retries(fast_retries())
+        .trim_interval(Some(Duration::from_millis(200)))
+        .forget_idle_consumers(Duration::from_secs(1))
+}
+
+/// A worker on `options` handing events to `probe` (see [`worker_builder`]).
+pub fn worker(options: RedisOptions, probe: &Arc<Probe>, name: &str) -> RedisWorker {
+    worker_builder(options, probe, name)
         .spawn()
         .expect("a Redis worker starts")
+}
+
+/// The consumers of group `group` on `key`: name and pending entries (none
+/// before a worker created the group).
+pub fn consumers(server: &RedisServer, key: &str, group: &str) -> Vec<(String, u64)> {
+    let reply = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(key)
+        .arg(group)
+        .query::<Vec<HashMap<String, redis::Value>>>(&mut server.connection());
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(e) if e.code() == Some("NOGROUP") => return Vec::new(),
+        Err(e) => panic!("XINFO CONSUMERS failed: {e}"),
+    };
+    reply
+        .into_iter()
+        .map(|c| {
+            let name = match c.get("name") {
+                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                Some(redis::Value::SimpleString(s)) => s.clone(),
+                other => panic!("a consumer without a name: {other:?}"),
+            };
+            let pending = match c.get("pending") {
+                Some(redis::Value::Int(n)) => *n as u64,
+                other => panic!("a consumer without a pending count: {other:?}"),
+            };
+            (name, pending)
+        })
+        .collect()
 }
 
 /// Waits until `probe` handled every id in `ids`; panics with the missing ones.
@@ -250,8 +293,8 @@ pub fn handled_total(stats: &[RedisWorkerStats]) -> u64 {
 }
 
 /// Handler retries fit for tests: 5 attempts, 20 ms doubling up to 100 ms.
-pub fn fast_retries() -> wasenderapi::redis::HandlerRetryPolicy {
-    wasenderapi::redis::HandlerRetryPolicy::default()
+pub fn fast_retries() -> HandlerRetryPolicy {
+    HandlerRetryPolicy::default()
         .initial_backoff(Duration::from_millis(20))
         .max_backoff(Duration::from_millis(100))
 }

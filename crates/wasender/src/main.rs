@@ -243,8 +243,9 @@ struct WorkerArgs {
     /// The Redis server the listeners add events to.
     #[arg(long, env = "WASENDER_REDIS_URL")]
     redis: String,
-    /// Threads running the handler.
-    #[arg(long, env = "WASENDER_HANDLER_THREADS", default_value_t = 4)]
+    /// Threads running the handler (each takes its own event from Redis, so
+    /// this is also how many are fetched at once).
+    #[arg(long, env = "WASENDER_HANDLER_THREADS", default_value_t = wasenderapi::redis::DEFAULT_WORKER_HANDLER_THREADS)]
     handler_threads: usize,
     /// This worker's name in the consumer group (default: host name and pid).
     #[arg(long, env = "WASENDER_CONSUMER")]

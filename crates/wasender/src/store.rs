@@ -128,8 +128,10 @@ pub fn dead_letters(command: DeadLetterCommand, matches: Option<&ArgMatches>) ->
                     let mut after: Option<String> = None;
                     loop {
                         let page = dead.list(after.as_deref(), 100)?;
-                        let Some(last) = page.last() else { break };
-                        after = Some(last.id.clone());
+                        let Some(last) = page.last().and_then(|l| l.id.entry_id()) else {
+                            break;
+                        };
+                        after = Some(last.to_owned());
                         for letter in &page {
                             output::line(redis_letter_json(letter))?;
                         }
@@ -189,19 +191,9 @@ pub fn dead_letters(command: DeadLetterCommand, matches: Option<&ArgMatches>) ->
     }
 }
 
-/// One Redis dead letter as a JSON line (the body as text when it is UTF-8).
-fn redis_letter_json(letter: &wasenderapi::redis::RedisDeadLetter) -> serde_json::Value {
-    serde_json::json!({
-        "id": letter.id,
-        "original_id": letter.original_id,
-        "event": letter.event,
-        "error": letter.error,
-        "attempts": letter.attempts,
-        "received_ms": letter.received_ms,
-        "dead_ms": letter.dead_ms,
-        "consumer": letter.consumer,
-        "body": String::from_utf8_lossy(&letter.body),
-    })
+/// One Redis dead letter as a JSON line.
+fn redis_letter_json(letter: &wasenderapi::handler::DeadLetter) -> serde_json::Value {
+    serde_json::to_value(letter).unwrap_or_default()
 }
 
 /// Opens a stopped listener's journal directory (taking its lock, to change

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use support::*;
-use wasenderapi::listener::{DeliveryMode, HandlerRetryPolicy};
+use wasenderapi::handler::HandlerRetryPolicy;
+use wasenderapi::listener::DeliveryMode;
 use wasenderapi::{WebhookListener, WebhookVerifier};
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -317,7 +317,11 @@ fn a_dead_letter_line_without_a_version_is_read_as_before() {
     assert_eq!(letters.len(), 1);
     let letter = &letters[0];
     assert_eq!(
-        (letter.seq, letter.payload.as_slice(), letter.attempts),
+        (
+            letter.id.seq().unwrap_or(0),
+            letter.payload.as_slice(),
+            letter.attempts
+        ),
         (42, &[0, 159, 146, 150][..], 5)
     );
     assert_eq!(letter.time_unix_ms, 1_714_564_800_000);

@@ -57,7 +57,10 @@ fn a_requeued_letter_becomes_a_pending_event_once() {
     assert_eq!(pending, vec![message("B"), message("A"), message("C")]);
 
     let on_disk = DeadLetters::read(dir.path().join(DEAD_LETTER_FILE)).expect("read");
-    let marks: Vec<(u64, Option<u64>)> = on_disk.iter().map(|l| (l.seq, l.requeued_as)).collect();
+    let marks: Vec<(u64, Option<u64>)> = on_disk
+        .iter()
+        .map(|l| (l.id.seq().unwrap_or(0), l.requeued_as))
+        .collect();
     assert_eq!(
         marks,
         vec![
@@ -95,7 +98,7 @@ fn purge_empties_the_file_and_later_letters_are_appended_to_the_new_one() {
         .expect("record after the rewrite");
     let on_disk = DeadLetters::read(dir.path().join(DEAD_LETTER_FILE)).expect("read");
     assert_eq!(on_disk.len(), 1);
-    assert_eq!(on_disk[0].seq, 9);
+    assert_eq!(on_disk[0].id.seq(), Some(9));
     assert!(!dir.path().join("dead-letters.jsonl.tmp").exists());
 }
 

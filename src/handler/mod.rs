@@ -1,17 +1,78 @@
-//! The [`WebhookHandler`] trait and [`dispatch`].
+//! Handlers and the runtime that calls them.
 //!
-//! Both are generated from the event catalogue (`src/event/catalogue.rs`): one
-//! handler method and one dispatch arm per entry, named by the entry.
+//! [`WebhookHandler`] (one method per event type) and [`dispatch`] are
+//! generated from the event catalogue (`src/event/catalogue.rs`): one
+//! handler method and one dispatch arm per entry, named by the entry. Both
+//! are also exported at the crate root.
+//!
+//! The rest of this module is what runs a handler outside a request, with
+//! retries, the same way everywhere: the listener's queued and durable
+//! delivery modes and the Redis worker (feature `redis`) share it.
+//!
+//! - [`HandlerRetryPolicy`]: how often and how patiently a failing handler
+//!   is called again before its event becomes a [`DeadLetter`];
+//! - [`dispatch_guarded`]: [`dispatch`] with a panic caught and reported as
+//!   a [`HandlerFailure`];
+//! - [`IntoSharedHandler`]: a handler given by value or as an `Arc`;
+//! - [`DeadLetter`]: an event the runtime gave up on, with how many handler
+//!   calls began and how the last one ended ([`LastCall`]);
+//! - [`DEFAULT_DRAIN_TIMEOUT`]: how long a graceful stop waits for handler
+//!   calls in progress.
+//!
+//! # Attempts
+//!
+//! An attempt is a handler call that **began**: the runtime counts one when
+//! it calls the handler, never when an event is merely fetched or
+//! delivered. After the call numbered
+//! [`max_attempts`](HandlerRetryPolicy::max_attempts) failed, the event is
+//! dead-lettered; an event no handler call began is never dead-lettered for
+//! lack of attempts (only an entry whose body is not an event is, with
+//! [`LastCall::NotBegun`]). Where the count is kept: in memory for the
+//! listener's queued modes (a restart of durable mode starts again at 1),
+//! in Redis for the Redis worker (so it survives the worker: see the
+//! `redis` module).
 
-#[cfg(feature = "listener")]
-use std::sync::Arc;
-#[cfg(feature = "listener")]
+// The runtime's internals serve the listener and the Redis worker; the
+// webhook core alone (no feature) only has the public types.
+#![cfg_attr(
+    not(any(feature = "listener", feature = "redis")),
+    allow(dead_code, unused_imports, unused_macros)
+)]
+
 use std::time::Duration;
 
 use serde_json::Value;
 
 // The catalogue names its data types as `crate::event` exports them.
 use crate::event::*;
+
+mod attempts;
+pub(crate) mod counters;
+pub(crate) mod dead_letter;
+mod guarded;
+mod retry;
+mod shared;
+mod threads;
+
+#[cfg_attr(not(feature = "listener"), allow(unused_imports))]
+pub(crate) use attempts::Ended;
+pub(crate) use attempts::{report_dead_letter, run_attempts, Attempts, DeadLetterHook};
+pub use dead_letter::{DeadLetter, DeadLetterId, LastCall};
+pub(crate) use guarded::panic_message;
+pub use guarded::{dispatch_guarded, HandlerFailure};
+pub use retry::HandlerRetryPolicy;
+pub use shared::IntoSharedHandler;
+#[cfg_attr(not(feature = "redis"), allow(unused_imports))]
+pub(crate) use threads::Hurry;
+pub(crate) use threads::ThreadGroup;
+
+/// How long a graceful stop waits for work in progress when not set with
+/// `drain_timeout` (the listener's `WebhookListenerBuilder::drain_timeout`,
+/// the Redis worker's `RedisWorkerBuilder::drain_timeout`): 30 s, counted
+/// from the moment the stop begins. Both mean the same: the longest wait for
+/// handler calls in progress (and, in the listener's queued modes, for the
+/// queue to empty) before the rest is left behind.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One `WebhookHandler` method per catalogue entry, doing nothing by default.
 macro_rules! handler_methods {
@@ -141,153 +202,6 @@ pub fn dispatch_typed<H: WebhookHandler + ?Sized>(
     event: &WasenderWebhookEvent,
 ) -> Result<(), H::Error> {
     route(handler, event)
-}
-
-/// A handler as `WebhookListener::builder` and `RedisWorker::builder` take it: the handler itself, or
-/// an [`Arc`] of it when you keep a reference too (to read its state, or to
-/// share it with other code).
-///
-/// Implemented for every [`WebhookHandler`] and every `Arc` of one; you never
-/// implement it yourself.
-#[cfg(feature = "listener")]
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is neither a `WebhookHandler` nor an `Arc` of one",
-    label = "a webhook handler is needed here",
-    note = "implement `wasenderapi::WebhookHandler` for your handler type; `WebhookListener::builder` and `RedisWorker::builder` take the handler itself or an `Arc` of it"
-)]
-pub trait IntoSharedHandler<H> {
-    /// The handler behind an `Arc`.
-    fn into_shared(self) -> Arc<H>;
-}
-
-#[cfg(feature = "listener")]
-impl<H: WebhookHandler> IntoSharedHandler<H> for H {
-    fn into_shared(self) -> Arc<H> {
-        Arc::new(self)
-    }
-}
-
-#[cfg(feature = "listener")]
-impl<H: WebhookHandler> IntoSharedHandler<H> for Arc<H> {
-    fn into_shared(self) -> Arc<H> {
-        self
-    }
-}
-
-/// How often, and how patiently, a failing handler is retried: by the
-/// listener's queued modes (inline mode never retries: the sender may) and by
-/// the Redis worker. Exponential backoff:
-/// the wait after attempt `n` is `initial_backoff × 2^(n-1)`, at most
-/// `max_backoff`. After `max_attempts` failures the event is dead-lettered.
-///
-/// The default is 5 attempts, 100 ms doubling up to 30 s.
-///
-/// ```
-/// use std::time::Duration;
-/// use wasenderapi::listener::HandlerRetryPolicy;
-/// let policy = HandlerRetryPolicy::default()
-///     .max_attempts(3)
-///     .initial_backoff(Duration::from_millis(10))
-///     .max_backoff(Duration::from_millis(15));
-/// assert_eq!(policy.backoff(1), Duration::from_millis(10));
-/// assert_eq!(policy.backoff(2), Duration::from_millis(15));
-/// ```
-#[cfg(feature = "listener")]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandlerRetryPolicy {
-    max_attempts: u32,
-    initial_backoff: Duration,
-    max_backoff: Duration,
-}
-
-#[cfg(feature = "listener")]
-impl Default for HandlerRetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(30),
-        }
-    }
-}
-
-#[cfg(feature = "listener")]
-impl HandlerRetryPolicy {
-    /// One attempt, no retry: a failure is dead-lettered at once.
-    pub fn no_retries() -> Self {
-        Self::default().max_attempts(1)
-    }
-
-    /// Attempts in all, the first included (at least 1; default 5).
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
-
-    /// The wait after the first failure (default 100 ms).
-    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
-        self.initial_backoff = backoff;
-        self
-    }
-
-    /// The longest wait between attempts (default 30 s).
-    pub fn max_backoff(mut self, backoff: Duration) -> Self {
-        self.max_backoff = backoff;
-        self
-    }
-
-    /// The configured number of attempts.
-    pub fn attempts(&self) -> u32 {
-        self.max_attempts
-    }
-
-    /// The wait after failed attempt number `attempt` (1-based).
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(1).min(31);
-        self.initial_backoff
-            .checked_mul(1u32 << doublings)
-            .unwrap_or(self.max_backoff)
-            .min(self.max_backoff)
-    }
-}
-
-/// Why a guarded handler call failed (see [`dispatch_guarded`]).
-#[cfg(feature = "listener")]
-pub(crate) struct HandlerFailure {
-    /// The handler panicked (rather than returning an error).
-    pub panicked: bool,
-    /// What went wrong, for logs and dead letters.
-    pub text: String,
-}
-
-/// [`dispatch`]es `event` with a panic caught and turned into a failure, as
-/// the queued modes and the Redis worker run handlers before retrying them.
-#[cfg(feature = "listener")]
-pub(crate) fn dispatch_guarded<H: WebhookHandler + ?Sized>(
-    handler: &H,
-    event: &WasenderWebhookEvent,
-) -> Result<(), HandlerFailure> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(handler, event))) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(HandlerFailure {
-            panicked: false,
-            text: e.to_string(),
-        }),
-        Err(panic) => Err(HandlerFailure {
-            panicked: true,
-            text: format!("the handler panicked: {}", panic_message(panic.as_ref())),
-        }),
-    }
-}
-
-/// A panic's message, when it is text.
-#[cfg(feature = "listener")]
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(non-text panic payload)")
 }
 
 impl WasenderWebhookEvent {

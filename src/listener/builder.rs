@@ -9,16 +9,15 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use super::delivery::{Delivery, InlineDelivery};
-use super::http::{default_queue_capacity, Limits, Server, ServerConfig, SystemClock};
-use super::mode::{DeliveryMode, DEFAULT_DRAIN_TIMEOUT};
-use super::queued::{DeadLetterHook, QueuedConfig, QueuedDelivery};
 #[cfg(feature = "redis")]
-use super::redis_delivery::RedisDelivery;
+use super::delivery::RedisDelivery;
+use super::delivery::{Delivery, DeliveryMode, InlineDelivery, QueuedConfig, QueuedDelivery};
+use super::http::{default_queue_capacity, Limits, Server, ServerConfig, SystemClock};
 use super::server::WebhookListener;
 use super::service::WebhookService;
 use super::stats::ListenerStats;
 use crate::error::{Result, WasenderError};
+use crate::handler::{DeadLetterHook, DEFAULT_DRAIN_TIMEOUT};
 use crate::handler::{HandlerRetryPolicy, WebhookHandler};
 use crate::journal::{DeadLetter, DedupeWindow};
 use crate::WebhookVerifier;

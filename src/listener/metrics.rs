@@ -16,9 +16,9 @@ use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, MetricEnco
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+use super::delivery::DeliveryMode;
 use super::detail::Tracked;
 use super::http::Response;
-use super::mode::DeliveryMode;
 use super::routing::HEALTH_PATH;
 use super::stats::Counters;
 use crate::error::{Result, WasenderError};

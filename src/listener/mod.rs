@@ -402,14 +402,8 @@ mod delivery;
 #[cfg(feature = "metrics")]
 mod detail;
 mod http;
-mod limits;
 #[cfg(feature = "metrics")]
 mod metrics;
-mod mode;
-mod queue;
-mod queued;
-#[cfg(feature = "redis")]
-mod redis_delivery;
 mod rejections;
 mod routing;
 mod server;
@@ -417,10 +411,9 @@ mod service;
 mod stats;
 
 pub use builder::{WebhookListenerBuilder, DEFAULT_BIND, DEFAULT_PATH};
+pub use delivery::{DeliveryMode, DEFAULT_DELIVERY_CAPACITY, MEMORY_DEAD_LETTER_LIMIT};
 #[cfg(feature = "metrics")]
 pub use metrics::DEFAULT_METRICS_PATH;
-pub use mode::{DeliveryMode, DEFAULT_DELIVERY_CAPACITY};
-pub use queued::MEMORY_DEAD_LETTER_LIMIT;
 pub use rejections::REJECTION_WARNINGS_PER_SECOND;
 pub use routing::HEALTH_PATH;
 pub use server::{ShutdownHandle, WebhookListener};

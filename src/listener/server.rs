@@ -7,9 +7,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::builder::WebhookListenerBuilder;
+use super::delivery::Deadline;
 use super::delivery::Delivery;
 use super::http::{DrainHandle, Server};
-use super::limits::Deadline;
 use super::service::WebhookService;
 use super::stats::ListenerStats;
 use crate::handler::{IntoSharedHandler, WebhookHandler};

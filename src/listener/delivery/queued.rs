@@ -22,10 +22,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::delivery::{Delivered, Delivery};
-use super::limits::Deadline;
+use super::super::stats::{Counters, Event};
 use super::queue::{Item, Queue, Refill, Slot, REPLAY_BATCH, REPLAY_BATCH_BYTES};
-use super::stats::{Counters, Event};
+use super::Deadline;
+use super::{Delivered, Delivery};
 use crate::event::{parse_event, WasenderWebhookEvent};
 pub(crate) use crate::handler::DeadLetterHook;
 use crate::handler::{

@@ -2,7 +2,7 @@
 //! the shared dedupe check) before the answer; workers elsewhere handle it.
 //! See the [`redis`](crate::redis) module.
 
-use super::delivery::{Delivered, Delivery};
+use super::{Delivered, Delivery};
 use crate::error::Result;
 use crate::event::WasenderWebhookEvent;
 use crate::redis::{Appended, RedisAppender, RedisAppenderOptions};

@@ -6,10 +6,8 @@ use std::path::PathBuf;
 /// [`DeliveryMode::with_capacity`].
 pub const DEFAULT_DELIVERY_CAPACITY: usize = 1024;
 
-pub(crate) use crate::handler::DEFAULT_DRAIN_TIMEOUT;
-
 /// When the listener answers a verified event, and what it keeps of it.
-/// Set with [`delivery_mode`](super::WebhookListenerBuilder::delivery_mode);
+/// Set with [`delivery_mode`](super::super::WebhookListenerBuilder::delivery_mode);
 /// see the [module docs](super#delivery-modes) for what each mode promises.
 ///
 /// ```

@@ -15,8 +15,8 @@ use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::limits::Deadline;
-use super::stats::Counters;
+use super::super::stats::Counters;
+use super::Deadline;
 use crate::event::WasenderWebhookEvent;
 use crate::journal::Seq;
 use crate::sync::{lock, wait, wait_timeout};

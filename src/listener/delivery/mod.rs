@@ -4,14 +4,24 @@
 //! the HTTP answer; [`QueuedDelivery`](super::queued::QueuedDelivery) records
 //! the event (in memory, or in the journal) and acknowledges at once.
 
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+mod inline;
+mod mode;
+mod queue;
+mod queued;
+#[cfg(feature = "redis")]
+mod redis;
 
-use super::limits::Deadline;
-use super::stats::Counters;
+pub(crate) use inline::InlineDelivery;
+pub use mode::{DeliveryMode, DEFAULT_DELIVERY_CAPACITY};
+pub use queued::MEMORY_DEAD_LETTER_LIMIT;
+pub(crate) use queued::{QueuedConfig, QueuedDelivery};
+#[cfg(feature = "redis")]
+pub(crate) use redis::RedisDelivery;
+
+use std::time::{Duration, Instant};
+
 use crate::event::WasenderWebhookEvent;
-use crate::handler::{dispatch, WebhookHandler};
-use crate::journal::{DeadLetter, DedupeWindow, Requeue};
+use crate::journal::{DeadLetter, Requeue};
 
 /// What became of one delivered event.
 #[derive(Debug)]
@@ -71,50 +81,25 @@ pub(crate) trait Delivery: Send + Sync {
     }
 }
 
-/// Runs the handler now, on the calling worker thread.
-pub(crate) struct InlineDelivery<H> {
-    handler: Arc<H>,
-    dedupe: Option<DedupeWindow>,
-    counters: Arc<Counters>,
-}
+/// An instant to finish by: a retry's backoff, the drain at shutdown.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline(Instant);
 
-impl<H> InlineDelivery<H> {
-    pub fn new(handler: Arc<H>, dedupe: Option<DedupeWindow>, counters: Arc<Counters>) -> Self {
-        Self {
-            handler,
-            dedupe,
-            counters,
-        }
+impl Deadline {
+    /// A deadline `after` from now.
+    pub fn after(after: Duration) -> Self {
+        // A duration too large to add is as good as no deadline.
+        let now = Instant::now();
+        Self(
+            now.checked_add(after)
+                .unwrap_or(now + Duration::from_secs(86_400 * 365)),
+        )
     }
-}
 
-impl<H: WebhookHandler> Delivery for InlineDelivery<H> {
-    fn deliver(&self, event: WasenderWebhookEvent, body: &[u8]) -> Delivered {
-        let Some(dedupe) = &self.dedupe else {
-            return match self
-                .counters
-                .time_handler(|| dispatch(&*self.handler, &event))
-            {
-                Ok(()) => Delivered::Done,
-                Err(e) => Delivered::Failed(e.to_string()),
-            };
-        };
-        let key = event.dedupe_key(body);
-        if !dedupe.check_and_insert(&key) {
-            return Delivered::Duplicate;
-        }
-        // A failure forgets the key, so that the sender's retry gets through.
-        let call = || dispatch(&*self.handler, &event);
-        match catch_unwind(AssertUnwindSafe(|| self.counters.time_handler(call))) {
-            Ok(Ok(())) => Delivered::Done,
-            Ok(Err(e)) => {
-                dedupe.remove(&key);
-                Delivered::Failed(e.to_string())
-            }
-            Err(panic) => {
-                dedupe.remove(&key);
-                resume_unwind(panic)
-            }
-        }
+    /// The time left, or `None` once the deadline has passed.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.0
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
     }
 }

@@ -67,6 +67,8 @@ pub struct Journal {
     pub(super) writer: Mutex<Writer>,
     commit: Mutex<Commit>,
     committed: Condvar,
+    /// Callbacks are waiting and no commit is running: wakes the committer thread.
+    work: Condvar,
     failed: AtomicBool,
     failure: Mutex<Option<(io::ErrorKind, String)>>,
     /// Set by [`Journal::close`]: no more writes.
@@ -148,6 +150,11 @@ struct Commit {
     /// Appends to call back once durable ([`Journal::append_then`]), with
     /// the write position each needs.
     callbacks: Vec<(u64, Durable)>,
+    /// A thread runs [`Journal::serve_commits`]: it leads the commits for
+    /// callbacks, so that no appending thread waits for an `fsync`.
+    committer: bool,
+    /// The committer thread is asked to stop.
+    stop_committer: bool,
 }
 
 /// Called once an appended record is on disk (or failed to get there).
@@ -202,8 +209,11 @@ impl Journal {
                 leader: false,
                 waiting: 0,
                 callbacks: Vec::new(),
+                committer: false,
+                stop_committer: false,
             }),
             committed: Condvar::new(),
+            work: Condvar::new(),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
             closed: AtomicBool::new(false),
@@ -256,6 +266,10 @@ impl Journal {
             .push((ticket, Box::new(move |result| then(result.map(|()| seq)))));
         if c.leader {
             // The thread syncing now calls it back.
+            return;
+        }
+        if c.committer {
+            self.work.notify_one();
             return;
         }
         c.leader = true;
@@ -670,6 +684,42 @@ impl Journal {
                 return c;
             }
         }
+    }
+
+    /// Leads the commits for [`append_then`](Self::append_then) callbacks
+    /// until [`stop_serving_commits`](Self::stop_serving_commits), on the
+    /// calling thread (the durable listener runs it on a thread of its
+    /// own), so that appending threads never wait for an `fsync`.
+    pub(crate) fn serve_commits(&self) {
+        let mut c = lock(&self.commit);
+        c.committer = true;
+        loop {
+            if c.callbacks.is_empty() {
+                if c.stop_committer {
+                    break;
+                }
+                c = wait(&self.work, c);
+                continue;
+            }
+            if c.leader {
+                c = wait(&self.committed, c);
+                continue;
+            }
+            c.leader = true;
+            c.waiting += 1;
+            c = self.lead(c);
+            c = self.leave(c);
+        }
+        c.committer = false;
+        c.stop_committer = false;
+    }
+
+    /// Asks the thread in [`serve_commits`](Self::serve_commits) to return,
+    /// once every callback waiting now has been called.
+    pub(crate) fn stop_serving_commits(&self) {
+        let mut c = lock(&self.commit);
+        c.stop_committer = true;
+        self.work.notify_all();
     }
 
     /// Leaves the commit: one waiter fewer.

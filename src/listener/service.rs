@@ -25,7 +25,7 @@ pub(crate) struct WebhookService {
     delivery: Arc<dyn Delivery>,
     counters: Arc<Counters>,
     path: String,
-    rejections: RejectionLog,
+    rejections: Arc<RejectionLog>,
 }
 
 impl fmt::Debug for WebhookService {
@@ -61,7 +61,7 @@ impl WebhookService {
             delivery,
             counters,
             path,
-            rejections: RejectionLog::default(),
+            rejections: Arc::default(),
         }
     }
 
@@ -93,37 +93,44 @@ impl WebhookService {
         peer: Peer,
         request: &dyn Fn() -> String,
     ) {
-        self.counters.answered(response.status);
-        self.counters.request_finished(outcome);
-        if let (true, Some(reason)) = (is_rejection(response.status), &response.message) {
-            self.rejections
-                .warn(Sender(peer), Some(&request()), response.status, reason);
-        }
+        count_answer(
+            &self.counters,
+            &self.rejections,
+            response,
+            outcome,
+            peer,
+            request,
+        );
     }
 
     /// Verifies, decodes and delivers one webhook body, turning a panic
-    /// anywhere below into a 500.
-    fn process(&self, body: &[u8], signature: Option<&str>) -> (Response, Outcome) {
-        match catch_unwind(AssertUnwindSafe(|| self.process_unguarded(body, signature))) {
+    /// anywhere below into a 500. `None`: the answer comes through `later`.
+    fn process(&self, request: &Request<'_>, later: Later) -> Option<(Response, Outcome)> {
+        match catch_unwind(AssertUnwindSafe(|| self.process_unguarded(request, later))) {
             Ok(reply) => reply,
             Err(payload) => {
                 log::error!(
                     "webhook handler panicked: {}; answered 500, the listener keeps serving",
                     panic_message(payload.as_ref())
                 );
-                (
+                Some((
                     Response::error(500, "the webhook handler failed"),
                     Outcome::HandlerPanic,
-                )
+                ))
             }
         }
     }
 
-    fn process_unguarded(&self, body: &[u8], signature: Option<&str>) -> (Response, Outcome) {
+    fn process_unguarded(
+        &self,
+        request: &Request<'_>,
+        later: Later,
+    ) -> Option<(Response, Outcome)> {
         let started = Instant::now();
-        let event = match self.verifier.handle_webhook_event(body, signature) {
+        let signature = request.head.header(SIGNATURE_HEADER);
+        let event = match self.verifier.handle_webhook_event(request.body, signature) {
             Ok(event) => event,
-            Err(e) => return rejection(&e),
+            Err(e) => return Some(rejection(&e)),
         };
         let kind = event.event_type();
         self.counters.event_verified(&kind);
@@ -131,54 +138,32 @@ impl WebhookService {
             .session_id()
             .filter(|_| log::log_enabled!(log::Level::Debug))
             .map(super::mask_session_id);
-        let delivered = self.delivery.deliver(event, body);
-        let name = kind.as_str();
-        // One line per event: what it was, whose, the answer, how long it took.
-        let event_line = |status: u16, what: &str| {
-            log::debug!(
-                "webhook {name} (session {}): {status} {what} in {:.1?}",
-                session.as_deref().unwrap_or("-"),
-                started.elapsed()
-            );
-        };
-        match delivered {
-            Delivered::Done => {
-                event_line(200, "handled");
-                (success(name, false), Outcome::Handled)
-            }
-            Delivered::Queued => {
-                event_line(200, "queued");
-                (success(name, false), Outcome::Queued)
-            }
-            Delivered::Duplicate => {
-                event_line(200, "duplicate, not handled again");
-                (success(name, true), Outcome::Duplicate)
-            }
-            Delivered::Failed(reason) => {
-                event_line(500, "handler failed");
-                log::warn!("webhook handler returned an error for {name}: {reason}; answered 500");
-                (
-                    Response::error(500, "the webhook handler failed"),
-                    Outcome::HandlerError,
-                )
-            }
-            Delivered::Busy => {
-                // The rejection itself is logged (rate-limited) with the peer address.
-                event_line(503, "not queued (queue full or closing)");
-                (
-                    Response::retry_later(503, "the delivery queue is full; retry later"),
-                    Outcome::Saturated,
-                )
-            }
-            Delivered::Unavailable(reason) => {
-                // The journal or Redis logged the error; the rejection is logged with the peer.
-                log::debug!("could not store {name}: {reason}; answered 503");
-                (
-                    Response::retry_later(503, "the event could not be stored; retry later"),
-                    Outcome::Unavailable,
-                )
-            }
+        if !self.delivery.answers_later() {
+            let delivered = self.delivery.deliver(event, request.body);
+            return Some(answer(
+                kind.as_str(),
+                session.as_deref(),
+                started,
+                delivered,
+            ));
         }
+        // Answered once the delivery says what became of the event (durable:
+        // once it is on disk), from whichever thread that happens on.
+        let later = later.keep();
+        let counters = Arc::clone(&self.counters);
+        let rejections = Arc::clone(&self.rejections);
+        let peer = request.peer;
+        let request_label = label(request.head);
+        let then = move |delivered| {
+            let (response, outcome) = answer(kind.as_str(), session.as_deref(), started, delivered);
+            count_answer(&counters, &rejections, &response, outcome, peer, &|| {
+                request_label.clone()
+            });
+            later.send(response);
+        };
+        self.delivery
+            .deliver_then(event, request.body, Box::new(then));
+        None
     }
 
     /// What `GET /healthz` reports now: a failed journal first, then draining.
@@ -246,9 +231,8 @@ impl Service for WebhookService {
         HeadVerdict::Answer(response)
     }
 
-    fn call(&self, request: &Request<'_>, _later: Later) -> Option<Response> {
-        let signature = request.head.header(SIGNATURE_HEADER);
-        let (response, outcome) = self.process(request.body, signature);
+    fn call(&self, request: &Request<'_>, later: Later) -> Option<Response> {
+        let (response, outcome) = self.process(request, later)?;
         self.answered(&response, outcome, request.peer, &|| label(request.head));
         Some(response)
     }
@@ -294,6 +278,79 @@ impl Service for WebhookService {
 
     fn warn(&self, message: &str) {
         self.rejections.warn_other(message);
+    }
+}
+
+/// Counts an answered request and logs it when it is a rejection.
+fn count_answer(
+    counters: &Counters,
+    rejections: &RejectionLog,
+    response: &Response,
+    outcome: Outcome,
+    peer: Peer,
+    request: &dyn Fn() -> String,
+) {
+    counters.answered(response.status);
+    counters.request_finished(outcome);
+    if let (true, Some(reason)) = (is_rejection(response.status), &response.message) {
+        rejections.warn(Sender(peer), Some(&request()), response.status, reason);
+    }
+}
+
+/// The answer to a verified event of type `name`, given what became of it,
+/// and the debug line saying so (`session` masked, `started` when its
+/// request was read).
+fn answer(
+    name: &str,
+    session: Option<&str>,
+    started: Instant,
+    delivered: Delivered,
+) -> (Response, Outcome) {
+    // One line per event: what it was, whose, the answer, how long it took.
+    let event_line = |status: u16, what: &str| {
+        log::debug!(
+            "webhook {name} (session {}): {status} {what} in {:.1?}",
+            session.unwrap_or("-"),
+            started.elapsed()
+        );
+    };
+    match delivered {
+        Delivered::Done => {
+            event_line(200, "handled");
+            (success(name, false), Outcome::Handled)
+        }
+        Delivered::Queued => {
+            event_line(200, "queued");
+            (success(name, false), Outcome::Queued)
+        }
+        Delivered::Duplicate => {
+            event_line(200, "duplicate, not handled again");
+            (success(name, true), Outcome::Duplicate)
+        }
+        Delivered::Failed(reason) => {
+            event_line(500, "handler failed");
+            log::warn!("webhook handler returned an error for {name}: {reason}; answered 500");
+            (
+                Response::error(500, "the webhook handler failed"),
+                Outcome::HandlerError,
+            )
+        }
+        Delivered::Busy => {
+            // The rejection itself is logged (rate-limited) with the peer address.
+            event_line(503, "not queued (queue full or closing)");
+            (
+                Response::retry_later(503, "the delivery queue is full; retry later"),
+                Outcome::Saturated,
+            )
+        }
+        Delivered::Unavailable(reason) => {
+            // The journal or Redis logged the error; the rejection is logged with the peer.
+            log::debug!("could not store {name}: {reason}; answered 503");
+            (
+                Response::retry_later(503, "the event could not be stored; retry later"),
+                Outcome::Unavailable,
+            )
+        }
     }
 }
 

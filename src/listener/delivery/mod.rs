@@ -42,11 +42,26 @@ pub(crate) enum Delivered {
     Unavailable(String),
 }
 
+/// Called with what became of an event delivered with [`Delivery::deliver_then`].
+pub(crate) type Then = Box<dyn FnOnce(Delivered) + Send>;
+
 /// Delivers verified events. Called from worker threads, concurrently; a panic
 /// inside `deliver` is caught by the caller and answered 500.
 pub(crate) trait Delivery: Send + Sync {
     /// Delivers `event`, whose raw, verified body was `body`.
     fn deliver(&self, event: WasenderWebhookEvent, body: &[u8]) -> Delivered;
+
+    /// Whether [`deliver_then`](Self::deliver_then) may answer later (the
+    /// durable journal, once the event is on disk): only then is it used.
+    fn answers_later(&self) -> bool {
+        false
+    }
+
+    /// Delivers `event` and calls `then` with what became of it, at once or
+    /// later on another thread (quickly: it runs while other events wait).
+    fn deliver_then(&self, event: WasenderWebhookEvent, body: &[u8], then: Then) {
+        then(self.deliver(event, body));
+    }
 
     /// Called once at shutdown, once no new event can be accepted: finish
     /// what is pending by `deadline` (or sooner after [`hurry`](Self::hurry)),

@@ -131,33 +131,15 @@ impl Slot<'_> {
     /// Queues `item`; `false` (and the slot given back) when shutdown has
     /// already stopped taking events from the queue, so nobody would handle it.
     pub fn push(mut self, item: Item) -> bool {
-        let mut s = lock(&self.queue.state);
-        s.reserved -= 1;
         self.used = true;
-        let phase = s.phase;
-        if phase != Phase::Stopped {
-            s.items.push_back(item);
-        }
-        drop(s);
-        if phase == Phase::Running {
-            self.queue.available.notify_one();
-        } else {
-            self.queue.wake_all();
-        }
-        phase != Phase::Stopped
+        self.queue.push_reserved(item)
     }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         if !self.used {
-            let mut s = lock(&self.queue.state);
-            s.reserved -= 1;
-            let running = s.phase == Phase::Running;
-            drop(s);
-            if !running {
-                self.queue.wake_all();
-            }
+            self.queue.release_reserved();
         }
     }
 }
@@ -192,16 +174,55 @@ impl Queue {
         }
     }
 
+    /// Queues `item` in a slot reserved before (see [`reserve_slot`](Self::reserve_slot));
+    /// `false` when shutdown already stopped taking events from the queue.
+    pub fn push_reserved(&self, item: Item) -> bool {
+        let mut s = lock(&self.state);
+        s.reserved -= 1;
+        let phase = s.phase;
+        if phase != Phase::Stopped {
+            s.items.push_back(item);
+        }
+        drop(s);
+        if phase == Phase::Running {
+            self.available.notify_one();
+        } else {
+            self.wake_all();
+        }
+        phase != Phase::Stopped
+    }
+
+    /// Gives back a slot reserved before and not used.
+    pub fn release_reserved(&self) {
+        let mut s = lock(&self.state);
+        s.reserved -= 1;
+        let running = s.phase == Phase::Running;
+        drop(s);
+        if !running {
+            self.wake_all();
+        }
+    }
+
+    /// Reserves a slot that its owner must end with
+    /// [`push_reserved`](Self::push_reserved) or
+    /// [`release_reserved`](Self::release_reserved); `false` when the queue is
+    /// full or closing. (The owner here outlives the call: an event whose
+    /// append is being committed.)
+    pub fn reserve_slot(&self) -> bool {
+        let mut s = lock(&self.state);
+        if s.phase != Phase::Running || s.items.len() + s.busy + s.reserved >= s.capacity {
+            return false;
+        }
+        s.reserved += 1;
+        true
+    }
+
     /// A slot for one more event, or `None` when the queue is full or closing.
     /// Replayed events do not count against the capacity: at most one batch
     /// of them is in memory.
     pub fn reserve(&self) -> Option<Slot<'_>> {
-        let mut s = lock(&self.state);
-        if s.phase != Phase::Running || s.items.len() + s.busy + s.reserved >= s.capacity {
-            return None;
-        }
-        s.reserved += 1;
-        Some(Slot {
+        // Built only once reserved: a `Slot` dropped unused gives one back.
+        self.reserve_slot().then(|| Slot {
             queue: self,
             used: false,
         })

@@ -20,12 +20,13 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::super::stats::{Counters, Event};
 use super::queue::{Item, Queue, Refill, Slot, REPLAY_BATCH, REPLAY_BATCH_BYTES};
 use super::Deadline;
-use super::{Delivered, Delivery};
+use super::{Delivered, Delivery, Then};
 use crate::event::{parse_event, WasenderWebhookEvent};
 pub(crate) use crate::handler::DeadLetterHook;
 use crate::handler::{
@@ -88,6 +89,9 @@ pub(crate) struct QueuedDelivery<H> {
     core: Arc<Core<H>>,
     /// The handler threads; taken by the first `finish`.
     threads: Mutex<Option<ThreadGroup>>,
+    /// Durable mode: the thread that leads the journal's commits, so that
+    /// no request waits for an `fsync` on a worker.
+    committer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
@@ -146,10 +150,44 @@ impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
                 return Err(e.into());
             }
         }
+        let committer = match &core.store {
+            Some(_) => {
+                let thread_core = Arc::clone(&core);
+                let spawned = thread::Builder::new()
+                    .name("wasender-journal-commit".to_owned())
+                    .spawn(move || {
+                        if let Some(store) = &thread_core.store {
+                            store.journal.serve_commits();
+                        }
+                    });
+                match spawned {
+                    Ok(thread) => Some(thread),
+                    Err(e) => {
+                        core.queue.stop();
+                        threads.join_by(Instant::now() + STRAGGLER_WAIT);
+                        return Err(e.into());
+                    }
+                }
+            }
+            None => None,
+        };
         Ok(Self {
             core,
             threads: Mutex::new(Some(threads)),
+            committer: Mutex::new(committer),
         })
+    }
+
+    /// Stops the journal's committer thread once what it has to commit is
+    /// committed.
+    fn stop_committer(&self) {
+        let Some(thread) = lock(&self.committer).take() else {
+            return;
+        };
+        if let Some(store) = &self.core.store {
+            store.journal.stop_serving_commits();
+        }
+        let _ = thread.join();
     }
 }
 
@@ -224,6 +262,17 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
         self.core.accept(event, body)
     }
 
+    fn answers_later(&self) -> bool {
+        self.core.store.is_some()
+    }
+
+    fn deliver_then(&self, event: WasenderWebhookEvent, body: &[u8], then: Then) {
+        match &self.core.store {
+            Some(_) => Core::accept_durable_then(&self.core, event, body, then),
+            None => then(self.core.accept(event, body)),
+        }
+    }
+
     fn hurry(&self) {
         self.core.queue.hurry();
     }
@@ -259,6 +308,8 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
         if stragglers > 0 {
             log::warn!("{stragglers} handler thread(s) left running inside the handler");
         }
+        // Appends still being committed are answered first.
+        self.stop_committer();
         if let Some(dedupe) = &core.dedupe {
             if let Err(e) = dedupe.sync() {
                 core.journal_error("final dedupe sync", &e);
@@ -314,6 +365,65 @@ impl<H> Drop for QueuedDelivery<H> {
         // Normally `finish` ran already; this only stops threads of a listener
         // that failed to start.
         self.core.queue.stop();
+        if let Some(thread) = lock(&self.committer).take() {
+            if let Some(store) = &self.core.store {
+                store.journal.stop_serving_commits();
+            }
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A queue slot held for an event whose append is being committed: given
+/// back if it is not used.
+struct Pending<H: WebhookHandler + 'static> {
+    core: Arc<Core<H>>,
+    used: bool,
+}
+
+impl<H: WebhookHandler + 'static> Drop for Pending<H> {
+    fn drop(&mut self) {
+        if !self.used {
+            self.core.queue.release_reserved();
+        }
+    }
+}
+
+impl<H: WebhookHandler + 'static> Pending<H> {
+    /// The append is on disk (or failed): the second half of
+    /// [`Core::accept_durable`], on the thread that committed it.
+    fn appended(
+        mut self,
+        appended: std::io::Result<Seq>,
+        event: WasenderWebhookEvent,
+        body: Vec<u8>,
+        key: Option<String>,
+    ) -> Delivered {
+        let core = Arc::clone(&self.core);
+        let seq = match appended {
+            Ok(seq) => seq,
+            Err(e) => {
+                core.journal_error("appending an event", &e);
+                return Delivered::Unavailable(e.to_string());
+            }
+        };
+        // Inserted only now that the event is durable (see the module docs).
+        if let (Some(dedupe), Some(key)) = (&core.dedupe, &key) {
+            if !dedupe.check_and_insert(key) {
+                // The same event arrived concurrently and won.
+                drop(self);
+                core.mark_done(seq);
+                return Delivered::Duplicate;
+            }
+        }
+        self.used = true;
+        core.counters.queue_grew(1);
+        let queued = core.queue.push_reserved(Item {
+            seq,
+            body,
+            event: Some(event),
+        });
+        core.queued(queued, seq)
     }
 }
 
@@ -387,6 +497,32 @@ impl<H: WebhookHandler + 'static> Core<H> {
         self.enqueue(slot, seq, event, body)
     }
 
+    /// [`accept_durable`](Self::accept_durable) without waiting for the
+    /// `fsync`: the event is written now, and `then` is called once it is on
+    /// disk, from the journal's committer thread.
+    fn accept_durable_then(core: &Arc<Self>, event: WasenderWebhookEvent, body: &[u8], then: Then) {
+        let Some(store) = &core.store else {
+            return then(Delivered::Unavailable("no journal".to_owned()));
+        };
+        let key = core.dedupe.as_ref().map(|_| event.dedupe_key(body));
+        if let (Some(dedupe), Some(key)) = (&core.dedupe, &key) {
+            if dedupe.contains(key) {
+                return then(Delivered::Duplicate);
+            }
+        }
+        if !core.queue.reserve_slot() {
+            return then(Delivered::Busy);
+        }
+        let pending = Pending {
+            core: Arc::clone(core),
+            used: false,
+        };
+        let owned = body.to_vec();
+        store.journal.append_then(body, move |appended| {
+            then(pending.appended(appended, event, owned, key));
+        });
+    }
+
     /// Puts an accepted event in its reserved slot: the request is answered
     /// 200. When the drain has already ended (its deadline passed while this
     /// request was being stored), a durable event stays in the journal for
@@ -405,6 +541,12 @@ impl<H: WebhookHandler + 'static> Core<H> {
             body: body.to_vec(),
             event: Some(event),
         });
+        self.queued(queued, seq)
+    }
+
+    /// What to answer for an event put in its slot (`queued`), or refused
+    /// because the drain has ended (see [`enqueue`](Self::enqueue)).
+    fn queued(&self, queued: bool, seq: Seq) -> Delivered {
         if queued {
             return Delivered::Queued;
         }

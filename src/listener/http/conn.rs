@@ -512,13 +512,19 @@ impl<T: Transport> Conn<T> {
     /// Hands back the answer to the request [`Next::Process`] gave out, and
     /// its body buffer if it is back too (kept for the next request when
     /// it is small).
-    pub fn complete(&mut self, env: &mut Env<'_>, body: Option<Vec<u8>>, response: &Response) {
+    /// `false` (and nothing done) when no request of its is out.
+    pub fn complete(
+        &mut self,
+        env: &mut Env<'_>,
+        body: Option<Vec<u8>>,
+        response: &Response,
+    ) -> bool {
         let Phase::Busy {
             keep_alive,
             head_only,
         } = self.phase
         else {
-            return;
+            return false;
         };
         if let Some(mut body) = body {
             if self.input.is_empty() && body.capacity() <= KEEP_INPUT_CAPACITY {
@@ -528,6 +534,7 @@ impl<T: Transport> Conn<T> {
         }
         self.started = false;
         self.respond(env, response, keep_alive, head_only, false);
+        true
     }
 
     /// Queues `response` for writing; the connection stays open after it

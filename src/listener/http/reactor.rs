@@ -529,9 +529,11 @@ impl Shared {
 
     /// A request left processing: wake the drain when it was the last.
     fn finished_one(&self) {
-        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
-            && self.draining.load(Ordering::SeqCst)
-        {
+        let before = self
+            .in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .unwrap_or(0);
+        if before == 1 && self.draining.load(Ordering::SeqCst) {
             let _guard = lock(&self.in_flight_lock);
             self.in_flight_done.notify_all();
         }
@@ -913,7 +915,6 @@ impl Runner<'_> {
     /// caller drives it next); `false` without the core.
     fn complete(&mut self, home: Home, body: Option<Vec<u8>>, response: &Response) -> bool {
         let shared = self.shared;
-        shared.finished_one();
         let draining = shared.draining.load(Ordering::Relaxed);
         let Some(core) = self.guard.as_deref_mut() else {
             return false;
@@ -924,6 +925,8 @@ impl Runner<'_> {
             .and_then(Option::as_deref_mut)
             .filter(|c| c.home == home)
         else {
+            // Its connection is gone (closed at shutdown): the request is over.
+            shared.finished_one();
             return true;
         };
         let mut env = Env {
@@ -936,7 +939,10 @@ impl Runner<'_> {
             draining,
             dooms: &mut self.local.dooms,
         };
-        conn.complete(&mut env, body, response);
+        // A second answer to one request (never expected) counts nothing.
+        if conn.complete(&mut env, body, response) {
+            shared.finished_one();
+        }
         shared.deliver_dooms(&mut self.local.dooms);
         true
     }

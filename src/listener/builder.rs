@@ -299,8 +299,10 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         self
     }
 
-    /// Complete requests waiting for a free worker (default: 16 per worker,
-    /// at least 64); past it they are answered 503, so the sender retries.
+    /// Complete requests waiting for a free worker (default: 64 per worker,
+    /// at least 1,024; their bytes count against
+    /// [`max_buffered_bytes`](Self::max_buffered_bytes)); past it they are
+    /// answered 503, so the sender may retry.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = Some(capacity);
         self

@@ -123,7 +123,7 @@
 //! | request body | 1 MiB; whole request within 30 s | [`max_body_bytes`](WebhookListenerBuilder::max_body_bytes), [`request_timeout`](WebhookListenerBuilder::request_timeout) |
 //! | client taking an answer | 10 s | [`write_timeout`](WebhookListenerBuilder::write_timeout) |
 //! | request bytes buffered, all connections | 64 MiB | [`max_buffered_bytes`](WebhookListenerBuilder::max_buffered_bytes) |
-//! | requests processed at once / waiting | CPU count / 16 per worker (at least 64) | [`workers`](WebhookListenerBuilder::workers), [`queue_capacity`](WebhookListenerBuilder::queue_capacity) |
+//! | requests processed at once / waiting | CPU count (32 in durable and Redis modes) / 64 per worker, at least 1,024 | [`workers`](WebhookListenerBuilder::workers), [`queue_capacity`](WebhookListenerBuilder::queue_capacity) |
 //!
 //! **Worst-case memory** of the HTTP core with the defaults: the 64 MiB
 //! budget, plus about 0.5 KiB per open connection (10,000: 5 MiB), plus

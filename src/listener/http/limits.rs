@@ -59,7 +59,9 @@ impl Limits {
     }
 }
 
-/// Requests waiting for a free worker, beyond which the listener answers 503.
+/// Requests waiting for a free worker, beyond which the listener answers
+/// 503: waiting costs a sender little, a 503 may cost it the event (their
+/// bytes stay under the buffered-bytes budget either way).
 pub(crate) fn default_queue_capacity(workers: usize) -> usize {
-    workers.saturating_mul(16).max(64)
+    workers.saturating_mul(64).max(1024)
 }

@@ -1141,8 +1141,14 @@ impl Runner<'_> {
     fn choose_core(&self) -> usize {
         let mine = self.cell.conns.load(Ordering::Relaxed);
         let mut best = (self.index, mine);
+        let now_ms = self.shared.now_ms();
+        let stuck_after = u64::try_from(RESCUE_AFTER.as_millis()).unwrap_or(u64::MAX);
         for (i, cell) in self.shared.cores.iter().enumerate() {
-            if i == self.index || cell.left_at.load(Ordering::Relaxed) != 0 {
+            // A core left alone for a moment (a request being processed) is
+            // fine; one left for long (a slow handler) waits for a spare.
+            let left_at = cell.left_at.load(Ordering::Relaxed);
+            let stuck = left_at != 0 && now_ms.saturating_sub(left_at - 1) >= stuck_after;
+            if i == self.index || stuck {
                 continue;
             }
             let count = cell.conns.load(Ordering::Relaxed);

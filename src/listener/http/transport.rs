@@ -127,10 +127,10 @@ impl Transport for Memory {
                 Err(ErrorKind::WouldBlock.into())
             };
         }
-        let n = buf.len().min(self.input.len());
-        for (slot, byte) in buf.iter_mut().zip(self.input.drain(..n)) {
-            *slot = byte;
-        }
+        let (front, _) = self.input.as_slices();
+        let n = buf.len().min(front.len());
+        buf[..n].copy_from_slice(&front[..n]);
+        self.input.drain(..n);
         Ok(n)
     }
 

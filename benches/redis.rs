@@ -78,12 +78,6 @@ impl WebhookHandler for Timing {
     }
 }
 
-/// A listener in Redis mode runs no handler.
-struct Unused;
-impl WebhookHandler for Unused {
-    type Error = Infallible;
-}
-
 fn env_count(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -253,9 +247,8 @@ fn redis(
         .expect("start the worker");
     let listeners: Vec<WebhookListener> = (0..listeners)
         .map(|_| {
-            WebhookListener::builder(client(), Unused)
+            WebhookListener::redis_builder(client(), options.clone())
                 .bind("127.0.0.1:0")
-                .delivery_mode(DeliveryMode::redis(options.clone()))
                 .spawn()
                 .expect("start the listener")
         })

@@ -29,7 +29,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::process::ExitCode;
 
 use wasenderapi::event::{EventData, MessagesData, SessionStatusData};
-use wasenderapi::listener::DeliveryMode;
+use wasenderapi::listener::{DeliveryMode, WebhookListenerBuilder};
 use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
 
 /// Logs messages and session changes; every other event shows with `RUST_LOG=debug`.
@@ -92,20 +92,20 @@ impl WebhookHandler for LogEvents {
     }
 }
 
-/// Redis with `WASENDER_REDIS_URL` (feature `redis`), durable with
-/// `WASENDER_JOURNAL_DIR`, else inline.
+/// Durable with `WASENDER_JOURNAL_DIR`, else inline.
 fn delivery_mode() -> DeliveryMode {
-    #[cfg(feature = "redis")]
-    if let Some(url) = std::env::var("WASENDER_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
-        return DeliveryMode::redis(wasenderapi::redis::RedisOptions::new(url));
-    }
     match std::env::var_os("WASENDER_JOURNAL_DIR") {
         Some(dir) if !dir.is_empty() => DeliveryMode::durable(dir),
         _ => DeliveryMode::Inline,
     }
+}
+
+/// The options of this example that every mode shares.
+fn configure<H>(builder: WebhookListenerBuilder<H>, port: u16) -> WebhookListenerBuilder<H> {
+    let builder = builder.bind(format!("0.0.0.0:{port}"));
+    #[cfg(feature = "metrics")]
+    let builder = builder.metrics(true);
+    builder
 }
 
 /// 32 random hex characters (std's hasher keys are random per process).
@@ -149,12 +149,22 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             s
         }
     };
-    let listener = WebhookListener::builder(WebhookVerifier::with_secret(&secret), LogEvents)
-        .bind(format!("0.0.0.0:{port}"))
-        .delivery_mode(delivery_mode());
-    #[cfg(feature = "metrics")]
-    let listener = listener.metrics(true);
-    let stats = listener.spawn()?.run_until_signal()?;
+    let verifier = WebhookVerifier::with_secret(&secret);
+    // With `WASENDER_REDIS_URL` (feature `redis`), events go to a Redis
+    // stream for `redis_worker` processes; no handler runs here.
+    #[cfg(feature = "redis")]
+    if let Some(url) = std::env::var("WASENDER_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        let options = wasenderapi::redis::RedisOptions::new(url);
+        let listener = configure(WebhookListener::redis_builder(verifier, options), port);
+        let stats = listener.spawn()?.run_until_signal()?;
+        log::info!("bye: {} events added to Redis", stats.queued);
+        return Ok(());
+    }
+    let listener = WebhookListener::builder(verifier, LogEvents).delivery_mode(delivery_mode());
+    let stats = configure(listener, port).spawn()?.run_until_signal()?;
     log::info!(
         "bye: {} events handled, {} requests rejected",
         stats.handled,

@@ -167,8 +167,8 @@
 //! - `tls`: HTTPS in the listener with rustls.
 //! - `redis`: scale-out delivery on Redis Streams — many listeners and many
 //!   workers on one stream, with shared dedupe: `redis::RedisAppender`,
-//!   `redis::RedisWorker`, and with `listener` the listener's
-//!   `DeliveryMode::redis` (see the `redis` module). It needs neither the
+//!   `redis::RedisWorker`, and with `listener`
+//!   `WebhookListener::redis_builder` (see the `redis` module). It needs neither the
 //!   listener nor the journal.
 //! - `cli`: the `wasender` command-line tool.
 //! - `jiff`: timestamps as `jiff::Timestamp` too.

@@ -35,8 +35,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use delivery::{event, wait_until, AppendIds, RawConn, TempDir, SECRET};
-use redis_support::{Persistence, RedisServer, Unused};
-use wasenderapi::listener::DeliveryMode;
+use redis_support::{Persistence, RedisServer};
 use wasenderapi::redis::{RedisAppenderOptions, RedisOptions, RedisWorker};
 use wasenderapi::{WasenderSyncClient, WebhookListener};
 
@@ -91,14 +90,14 @@ fn child_main() {
     match role.as_str() {
         "listener" => {
             let client = WasenderSyncClient::new("test-api-key").with_webhook_secret(SECRET);
-            let listener = WebhookListener::builder(client, Unused)
-                .bind("127.0.0.1:0")
-                .workers(2)
-                .delivery_mode(DeliveryMode::redis(
-                    RedisAppenderOptions::new(options).listener_id(name),
-                ))
-                .spawn()
-                .expect("the child listener starts");
+            let listener = WebhookListener::redis_builder(
+                client,
+                RedisAppenderOptions::new(options).listener_id(name),
+            )
+            .bind("127.0.0.1:0")
+            .workers(2)
+            .spawn()
+            .expect("the child listener starts");
             println!("\n{MARKER}listening {}", listener.local_addr());
             wait_for_stdin_eof();
             let s = listener.shutdown();

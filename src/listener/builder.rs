@@ -3,7 +3,6 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-#[cfg(feature = "tls")]
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
@@ -15,7 +14,7 @@ use super::delivery::{Delivery, DeliveryMode, InlineDelivery, QueuedConfig, Queu
 use super::http::{default_queue_capacity, Limits, Server, ServerConfig, SystemClock};
 use super::server::WebhookListener;
 use super::service::WebhookService;
-use super::stats::ListenerStats;
+use super::stats::{Counters, ListenerStats};
 use crate::error::{Result, WasenderError};
 use crate::handler::{DeadLetterHook, DEFAULT_DRAIN_TIMEOUT};
 use crate::handler::{HandlerRetryPolicy, WebhookHandler};
@@ -126,6 +125,36 @@ impl Bind {
     }
 }
 
+/// The builder's type parameter for a listener in Redis mode (feature
+/// `redis`): verified events are added to a Redis stream and no handler
+/// runs in the listener. Made by
+/// [`WebhookListener::redis_builder`](super::WebhookListener::redis_builder).
+#[cfg(feature = "redis")]
+#[derive(Debug)]
+pub struct RedisMode {
+    options: crate::redis::RedisAppenderOptions,
+}
+
+/// What a delivery mode tells the launch of a listener.
+struct Plan {
+    workers: usize,
+    /// The journal directory (for the metrics' journal size).
+    journal_dir: Option<PathBuf>,
+    /// The mode and threads, for the start-up log line.
+    description: String,
+}
+
+/// The parts of the builder only the delivery uses.
+struct DeliveryParts<H> {
+    /// The handler (or, in Redis mode, where events go).
+    target: Arc<H>,
+    mode: DeliveryMode,
+    handler_threads: Option<usize>,
+    retry: HandlerRetryPolicy,
+    on_dead_letter: Option<DeadLetterHook>,
+    dedupe: Option<usize>,
+}
+
 impl<H> std::fmt::Debug for WebhookListenerBuilder<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookListenerBuilder")
@@ -142,7 +171,7 @@ impl<H> std::fmt::Debug for WebhookListenerBuilder<H> {
     }
 }
 
-impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
+impl<H> WebhookListenerBuilder<H> {
     /// A builder with every default, for [`WebhookListener::builder`].
     pub(crate) fn new(verifier: WebhookVerifier, handler: Arc<H>) -> Self {
         let cpus = cpu_count();
@@ -170,7 +199,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     }
 }
 
-impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
+impl<H> WebhookListenerBuilder<H> {
     /// The address to listen on (default [`DEFAULT_BIND`], `0.0.0.0:3000`).
     /// Port 0 picks a free port: read it back with [`WebhookListener::local_addr`].
     /// An address that does not resolve is reported by [`spawn`](Self::spawn),
@@ -305,53 +334,6 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// answered 503, so the sender may retry.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = Some(capacity);
-        self
-    }
-
-    /// When events are answered and what is kept of them (default
-    /// [`DeliveryMode::Inline`]). See the [module docs](super#delivery-modes).
-    pub fn delivery_mode(mut self, mode: DeliveryMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// Threads running the handler in the queued modes (default: the number
-    /// of CPUs). No effect in inline mode.
-    pub fn handler_threads(mut self, threads: usize) -> Self {
-        self.handler_threads = Some(threads);
-        self
-    }
-
-    /// How a failing handler is retried in the queued modes (default: 5
-    /// attempts, 100 ms doubling up to 30 s). Inline mode does not retry: it
-    /// answers 500 and the sender may.
-    pub fn handler_retries(mut self, policy: HandlerRetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// Called with each event the handler failed on every attempt (queued
-    /// modes), on the handler thread, after the event is written to
-    /// `dead-letters.jsonl` in the journal directory (durable mode). In the
-    /// in-memory queued mode there is no file: the event is logged
-    /// (`log::error!`) and handed to this hook only, and the letter's `seq`
-    /// numbers events in arrival order since start. A panic in the hook is
-    /// caught and logged.
-    pub fn on_dead_letter(mut self, hook: impl Fn(&DeadLetter) + Send + Sync + 'static) -> Self {
-        self.on_dead_letter = Some(Arc::new(hook));
-        self
-    }
-
-    /// Suppresses events already seen among the last `window_capacity`
-    /// (off by default): same event name and first message `key.id`, or the
-    /// same body when there is no message id (compared by SHA-256). A duplicate is answered
-    /// 200 (`"duplicate":true`) and not handled again. In durable mode the
-    /// window is kept in `dedupe.log` in the journal directory and survives
-    /// restarts; otherwise it is in memory. An event the handler failed on
-    /// (inline) or that could not be queued is forgotten again, so the
-    /// sender's retry gets through.
-    pub fn dedupe(mut self, window_capacity: usize) -> Self {
-        self.dedupe = Some(window_capacity);
         self
     }
 
@@ -518,31 +500,14 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         self
     }
 
-    /// Binds and starts the listener on its own threads, returning at once.
-    ///
-    /// In durable mode the journal is opened (and recovered) first, and the
-    /// events it still holds are handed to the handler threads before any
-    /// new one.
-    ///
-    /// Logs one `info` line: the address and path, the delivery mode and
-    /// journal directory, the worker count and how many secrets are
-    /// configured (never a secret).
-    ///
-    /// Errors, all before anything is bound or started:
-    /// [`WasenderError::SecretNotConfigured`] when the verifier has no secret
-    /// (it could accept no event); [`WasenderError::InvalidArgument`] for a
-    /// zero worker count, limit, capacity or timeout, or a path not starting
-    /// with `/`; with `tls` (feature `tls`), [`WasenderError::TlsFile`], naming
-    /// the file, when the certificate or key cannot be used. Then
-    /// [`WasenderError::Bind`], naming the address, when it does
-    /// not resolve or cannot be bound (in use, no permission);
-    /// [`WasenderError::JournalLocked`] when another listener (in this
-    /// process or another) holds the journal directory;
-    /// [`WasenderError::Journal`] or [`WasenderError::JournalFormat`] when
-    /// the journal cannot be opened; [`WasenderError::Io`] when a thread
-    /// cannot be started, or (with `shutdown_on_signals`, see
-    /// [Stopping](super#stopping)) the signal handlers cannot be installed.
-    pub fn spawn(self) -> Result<WebhookListener> {
+    /// Starts the listener once its mode has said how many workers it
+    /// wants and how to build its delivery (`deliver`, given the parts of
+    /// the builder that only the delivery uses).
+    fn launch(
+        self,
+        plan: Plan,
+        deliver: impl FnOnce(DeliveryParts<H>, Arc<Counters>, usize) -> Result<Arc<dyn Delivery>>,
+    ) -> Result<WebhookListener> {
         if self.verifier.secret_count() == 0 {
             return Err(WasenderError::SecretNotConfigured);
         }
@@ -552,59 +517,34 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         let secrets = self.verifier.secret_count();
         let listener = self.bind.into_listener()?;
         let local_addr = listener.local_addr()?;
-        let workers = self.workers.unwrap_or_else(|| match &self.mode {
-            DeliveryMode::Durable { .. } => WAITING_WORKERS.max(cpu_count()),
-            #[cfg(feature = "redis")]
-            DeliveryMode::Redis { .. } => WAITING_WORKERS.max(cpu_count()),
-            _ => cpu_count(),
-        });
+        let workers = plan.workers;
         let mut limits = self.limits;
         limits.queue_capacity = self
             .queue_capacity
             .unwrap_or_else(|| default_queue_capacity(workers));
         #[cfg(feature = "metrics")]
-        let counters = Arc::new(super::metrics::counters(self.metrics_path, &self.mode));
+        let counters = Arc::new(super::metrics::counters(
+            self.metrics_path,
+            plan.journal_dir,
+        ));
         #[cfg(not(feature = "metrics"))]
-        let counters = Arc::new(super::stats::Counters::default());
-        let delivery: Arc<dyn Delivery> = match &self.mode {
-            DeliveryMode::Inline => Arc::new(InlineDelivery::new(
-                self.handler,
-                self.dedupe.map(DedupeWindow::new),
-                Arc::clone(&counters),
-            )),
-            DeliveryMode::Queued { capacity } | DeliveryMode::Durable { capacity, .. } => {
-                let journal_dir = match &self.mode {
-                    DeliveryMode::Durable { dir, .. } => Some(dir.clone()),
-                    _ => None,
-                };
-                let config = QueuedConfig {
-                    capacity: *capacity,
-                    journal_dir,
-                    max_record_size: limits.max_body_bytes,
-                    handler_threads: self.handler_threads.unwrap_or_else(cpu_count),
-                    retry: self.retry,
-                    dedupe_capacity: self.dedupe,
-                    on_dead_letter: self.on_dead_letter,
-                };
-                Arc::new(QueuedDelivery::start(
-                    self.handler,
-                    config,
-                    Arc::clone(&counters),
-                )?)
-            }
-            #[cfg(feature = "redis")]
-            DeliveryMode::Redis { options } => Arc::new(RedisDelivery::connect(options)?),
+        let counters = {
+            let _ = plan.journal_dir;
+            Arc::new(Counters::default())
         };
-        let tls_on = {
-            #[cfg(feature = "tls")]
-            {
-                tls.is_some()
-            }
-            #[cfg(not(feature = "tls"))]
-            {
-                false
-            }
+        let parts = DeliveryParts {
+            target: self.handler,
+            mode: self.mode,
+            handler_threads: self.handler_threads,
+            retry: self.retry,
+            on_dead_letter: self.on_dead_letter,
+            dedupe: self.dedupe,
         };
+        let delivery = deliver(parts, Arc::clone(&counters), limits.max_body_bytes)?;
+        #[cfg(feature = "tls")]
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        #[cfg(not(feature = "tls"))]
+        let scheme = "http";
         let service = Arc::new(WebhookService::new(
             self.verifier,
             delivery,
@@ -626,32 +566,13 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
         let open_files = server
             .open_file_limit()
             .map_or_else(String::new, |n| format!(" (open-file limit {n})"));
-        let scheme = if tls_on { "https" } else { "http" };
         #[allow(unused_mut)] // `mut` only with the `signals` feature
         let mut running = WebhookListener::start(server, Arc::clone(&service), self.drain_timeout);
-        let mode = match &self.mode {
-            DeliveryMode::Inline => "inline delivery".to_owned(),
-            DeliveryMode::Queued { capacity } => {
-                format!("queued delivery in memory (capacity {capacity})")
-            }
-            #[cfg(feature = "redis")]
-            DeliveryMode::Redis { options } => RedisDelivery::describe(options),
-            DeliveryMode::Durable { dir, capacity } => format!(
-                "durable delivery, journal {} (capacity {capacity})",
-                dir.display()
-            ),
-        };
-        let threads = match (&self.mode, self.handler_threads) {
-            (DeliveryMode::Inline, _) => format!("{workers} workers"),
-            #[cfg(feature = "redis")]
-            (DeliveryMode::Redis { .. }, _) => format!("{workers} workers, no handler"),
-            (_, Some(n)) => format!("{workers} workers, {n} handler threads"),
-            (_, None) => format!("{workers} workers, {} handler threads", cpu_count()),
-        };
         log::info!(
-            "webhook listener on {scheme}://{local_addr}{}: {mode}, {threads}, {secrets} secret(s), \
+            "webhook listener on {scheme}://{local_addr}{}: {}, {secrets} secret(s), \
              up to {cap} connections{open_files}, drain timeout {:?}",
             service.path(),
+            plan.description,
             self.drain_timeout
         );
         #[cfg(all(feature = "signals", unix))]
@@ -659,19 +580,6 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             running.watch_signals()?;
         }
         Ok(running)
-    }
-
-    /// Binds and runs the listener on the calling thread's behalf, blocking
-    /// until it is stopped; returns the final counters. With
-    /// `shutdown_on_signals(true)` (feature `signals`, see
-    /// [Stopping](super#stopping)) it stops on SIGTERM or SIGINT; otherwise
-    /// it runs until the process ends.
-    ///
-    /// To stop it from elsewhere, use [`spawn`](Self::spawn), hand a
-    /// [`WebhookListener::shutdown_handle`] to the stopping code, and call
-    /// [`WebhookListener::join`].
-    pub fn run(self) -> Result<ListenerStats> {
-        Ok(self.spawn()?.join())
     }
 
     fn validate(&self) -> Result<()> {
@@ -732,5 +640,195 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
             return invalid("timeouts must be longer than zero");
         }
         Ok(())
+    }
+}
+
+impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
+    /// When events are answered and what is kept of them (default
+    /// [`DeliveryMode::Inline`]). See the [module docs](super#delivery-modes).
+    pub fn delivery_mode(mut self, mode: DeliveryMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Threads running the handler in the queued modes (default: the number
+    /// of CPUs). No effect in inline mode.
+    pub fn handler_threads(mut self, threads: usize) -> Self {
+        self.handler_threads = Some(threads);
+        self
+    }
+
+    /// How a failing handler is retried in the queued modes (default: 5
+    /// attempts, 100 ms doubling up to 30 s). Inline mode does not retry: it
+    /// answers 500 and the sender may.
+    pub fn handler_retries(mut self, policy: HandlerRetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Called with each event the handler failed on every attempt (queued
+    /// modes), on the handler thread, after the event is written to
+    /// `dead-letters.jsonl` in the journal directory (durable mode). In the
+    /// in-memory queued mode there is no file: the event is logged
+    /// (`log::error!`) and handed to this hook only, and the letter's `seq`
+    /// numbers events in arrival order since start. A panic in the hook is
+    /// caught and logged.
+    pub fn on_dead_letter(mut self, hook: impl Fn(&DeadLetter) + Send + Sync + 'static) -> Self {
+        self.on_dead_letter = Some(Arc::new(hook));
+        self
+    }
+
+    /// Suppresses events already seen among the last `window_capacity`
+    /// (off by default): same event name and first message `key.id`, or the
+    /// same body when there is no message id (compared by SHA-256). A duplicate is answered
+    /// 200 (`"duplicate":true`) and not handled again. In durable mode the
+    /// window is kept in `dedupe.log` in the journal directory and survives
+    /// restarts; otherwise it is in memory. An event the handler failed on
+    /// (inline) or that could not be queued is forgotten again, so the
+    /// sender's retry gets through.
+    pub fn dedupe(mut self, window_capacity: usize) -> Self {
+        self.dedupe = Some(window_capacity);
+        self
+    }
+
+    /// Binds and starts the listener on its own threads, returning at once.
+    ///
+    /// In durable mode the journal is opened (and recovered) first, and the
+    /// events it still holds are handed to the handler threads before any
+    /// new one.
+    ///
+    /// Logs one `info` line: the address and path, the delivery mode and
+    /// journal directory, the worker count and how many secrets are
+    /// configured (never a secret).
+    ///
+    /// Errors, all before anything is bound or started:
+    /// [`WasenderError::SecretNotConfigured`] when the verifier has no secret
+    /// (it could accept no event); [`WasenderError::InvalidArgument`] for a
+    /// zero worker count, limit, capacity or timeout, or a path not starting
+    /// with `/`; with `tls` (feature `tls`), [`WasenderError::TlsFile`], naming
+    /// the file, when the certificate or key cannot be used. Then
+    /// [`WasenderError::Bind`], naming the address, when it does
+    /// not resolve or cannot be bound (in use, no permission);
+    /// [`WasenderError::JournalLocked`] when another listener (in this
+    /// process or another) holds the journal directory;
+    /// [`WasenderError::Journal`] or [`WasenderError::JournalFormat`] when
+    /// the journal cannot be opened; [`WasenderError::Io`] when a thread
+    /// cannot be started, or (with `shutdown_on_signals`, see
+    /// [Stopping](super#stopping)) the signal handlers cannot be installed.
+    pub fn spawn(self) -> Result<WebhookListener> {
+        let workers = self.workers.unwrap_or_else(|| match &self.mode {
+            DeliveryMode::Durable { .. } => WAITING_WORKERS.max(cpu_count()),
+            _ => cpu_count(),
+        });
+        let journal_dir = match &self.mode {
+            DeliveryMode::Durable { dir, .. } => Some(dir.clone()),
+            _ => None,
+        };
+        let mode = match &self.mode {
+            DeliveryMode::Inline => "inline delivery".to_owned(),
+            DeliveryMode::Queued { capacity } => {
+                format!("queued delivery in memory (capacity {capacity})")
+            }
+            DeliveryMode::Durable { dir, capacity } => format!(
+                "durable delivery, journal {} (capacity {capacity})",
+                dir.display()
+            ),
+        };
+        let threads = match (&self.mode, self.handler_threads) {
+            (DeliveryMode::Inline, _) => format!("{workers} workers"),
+            (_, Some(n)) => format!("{workers} workers, {n} handler threads"),
+            (_, None) => format!("{workers} workers, {} handler threads", cpu_count()),
+        };
+        let plan = Plan {
+            workers,
+            journal_dir,
+            description: format!("{mode}, {threads}"),
+        };
+        self.launch(plan, |parts, counters, max_body_bytes| {
+            let delivery: Arc<dyn Delivery> = match parts.mode {
+                DeliveryMode::Inline => Arc::new(InlineDelivery::new(
+                    parts.target,
+                    parts.dedupe.map(DedupeWindow::new),
+                    counters,
+                )),
+                DeliveryMode::Queued { capacity } | DeliveryMode::Durable { capacity, .. } => {
+                    let journal_dir = match &parts.mode {
+                        DeliveryMode::Durable { dir, .. } => Some(dir.clone()),
+                        _ => None,
+                    };
+                    let config = QueuedConfig {
+                        capacity,
+                        journal_dir,
+                        max_record_size: max_body_bytes,
+                        handler_threads: parts.handler_threads.unwrap_or_else(cpu_count),
+                        retry: parts.retry,
+                        dedupe_capacity: parts.dedupe,
+                        on_dead_letter: parts.on_dead_letter,
+                    };
+                    Arc::new(QueuedDelivery::start(parts.target, config, counters)?)
+                }
+            };
+            Ok(delivery)
+        })
+    }
+
+    /// Binds and runs the listener on the calling thread's behalf, blocking
+    /// until it is stopped; returns the final counters. With
+    /// `shutdown_on_signals(true)` (feature `signals`, see
+    /// [Stopping](super#stopping)) it stops on SIGTERM or SIGINT; otherwise
+    /// it runs until the process ends.
+    ///
+    /// To stop it from elsewhere, use [`spawn`](Self::spawn), hand a
+    /// [`WebhookListener::shutdown_handle`] to the stopping code, and call
+    /// [`WebhookListener::join`].
+    pub fn run(self) -> Result<ListenerStats> {
+        Ok(self.spawn()?.join())
+    }
+}
+
+#[cfg(feature = "redis")]
+impl WebhookListenerBuilder<RedisMode> {
+    /// A builder whose events go to Redis (for
+    /// [`WebhookListener::redis_builder`](super::WebhookListener::redis_builder)).
+    pub(crate) fn to_redis(
+        verifier: WebhookVerifier,
+        options: crate::redis::RedisAppenderOptions,
+    ) -> Self {
+        Self::new(verifier, Arc::new(RedisMode { options }))
+    }
+
+    /// Binds and starts the listener on its own threads, returning at once;
+    /// each verified event is added to the Redis stream before its 200
+    /// (Redis unreachable, slow or full: 503 with `Retry-After`).
+    ///
+    /// Redis need not answer yet: the listener starts either way (logging a
+    /// warning) and answers 503 until it does. Errors are those of the
+    /// handler mode's `spawn` that apply: no secret, an invalid option, a
+    /// TLS file, the address, a thread.
+    pub fn spawn(self) -> Result<WebhookListener> {
+        // Each request waits for a Redis round trip: many at once.
+        let workers = self
+            .workers
+            .unwrap_or_else(|| WAITING_WORKERS.max(cpu_count()));
+        let plan = Plan {
+            workers,
+            journal_dir: None,
+            description: format!(
+                "{}, {workers} workers, no handler (workers handle the stream)",
+                RedisDelivery::describe(&self.handler.options)
+            ),
+        };
+        self.launch(plan, |parts, _, _| {
+            let delivery: Arc<dyn Delivery> =
+                Arc::new(RedisDelivery::connect(&parts.target.options)?);
+            Ok(delivery)
+        })
+    }
+
+    /// Binds and runs the listener until it is stopped; see
+    /// [`spawn`](Self::spawn) and the handler mode's
+    /// [`run`](WebhookListenerBuilder::run).
+    pub fn run(self) -> Result<ListenerStats> {
+        Ok(self.spawn()?.join())
     }
 }

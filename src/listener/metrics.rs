@@ -9,6 +9,7 @@
 //! thread takes; the journal size is read from the file system.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
@@ -16,7 +17,6 @@ use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, MetricEnco
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use super::delivery::DeliveryMode;
 use super::detail::Tracked;
 use super::http::Response;
 use super::routing::HEALTH_PATH;
@@ -44,14 +44,11 @@ pub(crate) fn register(counters: &Arc<Counters>, registry: &mut Registry) -> Res
     Ok(())
 }
 
-/// The listener's counters, with metrics kept when `path` is set.
-pub(crate) fn counters(path: Option<String>, mode: &DeliveryMode) -> Counters {
+/// The listener's counters, with metrics kept when `path` is set
+/// (`journal_dir`: durable mode's journal, for its size).
+pub(crate) fn counters(path: Option<String>, journal_dir: Option<PathBuf>) -> Counters {
     let Some(path) = path else {
         return Counters::default();
-    };
-    let journal_dir = match mode {
-        DeliveryMode::Durable { dir, .. } => Some(dir.clone()),
-        _ => None,
     };
     Counters::with_metrics(Tracked::new(path, journal_dir))
 }

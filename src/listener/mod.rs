@@ -190,12 +190,13 @@
 //!   [`WasenderError::JournalLocked`](crate::WasenderError::JournalLocked)
 //!   (see [`journal`](crate::journal#guarantees)).
 //!
-//! - `DeliveryMode::redis` (feature `redis`): the event is added to a Redis
-//!   stream, with a dedupe window shared by every listener, and answered 200
-//!   once Redis has it (503 with `Retry-After` when Redis is unreachable,
-//!   slow or full). No handler runs in the listener: `RedisWorker`s, in any
-//!   number of processes, handle the stream. See the `redis` module for
-//!   the key layout and what this mode guarantees.
+//! - Redis (feature `redis`), built with `WebhookListener::redis_builder`
+//!   (it takes no handler): the event is added to a Redis stream, with a
+//!   dedupe window shared by every listener, and answered 200 once Redis
+//!   has it (503 with `Retry-After` when Redis is unreachable, slow or
+//!   full). No handler runs in the listener: `RedisWorker`s, in any number
+//!   of processes, handle the stream. See the `redis` module for the key
+//!   layout and what this mode guarantees.
 //!
 //! In both queued modes a failing (or panicking) handler is retried with
 //! exponential backoff ([`handler_retries`](WebhookListenerBuilder::handler_retries));
@@ -410,6 +411,8 @@ mod server;
 mod service;
 mod stats;
 
+#[cfg(feature = "redis")]
+pub use builder::RedisMode;
 pub use builder::{WebhookListenerBuilder, DEFAULT_BIND, DEFAULT_PATH};
 pub use delivery::{DeliveryMode, DEFAULT_DELIVERY_CAPACITY, MEMORY_DEAD_LETTER_LIMIT};
 #[cfg(feature = "metrics")]

@@ -170,6 +170,39 @@ impl WebhookListener {
         WebhookListenerBuilder::new(verifier.into(), handler.into_shared())
     }
 
+    /// Starts configuring a listener in Redis mode (feature `redis`): each
+    /// verified event is added to a Redis stream, with a dedupe window
+    /// shared by every listener, and answered 200 once Redis has it; Redis
+    /// unreachable, slow or full answers 503 with `Retry-After`. No handler
+    /// runs here: [`RedisWorker`](crate::redis::RedisWorker)s, in this or
+    /// other processes, handle the stream. See the [`redis`](crate::redis) module.
+    ///
+    /// `options` are [`RedisAppenderOptions`](crate::redis::RedisAppenderOptions),
+    /// or just the connection's [`RedisOptions`](crate::redis::RedisOptions)
+    /// for the appender's defaults. Every listener option applies but those
+    /// of a handler (there is none).
+    ///
+    /// ```no_run
+    /// use wasenderapi::redis::RedisOptions;
+    /// use wasenderapi::{WebhookListener, WebhookVerifier};
+    ///
+    /// let listener = WebhookListener::redis_builder(
+    ///     WebhookVerifier::with_secret("webhook-secret"),
+    ///     RedisOptions::new("redis://127.0.0.1:6379/"),
+    /// )
+    /// .bind("0.0.0.0:3000")
+    /// .spawn()?;
+    /// # let _ = listener;
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis_builder(
+        verifier: impl Into<WebhookVerifier>,
+        options: impl Into<crate::redis::RedisAppenderOptions>,
+    ) -> WebhookListenerBuilder<super::builder::RedisMode> {
+        WebhookListenerBuilder::to_redis(verifier.into(), options.into())
+    }
+
     pub(crate) fn start(
         server: Server,
         service: Arc<WebhookService>,

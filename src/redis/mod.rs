@@ -6,8 +6,8 @@
 //!
 //! - **Listeners** add each verified webhook to a Redis stream and answer
 //!   200 only once Redis has it; no handler runs there. With the bundled
-//!   listener (feature `listener`) that is `WebhookListener` with
-//!   `DeliveryMode::redis`; behind another HTTP server, [`RedisAppender`].
+//!   listener (feature `listener`) that is `WebhookListener::redis_builder`;
+//!   behind another HTTP server, [`RedisAppender`].
 //! - **Workers** ([`RedisWorker`]) read the stream with a consumer group and
 //!   run your [`WebhookHandler`](crate::WebhookHandler) through the same
 //!   runtime as the listener's queued modes ([`crate::handler`]).
@@ -27,7 +27,6 @@
 //! ```no_run
 //! # #[cfg(feature = "listener")] {
 //! use std::time::Duration;
-//! use wasenderapi::listener::DeliveryMode;
 //! use wasenderapi::redis::{RedisAppenderOptions, RedisOptions, RedisWorker};
 //! use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
 //!
@@ -38,11 +37,11 @@
 //!
 //! let redis = RedisOptions::new("redis://127.0.0.1:6379/");
 //! // On the listener machines (a listener in Redis mode runs no handler):
-//! let listener = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
-//!     .delivery_mode(DeliveryMode::redis(
-//!         RedisAppenderOptions::new(redis.clone()).dedupe_ttl(Duration::from_secs(600)),
-//!     ))
-//!     .spawn()?;
+//! let listener = WebhookListener::redis_builder(
+//!     WebhookVerifier::with_secret("webhook-secret"),
+//!     RedisAppenderOptions::new(redis.clone()).dedupe_ttl(Duration::from_secs(600)),
+//! )
+//! .spawn()?;
 //! // On the worker machines:
 //! let worker = RedisWorker::builder(redis, Bot).handler_threads(4).spawn()?;
 //! # let _ = (listener, worker);

@@ -25,7 +25,7 @@ pub const HANDED_BACK_CONSUMER: &str = "handed-back";
 
 /// Where Redis is and how to reach it: the server's URL, the key prefix and
 /// the timeouts. What the listener's appender
-/// ([`RedisAppenderOptions`], [`DeliveryMode::redis`](crate::listener::DeliveryMode::redis)),
+/// ([`RedisAppenderOptions`], `WebhookListener::redis_builder`),
 /// the [`RedisWorker`](super::RedisWorker) and the
 /// [`RedisDeadLetters`](super::RedisDeadLetters) tools share: give them the
 /// same URL and prefix. Making one opens no connection.
@@ -155,8 +155,8 @@ impl RedisOptions {
 }
 
 /// How the listener adds events to the stream: [`RedisAppender`](super::RedisAppender),
-/// and [`DeliveryMode::redis`](crate::listener::DeliveryMode::redis), which
-/// takes these (or just a [`RedisOptions`], for the defaults below).
+/// and `WebhookListener::redis_builder` (feature `listener`), which takes
+/// these (or just a [`RedisOptions`], for the defaults below).
 ///
 /// ```
 /// use std::time::Duration;

@@ -15,11 +15,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use wasenderapi::handler::HandlerRetryPolicy;
-use wasenderapi::listener::DeliveryMode;
 use wasenderapi::redis::{
     RedisAppenderOptions, RedisOptions, RedisWorker, RedisWorkerBuilder, RedisWorkerStats,
 };
-use wasenderapi::{WasenderSyncClient, WebhookHandler, WebhookListener};
+use wasenderapi::{WasenderSyncClient, WebhookListener};
 
 use crate::delivery::{Probe, TempDir, SECRET};
 
@@ -194,20 +193,12 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// The handler a listener in Redis mode is built with: never called.
-pub struct Unused;
-
-impl WebhookHandler for Unused {
-    type Error = String;
-}
-
 /// A listener in Redis delivery mode on a free loopback port.
 pub fn listener(options: impl Into<RedisAppenderOptions>) -> WebhookListener {
     let client = WasenderSyncClient::new("test-api-key").with_webhook_secret(SECRET);
-    WebhookListener::builder(client, Unused)
+    WebhookListener::redis_builder(client, options)
         .bind("127.0.0.1:0")
         .workers(2)
-        .delivery_mode(DeliveryMode::redis(options))
         .spawn()
         .expect("a Redis-mode listener starts")
 }

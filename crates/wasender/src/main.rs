@@ -28,7 +28,7 @@ use clap::parser::ValueSource;
 use clap::{
     ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
 };
-use wasenderapi::listener::{DeliveryMode, ListenerStats};
+use wasenderapi::listener::{DeliveryMode, ListenerStats, WebhookListenerBuilder};
 use wasenderapi::redis::{RedisOptions, RedisWorker};
 use wasenderapi::{
     sign_webhook, SignatureScheme, WasenderWebhookEvent, WebhookHandler, WebhookListener,
@@ -388,14 +388,11 @@ fn bind_address(args: &ListenArgs, matches: Option<&ArgMatches>) -> Result<Strin
 
 /// The delivery mode: a flag wins over the environment; --journal and
 /// --redis together (or both variables) are a usage error.
-fn delivery_mode(
-    args: &ListenArgs,
-    matches: Option<&ArgMatches>,
-) -> Result<DeliveryMode, BoxError> {
+fn delivery_mode(args: &ListenArgs, matches: Option<&ArgMatches>) -> Result<Delivery, BoxError> {
     Ok(match (&args.journal, &args.redis) {
         (Some(dir), Some(url)) => match (typed(matches, "journal"), typed(matches, "redis")) {
-            (true, false) => DeliveryMode::durable(dir),
-            (false, true) => DeliveryMode::redis(RedisOptions::new(url.as_str())),
+            (true, false) => Delivery::Handler(DeliveryMode::durable(dir)),
+            (false, true) => Delivery::Redis(RedisOptions::new(url.as_str())),
             (true, true) => return Err(usage("--journal and --redis both given: choose one")),
             (false, false) => {
                 return Err(usage(
@@ -404,27 +401,28 @@ fn delivery_mode(
                 ))
             }
         },
-        (Some(dir), None) => DeliveryMode::durable(dir),
-        (None, Some(url)) => DeliveryMode::redis(RedisOptions::new(url.as_str())),
-        (None, None) => DeliveryMode::Inline,
+        (Some(dir), None) => Delivery::Handler(DeliveryMode::durable(dir)),
+        (None, Some(url)) => Delivery::Redis(RedisOptions::new(url.as_str())),
+        (None, None) => Delivery::Handler(DeliveryMode::Inline),
     })
 }
 
-fn listen(args: ListenArgs, matches: Option<&ArgMatches>) -> Outcome {
-    let bind = bind_address(&args, matches)?;
-    let mode = delivery_mode(&args, matches)?;
-    let durable = matches!(mode, DeliveryMode::Durable { .. });
-    let mut builder = WebhookListener::builder(args.secret.verifier(), EveryEvent)
-        .bind(bind.as_str())
+/// Where `listen` delivers events: to a handler (inline or durable), or to Redis.
+enum Delivery {
+    Handler(DeliveryMode),
+    Redis(RedisOptions),
+}
+
+/// The options of `listen` that every delivery shares; `true` with TLS.
+fn configure<H>(
+    mut builder: WebhookListenerBuilder<H>,
+    args: &ListenArgs,
+    bind: &str,
+) -> (WebhookListenerBuilder<H>, bool) {
+    builder = builder
+        .bind(bind)
         .path(&args.path)
-        .delivery_mode(mode)
         .drain_timeout(args.drain_timeout);
-    if durable {
-        builder = builder.handler_threads(args.handler_threads.max(1));
-    }
-    if args.dedupe > 0 {
-        builder = builder.dedupe(args.dedupe);
-    }
     if args.metrics {
         builder = builder.metrics(true);
     }
@@ -460,7 +458,31 @@ fn listen(args: ListenArgs, matches: Option<&ArgMatches>) -> Outcome {
     if !limits.trusted_proxies.is_empty() {
         builder = builder.trusted_proxies(limits.trusted_proxies.iter().copied());
     }
-    let listener = builder.spawn()?;
+    (builder, tls)
+}
+
+fn listen(args: ListenArgs, matches: Option<&ArgMatches>) -> Outcome {
+    let bind = bind_address(&args, matches)?;
+    let (listener, tls) = match delivery_mode(&args, matches)? {
+        Delivery::Redis(options) => {
+            let builder = WebhookListener::redis_builder(args.secret.verifier(), options);
+            let (builder, tls) = configure(builder, &args, &bind);
+            (builder.spawn()?, tls)
+        }
+        Delivery::Handler(mode) => {
+            let durable = matches!(mode, DeliveryMode::Durable { .. });
+            let mut builder =
+                WebhookListener::builder(args.secret.verifier(), EveryEvent).delivery_mode(mode);
+            if durable {
+                builder = builder.handler_threads(args.handler_threads.max(1));
+            }
+            if args.dedupe > 0 {
+                builder = builder.dedupe(args.dedupe);
+            }
+            let (builder, tls) = configure(builder, &args, &bind);
+            (builder.spawn()?, tls)
+        }
+    };
     log::info!(
         "POST events to {}://{}{} (GET /healthz for health checks)",
         if tls { "https" } else { "http" },

@@ -48,21 +48,6 @@ pub enum DeliveryMode {
         /// The most events waiting for (or being handled by) a handler thread.
         capacity: usize,
     },
-    /// Each verified event is added to a Redis stream (shared dedupe, one
-    /// atomic step) and answered 200 once Redis has it; unreachable, slow or
-    /// out-of-memory Redis answers 503 with `Retry-After`. **No handler runs
-    /// in the listener**: [`RedisWorker`](crate::redis::RedisWorker)s, in
-    /// this or other processes, handle the events; the builder's handler,
-    /// `handler_threads`, `handler_retries`, `on_dead_letter` and `dedupe`
-    /// are unused (Redis dedupes by time instead:
-    /// [`RedisAppenderOptions::dedupe_ttl`](crate::redis::RedisAppenderOptions::dedupe_ttl)).
-    /// Made by [`DeliveryMode::redis`]; see the [`redis`](crate::redis) module.
-    #[cfg(feature = "redis")]
-    #[non_exhaustive]
-    Redis {
-        /// Where and how to add events (boxed: it is much larger than the other modes).
-        options: Box<crate::redis::RedisAppenderOptions>,
-    },
 }
 
 impl DeliveryMode {
@@ -81,23 +66,10 @@ impl DeliveryMode {
         }
     }
 
-    /// Added to the Redis stream described by `options` (feature `redis`):
-    /// [`RedisAppenderOptions`](crate::redis::RedisAppenderOptions), or just
-    /// the connection's [`RedisOptions`](crate::redis::RedisOptions) for the
-    /// appender's defaults; see [`DeliveryMode::Redis`].
-    #[cfg(feature = "redis")]
-    pub fn redis(options: impl Into<crate::redis::RedisAppenderOptions>) -> Self {
-        Self::Redis {
-            options: Box::new(options.into()),
-        }
-    }
-
-    /// The same mode with another queue capacity (no effect on `Inline` and `Redis`).
+    /// The same mode with another queue capacity (no effect on `Inline`).
     pub fn with_capacity(self, capacity: usize) -> Self {
         match self {
             Self::Inline => Self::Inline,
-            #[cfg(feature = "redis")]
-            Self::Redis { options } => Self::Redis { options },
             Self::Queued { .. } => Self::Queued { capacity },
             Self::Durable { dir, .. } => Self::Durable { dir, capacity },
         }
@@ -111,8 +83,6 @@ impl DeliveryMode {
     pub(crate) fn capacity(&self) -> Option<usize> {
         match self {
             Self::Inline => None,
-            #[cfg(feature = "redis")]
-            Self::Redis { .. } => None,
             Self::Queued { capacity } | Self::Durable { capacity, .. } => Some(*capacity),
         }
     }

@@ -35,9 +35,8 @@ use std::io::{self, ErrorKind};
 use std::mem;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -50,6 +49,7 @@ use super::response::Response;
 use super::service::{AnswerLater, Later, Peer, Refusal, RefusalKind, Service};
 use super::table::{Admission, Doom, Home, Key, Table, TableLimits};
 use super::transport::{Plain, Transport};
+use crate::handler::ThreadGroup;
 use crate::sync::{lock, wait, wait_timeout};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -206,8 +206,8 @@ struct Shared {
 /// A running core: its threads, and how to stop them.
 pub(crate) struct Server {
     shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
-    exits: Receiver<()>,
+    /// Every thread of the core; `None` once stopped.
+    threads: Option<ThreadGroup>,
     local_addr: SocketAddr,
     connection_cap: usize,
     open_file_limit: Option<u64>,
@@ -218,7 +218,7 @@ impl std::fmt::Debug for Server {
         f.debug_struct("Server")
             .field("local_addr", &self.local_addr)
             .field("cores", &self.shared.cores.len())
-            .field("threads", &self.threads.len())
+            .field("threads", &self.threads)
             .finish_non_exhaustive()
     }
 }
@@ -335,46 +335,32 @@ impl Server {
             supervisor_wake: Condvar::new(),
             started: Instant::now(),
         });
-        let (exit_tx, exits) = mpsc::channel();
         let mut server = Self {
             shared: Arc::clone(&shared),
-            threads: Vec::with_capacity(thread_count + 1),
-            exits,
+            threads: Some(ThreadGroup::new()),
             local_addr,
             connection_cap,
             open_file_limit,
         };
-        for i in 0..thread_count {
+        for i in 0..=thread_count {
             let shared = Arc::clone(&shared);
-            let exit = ExitSignal(exit_tx.clone());
             let first = (i < core_count).then_some(i);
-            let spawned = thread::Builder::new()
-                .name(format!("wasender-http-{i}"))
-                .spawn(move || {
-                    let _exit = exit;
-                    thread_main(&shared, first);
-                });
-            match spawned {
-                Ok(handle) => server.threads.push(handle),
-                Err(e) => {
-                    server.stop(Instant::now() + Duration::from_secs(1));
-                    return Err(e);
-                }
-            }
-        }
-        let supervisor = {
-            let shared = Arc::clone(&shared);
-            let exit = ExitSignal(exit_tx);
-            thread::Builder::new()
-                .name("wasender-supervisor".to_owned())
-                .spawn(move || {
-                    let _exit = exit;
-                    supervise(&shared);
-                })
-        };
-        match supervisor {
-            Ok(handle) => server.threads.push(handle),
-            Err(e) => {
+            let (name, body): (String, Box<dyn FnOnce() + Send>) = if i < thread_count {
+                (
+                    format!("wasender-http-{i}"),
+                    Box::new(move || thread_main(&shared, first)),
+                )
+            } else {
+                (
+                    "wasender-supervisor".to_owned(),
+                    Box::new(move || supervise(&shared)),
+                )
+            };
+            let spawned = match server.threads.as_mut() {
+                Some(threads) => threads.spawn(name, body),
+                None => Ok(()),
+            };
+            if let Err(e) = spawned {
                 server.stop(Instant::now() + Duration::from_secs(1));
                 return Err(e);
             }
@@ -445,30 +431,15 @@ impl Server {
             let _supervisor = lock(&shared.supervisor_lock);
             shared.supervisor_wake.notify_all();
         }
-        let threads = mem::take(&mut self.threads);
-        let mut exited = 0;
-        while exited < threads.len() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.exits.recv_timeout(left) {
-                Ok(()) => exited += 1,
-                Err(_) => break,
-            }
-        }
-        let mut left_running = 0;
-        for thread in threads {
-            if thread.is_finished() {
-                let _ = thread.join();
-            } else {
-                left_running += 1;
-            }
-        }
-        left_running
+        self.threads
+            .take()
+            .map_or(0, |threads| threads.join_by(deadline))
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if !self.threads.is_empty() {
+        if self.threads.is_some() {
             self.stop(Instant::now() + Duration::from_secs(1));
         }
     }
@@ -504,15 +475,6 @@ impl DrainHandle {
     pub fn nudge(&self) {
         let _guard = lock(&self.0.in_flight_lock);
         self.0.in_flight_done.notify_all();
-    }
-}
-
-/// Sends one message when the thread holding it ends (returns or panics).
-struct ExitSignal(Sender<()>);
-
-impl Drop for ExitSignal {
-    fn drop(&mut self) {
-        let _ = self.0.send(());
     }
 }
 

@@ -86,7 +86,7 @@ fn env_count(name: &str, default: u64) -> u64 {
 }
 
 fn client() -> WasenderSyncClient {
-    WasenderSyncClient::new("bench").with_webhook_secret(SECRET)
+    WasenderSyncClient::builder("bench").webhook_secret(SECRET).build()
 }
 
 /// A signed request for message `id`, sent at `sent_us`.

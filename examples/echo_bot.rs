@@ -126,11 +126,12 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut client = WasenderSyncClient::new(required("WASENDER_API_KEY")?)
-        .with_webhook_secret(required("WASENDER_WEBHOOK_SECRET")?);
+    let mut builder = WasenderSyncClient::builder(required("WASENDER_API_KEY")?)
+        .webhook_secret(required("WASENDER_WEBHOOK_SECRET")?);
     if let Ok(base_url) = std::env::var("WASENDER_BASE_URL") {
-        client = client.with_base_url(base_url);
+        builder = builder.base_url(base_url);
     }
+    let client = builder.build();
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port
             .parse()

@@ -66,8 +66,9 @@ fn rate_limited_send_waits_retry_after_then_succeeds() {
         sent(),
     ]);
     let client = server
-        .client()
-        .with_retry_policy(fast_retries().max_wait(Duration::from_secs(2)));
+        .client_builder()
+        .retry_policy(fast_retries().max_wait(Duration::from_secs(2)))
+        .build();
     let started = Instant::now();
     let result = client
         .send_text("+1", "hi")
@@ -90,8 +91,9 @@ fn retry_after_header_is_honoured() {
         Reply::json(200, r#"{"status":"connected"}"#),
     ]);
     let client = server
-        .client()
-        .with_retry_policy(fast_retries().max_wait(Duration::from_secs(2)));
+        .client_builder()
+        .retry_policy(fast_retries().max_wait(Duration::from_secs(2)))
+        .build();
     let started = Instant::now();
     client.get_status().expect("second attempt succeeds");
     assert!(started.elapsed() >= Duration::from_millis(950));
@@ -126,8 +128,9 @@ fn rate_limit_longer_than_max_wait_fails_at_once_with_retry_after() {
 fn rate_limit_retries_are_bounded() {
     let server = TestServer::always(Reply::json(429, r#"{"message":"no","retry_after":0}"#));
     let client = server
-        .client()
-        .with_retry_policy(fast_retries().max_retries(3));
+        .client_builder()
+        .retry_policy(fast_retries().max_retries(3))
+        .build();
     assert!(client.get_status().is_err());
     assert_eq!(server.requests().len(), 4, "1 attempt + 3 retries");
 }
@@ -159,8 +162,9 @@ fn server_error_on_send_is_not_resent_by_default() {
 fn server_error_on_send_is_resent_when_opted_in() {
     let server = TestServer::replies(vec![Reply::json(503, "{}"), sent()]);
     let client = server
-        .client()
-        .with_retry_policy(fast_retries().retry_non_idempotent(true));
+        .client_builder()
+        .retry_policy(fast_retries().retry_non_idempotent(true))
+        .build();
     client.send_text("+1", "hi").expect("retried");
     assert_eq!(server.requests().len(), 2);
 }
@@ -168,7 +172,7 @@ fn server_error_on_send_is_resent_when_opted_in() {
 #[test]
 fn no_retry_policy_returns_the_first_failure() {
     let server = TestServer::replies(vec![Reply::json(500, "{}"), Reply::json(200, "{}")]);
-    let client = server.client().with_retry_policy(RetryPolicy::none());
+    let client = server.client_builder().retry_policy(RetryPolicy::none()).build();
     assert!(client.get_status().is_err());
     assert_eq!(server.requests().len(), 1);
 }
@@ -184,9 +188,10 @@ fn refused_base_url() -> String {
 
 #[test]
 fn connection_refused_is_a_network_error_naming_the_call() {
-    let client = WasenderSyncClient::new("secret-api-key")
-        .with_base_url(refused_base_url())
-        .with_retry_policy(fast_retries());
+    let client = WasenderSyncClient::builder("secret-api-key")
+        .base_url(refused_base_url())
+        .retry_policy(fast_retries())
+        .build();
     let err = client.send_text("+1", "hi").expect_err("refused");
     match &err {
         WasenderError::Network { endpoint, .. } => assert_eq!(endpoint, "POST /send-message"),
@@ -203,9 +208,10 @@ fn connection_refused_is_a_network_error_naming_the_call() {
 
 #[test]
 fn network_errors_keep_the_ureq_error_as_source() {
-    let client = WasenderSyncClient::new("k")
-        .with_base_url(refused_base_url())
-        .with_retry_policy(RetryPolicy::none());
+    let client = WasenderSyncClient::builder("k")
+        .base_url(refused_base_url())
+        .retry_policy(RetryPolicy::none())
+        .build();
     let err = client.get_status().expect_err("refused");
     assert!(matches!(err, WasenderError::Network { .. }), "{err:?}");
     let source = err.source().expect("a network error has a source");
@@ -218,7 +224,7 @@ fn network_errors_keep_the_ureq_error_as_source() {
 #[test]
 fn slow_answers_time_out_and_sends_are_not_repeated() {
     let server = TestServer::always(sent().delayed(Duration::from_millis(1200)));
-    let client = server.client().with_timeout(Duration::from_millis(300));
+    let client = server.client_builder().timeout(Duration::from_millis(300)).build();
     let err = client.send_text("+1", "hi").expect_err("too slow");
     match &err {
         WasenderError::Timeout {
@@ -236,9 +242,10 @@ fn slow_answers_time_out_and_sends_are_not_repeated() {
 fn timeouts_keep_the_ureq_timeout_as_source() {
     let server = TestServer::always(sent().delayed(Duration::from_millis(1200)));
     let client = server
-        .client()
-        .with_timeout(Duration::from_millis(300))
-        .with_retry_policy(RetryPolicy::none());
+        .client_builder()
+        .timeout(Duration::from_millis(300))
+        .retry_policy(RetryPolicy::none())
+        .build();
     let err = client.get_status().expect_err("too slow");
     let source = err.source().expect("a timeout has a source");
     match source.downcast_ref::<ureq::Error>() {
@@ -254,7 +261,7 @@ fn slow_gets_time_out_and_are_retried() {
         Reply::json(200, r#"{"status":"connected"}"#).delayed(Duration::from_millis(1500)),
         Reply::json(200, r#"{"status":"connected"}"#),
     ]);
-    let client = server.client().with_timeout(Duration::from_millis(500));
+    let client = server.client_builder().timeout(Duration::from_millis(500)).build();
     client.get_status().expect("the retry is fast");
     assert_eq!(server.finish().len(), 2);
 }
@@ -314,7 +321,7 @@ fn non_json_error_is_an_api_error_with_the_reason() {
 #[test]
 fn no_content_is_an_empty_success() {
     let server = TestServer::always(Reply::empty(204));
-    let client = server.client().with_personal_access_token("pat");
+    let client = server.client_builder().personal_access_token("pat").build();
     let deleted = client.delete_whatsapp_session(3).expect("204 is success");
     assert_eq!(deleted.success, None);
     let blocked = client.block_contact("1").expect("204 is success");
@@ -337,8 +344,10 @@ fn personal_access_token_calls_fail_before_any_request_without_one() {
             if endpoint == "POST /whatsapp-sessions/1/regenerate-api-key"
     ));
     assert!(matches!(
-        client
-            .with_personal_access_token("")
+        server
+            .client_builder()
+            .personal_access_token("")
+            .build()
             .get_whatsapp_session_qr_code(1),
         Err(WasenderError::MissingPersonalAccessToken { .. })
     ));
@@ -351,7 +360,7 @@ fn unauthorized_personal_token_is_reported() {
         401,
         &rest_fixture("error.401.personal-access-token.json"),
     ));
-    let client = server.client().with_personal_access_token("bad");
+    let client = server.client_builder().personal_access_token("bad").build();
     let err = client.get_all_whatsapp_sessions().expect_err("401");
     assert!(matches!(err, WasenderError::Api { status: 401, .. }));
     assert!(!err.to_string().contains("bad"));
@@ -359,9 +368,10 @@ fn unauthorized_personal_token_is_reported() {
 
 #[test]
 fn debug_never_shows_credentials() {
-    let client = WasenderSyncClient::new("secret-api-key")
-        .with_personal_access_token("secret-pat")
-        .with_webhook_secret("secret-hook");
+    let client = WasenderSyncClient::builder("secret-api-key")
+        .personal_access_token("secret-pat")
+        .webhook_secret("secret-hook")
+        .build();
     let debug = format!("{client:?}");
     for secret in ["secret-api-key", "secret-pat", "secret-hook"] {
         assert!(!debug.contains(secret), "{debug}");
@@ -391,7 +401,7 @@ fn the_client_is_send_sync_and_clones_share_the_agent() {
 
 #[test]
 fn an_invalid_base_url_is_an_invalid_request_and_nothing_is_sent() {
-    let client = WasenderSyncClient::new("secret-api-key").with_base_url("http://exa mple/api");
+    let client = WasenderSyncClient::builder("secret-api-key").base_url("http://exa mple/api").build();
     let err = client.get_status().expect_err("not a URL");
     match &err {
         WasenderError::InvalidRequest { endpoint, .. } => assert_eq!(endpoint, "GET /status"),
@@ -419,7 +429,7 @@ fn a_content_type_that_cannot_be_a_header_is_an_invalid_request() {
 #[test]
 fn an_api_key_that_cannot_be_a_header_is_refused_without_showing_it() {
     let server = TestServer::always(Reply::json(200, "{}"));
-    let client = WasenderSyncClient::new("secret\nkey").with_base_url(server.base_url());
+    let client = WasenderSyncClient::builder("secret\nkey").base_url(server.base_url()).build();
     let err = client.get_status().expect_err("bad key");
     assert!(
         matches!(err, WasenderError::InvalidRequest { .. }),

@@ -150,7 +150,7 @@ fn presence_answer_is_kept_as_action_data() {
 #[test]
 fn session_list_keeps_nulls_and_never_debug_prints_secrets() {
     let server = serve("whatsapp-sessions.list.response.json");
-    let client = server.client().with_personal_access_token("pat");
+    let client = server.client_builder().personal_access_token("pat").build();
     let sessions = client.get_all_whatsapp_sessions().expect("sessions");
     assert_eq!(sessions.len(), 2);
     assert_eq!(sessions.items[0].session_id(), Some(1));
@@ -171,7 +171,7 @@ fn session_list_keeps_nulls_and_never_debug_prints_secrets() {
 #[test]
 fn created_session_exposes_its_secrets_only_on_request() {
     let server = serve("whatsapp-sessions.create.response.json");
-    let client = server.client().with_personal_access_token("pat");
+    let client = server.client_builder().personal_access_token("pat").build();
     let session = client
         .create_whatsapp_session(
             &wasenderapi::client::SessionSettings::new().name("Business WhatsApp"),
@@ -200,7 +200,7 @@ fn connect_and_qrcode_decode_the_qr() {
         ),
         Reply::json(200, &rest_fixture("whatsapp-sessions.qrcode.response.json")),
     ]);
-    let client = server.client().with_personal_access_token("pat");
+    let client = server.client_builder().personal_access_token("pat").build();
     let connect = client.connect_whatsapp_session(1, false).expect("connect");
     assert_eq!(connect.status_parsed(), Some(SessionStatus::NeedScan));
     assert_eq!(

@@ -12,7 +12,7 @@ use wasenderapi::WasenderError;
 /// The messages of a webhook fixture, as the client's user gets them.
 fn messages_of(fixture: &str) -> Vec<WebhookMessage> {
     let body = event_fixture(fixture);
-    let client = wasenderapi::WasenderSyncClient::new("k").with_webhook_secret("s");
+    let client = wasenderapi::WasenderSyncClient::builder("k").webhook_secret("s").build();
     let event = client
         .handle_webhook_event(&body, Some("s"))
         .expect("fixture is a valid event");
@@ -132,8 +132,9 @@ fn download_media_refuses_a_declared_size_over_the_limit() {
     let server = media_server(Reply::raw(200, "video/mp4", &[0u8; 4096]));
     let message = messages_of("messages.upsert.image.json").remove(0);
     let err = server
-        .client()
-        .with_max_download_size(1024)
+        .client_builder()
+        .max_download_size(1024)
+        .build()
         .download_media(&message)
         .expect_err("too big");
     match &err {
@@ -168,8 +169,9 @@ fn download_media_stops_an_undeclared_body_at_the_limit() {
     let server = media_server(Reply::raw(200, "video/mp4", &[0u8; 4096]).chunked());
     let message = messages_of("messages.upsert.image.json").remove(0);
     let err = server
-        .client()
-        .with_max_download_size(1024)
+        .client_builder()
+        .max_download_size(1024)
+        .build()
         .download_media(&message)
         .expect_err("too big");
     assert!(
@@ -190,8 +192,9 @@ fn download_media_accepts_a_file_of_exactly_the_limit() {
     let server = media_server(Reply::raw(200, "video/mp4", &[7u8; 1024]).chunked());
     let message = messages_of("messages.upsert.image.json").remove(0);
     let bytes = server
-        .client()
-        .with_max_download_size(1024)
+        .client_builder()
+        .max_download_size(1024)
+        .build()
         .download_media(&message)
         .expect("at the limit");
     assert_eq!(bytes.len(), 1024);

@@ -91,7 +91,7 @@ fn a_client_without_a_webhook_secret_fails_at_spawn() {
 #[test]
 fn a_client_verifies_with_its_webhook_secret() {
     let recorder = Arc::new(Recorder::default());
-    let client = wasenderapi::WasenderSyncClient::new("api-key").with_webhook_secret(SECRET);
+    let client = wasenderapi::WasenderSyncClient::builder("api-key").webhook_secret(SECRET).build();
     let listener = WebhookListener::builder(client, Arc::clone(&recorder))
         .bind("127.0.0.1:0")
         .spawn()

@@ -212,9 +212,10 @@ fn client_is_send_sync_and_debug_redacts() {
     assert_send_sync::<WebhookVerifier>();
     assert_send_sync::<WasenderWebhookEvent>();
     assert_send_sync::<WasenderError>();
-    let c = WasenderSyncClient::new("my-api-key-123")
-        .with_webhook_secret("my-webhook-secret-456")
-        .with_personal_access_token("my-pat-789");
+    let c = WasenderSyncClient::builder("my-api-key-123")
+        .webhook_secret("my-webhook-secret-456")
+        .personal_access_token("my-pat-789")
+        .build();
     let debug = format!("{c:?}");
     for secret in ["my-api-key-123", "my-webhook-secret-456", "my-pat-789"] {
         assert!(!debug.contains(secret), "{debug}");

@@ -10,8 +10,10 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::secret::Secret;
 use crate::signature::WebhookVerifier;
 
+mod builder;
 mod contacts;
 mod groups;
 mod media;
@@ -23,7 +25,7 @@ mod transport;
 mod types;
 mod webhook;
 
-pub use crate::secret::Secret;
+pub use builder::WasenderSyncClientBuilder;
 pub use contacts::{OnWhatsApp, Page, Pagination, ProfilePicture};
 pub use groups::{GroupInviteLink, GroupSettings};
 pub use media::{DecryptedMedia, UploadedMedia};
@@ -48,7 +50,8 @@ pub const DEFAULT_BASE_URL: &str = "https://www.wasenderapi.com/api";
 /// REST calls are blocking. Defaults: base URL [`DEFAULT_BASE_URL`], 30 s per
 /// call, 10 s to connect, user agent [`USER_AGENT`], and [`RetryPolicy::default`]
 /// (429s waited out up to 10 s; network errors and 5xx retried only for requests
-/// that are safe to repeat, never a send).
+/// that are safe to repeat, never a send); [`WasenderSyncClient::builder`]
+/// changes them.
 ///
 /// A receive-only app needs no client: a [`WebhookVerifier`] verifies and
 /// decodes events on its own, and the client hands its verifier to anything
@@ -56,7 +59,7 @@ pub const DEFAULT_BASE_URL: &str = "https://www.wasenderapi.com/api";
 ///
 /// ```
 /// use wasenderapi::WasenderSyncClient;
-/// let client = WasenderSyncClient::new("api-key").with_webhook_secret("secret");
+/// let client = WasenderSyncClient::builder("api-key").webhook_secret("secret").build();
 /// let body = br#"{"event":"session.status","data":{"status":"connected"}}"#;
 /// let event = client.handle_webhook_event(body, Some("secret")).unwrap();
 /// assert_eq!(event.event_type().as_str(), "session.status");
@@ -71,7 +74,14 @@ pub struct WasenderSyncClient {
 }
 
 impl WasenderSyncClient {
-    /// A client for the session whose API key is `api_key`.
+    /// Starts configuring a client for the session whose API key is
+    /// `api_key`: webhook secrets, timeouts, retries, base URL.
+    pub fn builder(api_key: impl Into<String>) -> WasenderSyncClientBuilder {
+        WasenderSyncClientBuilder::new(api_key)
+    }
+
+    /// A client for the session whose API key is `api_key`, with every
+    /// default (and no webhook secret: see [`builder`](Self::builder)).
     pub fn new(api_key: impl Into<String>) -> Self {
         Self {
             api_key: Secret::new(api_key),
@@ -82,58 +92,9 @@ impl WasenderSyncClient {
         }
     }
 
-    /// Sets the REST base URL (default [`DEFAULT_BASE_URL`]); a trailing `/` is ignored.
-    pub fn with_base_url(mut self, url: impl Into<String>) -> Self {
-        let url: String = url.into();
-        self.base_url = url.trim_end_matches('/').to_owned();
-        self
-    }
-
-    /// Sets the Personal Access Token used by the account (`/whatsapp-sessions`) endpoints.
-    pub fn with_personal_access_token(mut self, token: impl Into<String>) -> Self {
-        self.personal_access_token = Some(Secret::new(token));
-        self
-    }
-
     /// The REST base URL.
     pub fn base_url(&self) -> &str {
         &self.base_url
-    }
-
-    /// Sets the limit for one API call, from connecting to the last byte of
-    /// the answer (default 30 s). A call that exceeds it fails with
-    /// [`WasenderError::Timeout`](crate::WasenderError::Timeout).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.http.timeout = timeout;
-        self.http.reset_agent();
-        self
-    }
-
-    /// Sets the limit for opening a connection: DNS, TCP and TLS (default 10 s).
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.http.connect_timeout = timeout;
-        self.http.reset_agent();
-        self
-    }
-
-    /// Sets the limit for downloading one media file in
-    /// [`download_media`](Self::download_media) (default 120 s).
-    pub fn with_download_timeout(mut self, timeout: Duration) -> Self {
-        self.http.download_timeout = timeout;
-        self
-    }
-
-    /// Sets the largest media file [`download_media`](Self::download_media)
-    /// accepts, in bytes (default 100 MiB).
-    pub fn with_max_download_size(mut self, bytes: u64) -> Self {
-        self.http.max_download_bytes = bytes;
-        self
-    }
-
-    /// Sets the retry policy (default [`RetryPolicy::default`](crate::client::RetryPolicy)).
-    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.http.retry = policy;
-        self
     }
 
     /// The retry policy in use.

@@ -55,11 +55,11 @@ const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 /// use wasenderapi::WasenderSyncClient;
 /// use wasenderapi::client::RetryPolicy;
 ///
-/// let client = WasenderSyncClient::new("api-key").with_retry_policy(
+/// let client = WasenderSyncClient::builder("api-key").retry_policy(
 ///     RetryPolicy::default()
 ///         .max_retries(3)
 ///         .max_wait(Duration::from_secs(30)),
-/// );
+/// ).build();
 /// assert_eq!(client.retry_policy().get_max_retries(), 3);
 /// let no_retries = RetryPolicy::none();
 /// assert_eq!(no_retries.get_max_retries(), 0);

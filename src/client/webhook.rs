@@ -3,34 +3,9 @@
 use super::WasenderSyncClient;
 use crate::error::WasenderError;
 use crate::event::WasenderWebhookEvent;
-use crate::signature::{SignatureScheme, WebhookVerifier};
+use crate::signature::WebhookVerifier;
 
 impl WasenderSyncClient {
-    /// Adds a webhook secret (the value shown in the dashboard). Call it again to
-    /// accept several secrets while rotating; empty secrets are ignored.
-    pub fn with_webhook_secret(mut self, secret: impl AsRef<[u8]>) -> Self {
-        self.webhook.add_secret(secret);
-        self
-    }
-
-    /// Adds several webhook secrets at once (rotation).
-    pub fn with_webhook_secrets<I, S>(mut self, secrets: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<[u8]>,
-    {
-        for secret in secrets {
-            self.webhook.add_secret(secret);
-        }
-        self
-    }
-
-    /// Chooses the signature scheme (default: [`SignatureScheme::SharedSecret`]).
-    pub fn with_signature_scheme(mut self, scheme: SignatureScheme) -> Self {
-        self.webhook.set_scheme(scheme);
-        self
-    }
-
     /// The webhook verifier in use.
     pub fn webhook_verifier(&self) -> &WebhookVerifier {
         &self.webhook

@@ -148,8 +148,9 @@ impl WebhookListener {
     /// use wasenderapi::client::SessionSettings;
     /// use wasenderapi::WasenderSyncClient;
     ///
-    /// let account = WasenderSyncClient::new("session-api-key")
-    ///     .with_personal_access_token(std::env::var("WASENDER_PAT")?);
+    /// let account = WasenderSyncClient::builder("session-api-key")
+    ///     .personal_access_token(std::env::var("WASENDER_PAT")?)
+    ///     .build();
     /// let session = account.update_whatsapp_session(
     ///     42, // the session id (`get_all_whatsapp_sessions` lists them)
     ///     &SessionSettings::new()

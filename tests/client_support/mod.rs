@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use wasenderapi::client::WasenderSyncClientBuilder;
 use wasenderapi::WasenderSyncClient;
 
 use wasenderapi::client::RetryPolicy;
@@ -200,9 +201,14 @@ impl TestServer {
 
     /// A client for this server: API key `test-api-key`, fast retries.
     pub fn client(&self) -> WasenderSyncClient {
-        WasenderSyncClient::new("test-api-key")
-            .with_base_url(&self.base)
-            .with_retry_policy(fast_retries())
+        self.client_builder().build()
+    }
+
+    /// A client builder on this server, to change a setting first.
+    pub fn client_builder(&self) -> WasenderSyncClientBuilder {
+        WasenderSyncClient::builder("test-api-key")
+            .base_url(&self.base)
+            .retry_policy(fast_retries())
     }
 
     /// Every request received so far.

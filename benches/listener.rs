@@ -7,7 +7,7 @@
 //! for both, and the throughput ratio (goal: listener ≥ 0.8 × bare, p99 < 2 ms).
 //!
 //! A third server runs in the same rounds: the listener with
-//! [`metrics(true)`](wasenderapi::WebhookListenerBuilder::metrics), scraped
+//! [`metrics(true)`](wasenderapi::listener::WebhookListenerBuilder::metrics), scraped
 //! ten times a second while it is under load, and the ratio metrics on / off
 //! is printed too.
 //!

@@ -86,7 +86,9 @@ fn env_count(name: &str, default: u64) -> u64 {
 }
 
 fn client() -> WasenderSyncClient {
-    WasenderSyncClient::builder("bench").webhook_secret(SECRET).build()
+    WasenderSyncClient::builder("bench")
+        .webhook_secret(SECRET)
+        .build()
 }
 
 /// A signed request for message `id`, sent at `sent_us`.

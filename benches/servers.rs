@@ -44,7 +44,9 @@ use axum::Router;
 use load::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use wasenderapi::{dispatch, WebhookHandler, WebhookListener, WebhookVerifier, SIGNATURE_HEADER};
+use wasenderapi::handler::dispatch;
+use wasenderapi::signature::SIGNATURE_HEADER;
+use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 /// Worker threads of every server.

@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use wasenderapi::{sign_webhook, SignatureScheme, SIGNATURE_HEADER};
+use wasenderapi::signature::{sign_webhook, SignatureScheme, SIGNATURE_HEADER};
 
 const DEFAULT_URL: &str = "http://127.0.0.1:3000/webhook";
 const DEFAULT_FILE: &str = concat!(

@@ -41,10 +41,11 @@
 //! # Handling events
 //!
 //! Implement [`WebhookHandler`] (one default method per event type) and route
-//! each event with [`dispatch`]:
+//! each event with [`dispatch`](crate::handler::dispatch):
 //!
 //! ```
-//! use wasenderapi::{dispatch, WebhookEvent, WebhookHandler, WebhookVerifier};
+//! use wasenderapi::{WebhookEvent, WebhookHandler, WebhookVerifier};
+//! use wasenderapi::handler::dispatch;
 //! use wasenderapi::event::MessagesData;
 //!
 //! struct Printer;
@@ -66,11 +67,11 @@
 //!
 //! A [`WebhookVerifier`] holds the webhook secret(s) and the scheme; it needs
 //! no API key and no cargo feature. WasenderAPI sends the webhook secret itself
-//! in `X-Webhook-Signature` ([`SignatureScheme::SharedSecret`], the default).
+//! in `X-Webhook-Signature` ([`SignatureScheme::SharedSecret`](crate::signature::SignatureScheme::SharedSecret), the default).
 //! An HMAC-SHA256 scheme over the raw body is available for signing proxies
-//! ([`SignatureScheme::HmacSha256`]). Comparisons are constant time over
+//! ([`SignatureScheme::HmacSha256`](crate::signature::SignatureScheme::HmacSha256)). Comparisons are constant time over
 //! fixed-length digests, every configured secret is tried (rotation), and with
-//! no secret configured nothing is accepted. [`sign_webhook`] builds a valid
+//! no secret configured nothing is accepted. [`sign_webhook`](crate::signature::sign_webhook) builds a valid
 //! header for your own tests.
 //!
 //! # The listener (feature `listener`)
@@ -146,7 +147,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`event`] | the payload types, the event catalogue, and how to add an event |
-//! | [`signature`] | verification schemes, [`sign_webhook`], the redacting `Secret` |
+//! | [`signature`] | verification schemes, [`sign_webhook`](crate::signature::sign_webhook), the redacting `Secret` |
 //! | [`handler`] | [`WebhookHandler`], and the runtime that calls it with retries: [`HandlerRetryPolicy`](handler::HandlerRetryPolicy), [`DeadLetter`](handler::DeadLetter), [`dispatch_guarded`](handler::dispatch_guarded) |
 //! | `listener` | the listener's options, delivery modes, stats, answers (feature `listener`) |
 //! | `journal` | the durable journal's configuration, dead letters, `JournalDir` (feature `listener`) |
@@ -211,13 +212,13 @@ pub mod signature;
 mod sync;
 
 #[cfg(feature = "client")]
-pub use client::WasenderSyncClient;
+pub use client::sync_client::WasenderSyncClient;
 pub use error::{Result, WasenderError};
-pub use event::{WasenderWebhookEvent, WasenderWebhookEventType, WebhookEvent};
-pub use handler::{dispatch, dispatch_typed, WebhookHandler};
+pub use event::envelope::{WasenderWebhookEvent, WasenderWebhookEventType, WebhookEvent};
+pub use handler::webhook::WebhookHandler;
 #[cfg(feature = "listener")]
-pub use listener::{WebhookListener, WebhookListenerBuilder};
-pub use signature::{sign_webhook, SignatureScheme, WebhookVerifier, SIGNATURE_HEADER};
+pub use listener::server::WebhookListener;
+pub use signature::verifier::WebhookVerifier;
 
 /// The README's examples, compiled and run as doc tests so they keep matching the API.
 #[cfg(all(

@@ -172,7 +172,10 @@ fn server_error_on_send_is_resent_when_opted_in() {
 #[test]
 fn no_retry_policy_returns_the_first_failure() {
     let server = TestServer::replies(vec![Reply::json(500, "{}"), Reply::json(200, "{}")]);
-    let client = server.client_builder().retry_policy(RetryPolicy::none()).build();
+    let client = server
+        .client_builder()
+        .retry_policy(RetryPolicy::none())
+        .build();
     assert!(client.get_status().is_err());
     assert_eq!(server.requests().len(), 1);
 }
@@ -224,7 +227,10 @@ fn network_errors_keep_the_ureq_error_as_source() {
 #[test]
 fn slow_answers_time_out_and_sends_are_not_repeated() {
     let server = TestServer::always(sent().delayed(Duration::from_millis(1200)));
-    let client = server.client_builder().timeout(Duration::from_millis(300)).build();
+    let client = server
+        .client_builder()
+        .timeout(Duration::from_millis(300))
+        .build();
     let err = client.send_text("+1", "hi").expect_err("too slow");
     match &err {
         WasenderError::Timeout {
@@ -261,7 +267,10 @@ fn slow_gets_time_out_and_are_retried() {
         Reply::json(200, r#"{"status":"connected"}"#).delayed(Duration::from_millis(1500)),
         Reply::json(200, r#"{"status":"connected"}"#),
     ]);
-    let client = server.client_builder().timeout(Duration::from_millis(500)).build();
+    let client = server
+        .client_builder()
+        .timeout(Duration::from_millis(500))
+        .build();
     client.get_status().expect("the retry is fast");
     assert_eq!(server.finish().len(), 2);
 }
@@ -401,7 +410,9 @@ fn the_client_is_send_sync_and_clones_share_the_agent() {
 
 #[test]
 fn an_invalid_base_url_is_an_invalid_request_and_nothing_is_sent() {
-    let client = WasenderSyncClient::builder("secret-api-key").base_url("http://exa mple/api").build();
+    let client = WasenderSyncClient::builder("secret-api-key")
+        .base_url("http://exa mple/api")
+        .build();
     let err = client.get_status().expect_err("not a URL");
     match &err {
         WasenderError::InvalidRequest { endpoint, .. } => assert_eq!(endpoint, "GET /status"),
@@ -429,7 +440,9 @@ fn a_content_type_that_cannot_be_a_header_is_an_invalid_request() {
 #[test]
 fn an_api_key_that_cannot_be_a_header_is_refused_without_showing_it() {
     let server = TestServer::always(Reply::json(200, "{}"));
-    let client = WasenderSyncClient::builder("secret\nkey").base_url(server.base_url()).build();
+    let client = WasenderSyncClient::builder("secret\nkey")
+        .base_url(server.base_url())
+        .build();
     let err = client.get_status().expect_err("bad key");
     assert!(
         matches!(err, WasenderError::InvalidRequest { .. }),

@@ -313,7 +313,10 @@ fn group_calls_use_the_documented_paths_and_bodies() {
 #[test]
 fn session_calls_use_the_personal_access_token_and_documented_paths() {
     let server = TestServer::always(ok());
-    let client = server.client_builder().personal_access_token("test-pat").build();
+    let client = server
+        .client_builder()
+        .personal_access_token("test-pat")
+        .build();
     let settings = SessionSettings::new()
         .name("Sample Name")
         .phone_number("Sample Phone_number")
@@ -374,7 +377,10 @@ fn status_and_user_use_the_api_key() {
         200,
         &client_support::rest_fixture("status.response.json"),
     ));
-    let client = server.client_builder().personal_access_token("test-pat").build();
+    let client = server
+        .client_builder()
+        .personal_access_token("test-pat")
+        .build();
     client.get_status().expect("status");
     client.get_session_user_info().expect("user");
     let rs = server.requests();

@@ -12,7 +12,9 @@ use wasenderapi::WasenderError;
 /// The messages of a webhook fixture, as the client's user gets them.
 fn messages_of(fixture: &str) -> Vec<WebhookMessage> {
     let body = event_fixture(fixture);
-    let client = wasenderapi::WasenderSyncClient::builder("k").webhook_secret("s").build();
+    let client = wasenderapi::WasenderSyncClient::builder("k")
+        .webhook_secret("s")
+        .build();
     let event = client
         .handle_webhook_event(&body, Some("s"))
         .expect("fixture is a valid event");

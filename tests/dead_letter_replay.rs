@@ -17,7 +17,8 @@ use delivery::*;
 use wasenderapi::handler::HandlerRetryPolicy;
 use wasenderapi::journal::{JournalDir, Requeue};
 use wasenderapi::listener::DeliveryMode;
-use wasenderapi::{WebhookListener, WebhookListenerBuilder, WebhookVerifier};
+use wasenderapi::listener::WebhookListenerBuilder;
+use wasenderapi::{WebhookListener, WebhookVerifier};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use delivery::*;
 use wasenderapi::handler::{DeadLetter, HandlerRetryPolicy};
 use wasenderapi::journal::DeadLetters;
+use wasenderapi::listener::WebhookListenerBuilder;
 use wasenderapi::listener::{DeliveryMode, ListenerStats};
-use wasenderapi::{WasenderError, WebhookListener, WebhookListenerBuilder, WebhookVerifier};
+use wasenderapi::{WasenderError, WebhookListener, WebhookVerifier};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 use wasenderapi::event::EventData;
 use wasenderapi::event::*;
+use wasenderapi::handler::dispatch;
 use wasenderapi::*;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -250,7 +251,7 @@ fn every_catalogued_name_dispatches_to_exactly_its_method() {
     }
     let event = parse_event(br#"{"event":"brand.new","data":{"x":1}}"#).unwrap();
     let recorder = Recorder::default();
-    event.dispatch_to(&recorder).unwrap();
+    dispatch(&recorder, &event).unwrap();
     assert_eq!(recorder.methods_called(), ["unknown"]);
 }
 

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 use wasenderapi::event::*;
+use wasenderapi::{WasenderWebhookEvent, WasenderWebhookEventType};
 
 fn parse(value: &Value) -> WasenderWebhookEvent {
     let bytes = serde_json::to_vec(value).unwrap();

@@ -17,7 +17,8 @@ use std::time::Duration;
 use delivery::*;
 use wasenderapi::journal::JournalDir;
 use wasenderapi::listener::DeliveryMode;
-use wasenderapi::{WasenderError, WebhookListener, WebhookListenerBuilder, WebhookVerifier};
+use wasenderapi::listener::WebhookListenerBuilder;
+use wasenderapi::{WasenderError, WebhookListener, WebhookVerifier};
 
 const ENV_DIR: &str = "WASENDER_LOCK_CHILD_DIR";
 const ENV_REPORT: &str = "WASENDER_LOCK_CHILD_REPORT";

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::*;
-use wasenderapi::{SignatureScheme, WasenderError, WebhookListener, WebhookVerifier};
+use wasenderapi::signature::SignatureScheme;
+use wasenderapi::{WasenderError, WebhookListener, WebhookVerifier};
 
 #[test]
 fn port_zero_binds_a_free_port() {
@@ -91,7 +92,9 @@ fn a_client_without_a_webhook_secret_fails_at_spawn() {
 #[test]
 fn a_client_verifies_with_its_webhook_secret() {
     let recorder = Arc::new(Recorder::default());
-    let client = wasenderapi::WasenderSyncClient::builder("api-key").webhook_secret(SECRET).build();
+    let client = wasenderapi::WasenderSyncClient::builder("api-key")
+        .webhook_secret(SECRET)
+        .build();
     let listener = WebhookListener::builder(client, Arc::clone(&recorder))
         .bind("127.0.0.1:0")
         .spawn()

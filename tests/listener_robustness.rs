@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::*;
-use wasenderapi::WebhookListenerBuilder;
+use wasenderapi::listener::WebhookListenerBuilder;
 
 /// Timeouts long enough that "served before the stalled client timed out" is
 /// unambiguous even on a loaded machine.

@@ -22,7 +22,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned};
 use support::*;
-use wasenderapi::{WasenderError, WebhookListener, WebhookListenerBuilder};
+use wasenderapi::listener::WebhookListenerBuilder;
+use wasenderapi::{WasenderError, WebhookListener};
 
 /// A test certificate authority, and a server certificate it signed for
 /// `localhost` and `127.0.0.1`, written as PEM files.

@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use wasenderapi::event::*;
+use wasenderapi::signature::{sign_webhook, SignatureScheme};
 use wasenderapi::*;
 
 fn json_value() -> impl Strategy<Value = Value> {

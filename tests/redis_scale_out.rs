@@ -89,7 +89,9 @@ fn child_main() {
     let options = child_options(&url);
     match role.as_str() {
         "listener" => {
-            let client = WasenderSyncClient::builder("test-api-key").webhook_secret(SECRET).build();
+            let client = WasenderSyncClient::builder("test-api-key")
+                .webhook_secret(SECRET)
+                .build();
             let listener = WebhookListener::redis_builder(
                 client,
                 RedisAppenderOptions::new(options).listener_id(name),

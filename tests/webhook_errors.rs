@@ -1,6 +1,7 @@
 //! The error table of `handle_webhook_event`: each failure has its own variant,
 //! HTTP status and actionable message, and verification comes before parsing.
 
+use wasenderapi::signature::{sign_webhook, SignatureScheme};
 use wasenderapi::*;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";

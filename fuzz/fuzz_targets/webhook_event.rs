@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wasenderapi::{SignatureScheme, WebhookVerifier};
+use wasenderapi::WebhookVerifier;
+use wasenderapi::signature::SignatureScheme;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
@@ -17,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         0 => Some(SECRET.to_owned()),
         1 => None,
         2 => Some(String::from_utf8_lossy(&body[..body.len().min(40)]).into_owned()),
-        _ => Some(wasenderapi::sign_webhook(SignatureScheme::HmacSha256, SECRET, body)),
+        _ => Some(wasenderapi::signature::sign_webhook(SignatureScheme::HmacSha256, SECRET, body)),
     };
     let verifier = if choice % 4 == 3 {
         let mut hmac = WebhookVerifier::new(SignatureScheme::HmacSha256);

@@ -18,7 +18,7 @@ use crate::signature::SignatureScheme;
 /// let client = WasenderSyncClient::builder("session-api-key")
 ///     .webhook_secret("webhook-secret")
 ///     .timeout(Duration::from_secs(10))
-///     .retry_policy(RetryPolicy::default().max_attempts(5))
+///     .retry_policy(RetryPolicy::default().max_retries(5))
 ///     .build();
 /// assert_eq!(client.timeout(), Duration::from_secs(10));
 /// ```

@@ -158,8 +158,8 @@ impl WasenderSyncClient {
     /// Downloads the decrypted bytes of a webhook message's media: decrypts it
     /// with [`Self::decrypt_media_file`], then fetches the returned public URL
     /// (without credentials), up to the configured size limit
-    /// ([`Self::with_max_download_size`]) and download timeout
-    /// ([`Self::with_download_timeout`]), retrying as the
+    /// ([`Self::with_max_download_size`](crate::client::WasenderSyncClientBuilder::max_download_size)) and download timeout
+    /// ([`Self::with_download_timeout`](crate::client::WasenderSyncClientBuilder::download_timeout)), retrying as the
     /// [`RetryPolicy`](crate::client::RetryPolicy) allows.
     ///
     /// Errors: those of [`Self::decrypt_media_file`];

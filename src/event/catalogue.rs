@@ -85,8 +85,8 @@ pub(crate) use with_catalogue;
 
 /// What the typed `data` of any event can tell, whatever its event type.
 ///
-/// [`WebhookEvent::session_id`](super::WebhookEvent::session_id) and
-/// [`WebhookEvent::messages`](super::WebhookEvent::messages) read through it,
+/// [`WebhookEvent::session_id`](crate::WebhookEvent::session_id) and
+/// [`WebhookEvent::messages`](crate::WebhookEvent::messages) read through it,
 /// as do the same accessors on [`WasenderWebhookEvent`](super::WasenderWebhookEvent),
 /// so the typed wrapper and the enum always agree. Implemented by every data
 /// type of the catalogue (and `serde_json::Value`, the data of unknown events);

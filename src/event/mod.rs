@@ -1,7 +1,7 @@
 //! Typed, lenient, lossless webhook events.
 //!
 //! [`WasenderWebhookEvent`] has one variant per event of the catalogue (plus
-//! `Unknown`); each holds a [`WebhookEvent`] with the envelope (`event`,
+//! `Unknown`); each holds a [`WebhookEvent`](crate::WebhookEvent) with the envelope (`event`,
 //! `timestamp`, `sessionId`, unknown members) and the typed `data`.
 //! Serialising an event gives back the JSON that was received.
 //!
@@ -13,11 +13,11 @@
 //!
 //! - A method named like a field gives that field's value, borrowed, or taken
 //!   from whichever of the protocol's alternative shapes was sent:
-//!   [`WebhookEvent::session_id`] (`sessionId`, else `data.session_id`),
+//!   [`WebhookEvent::session_id`](crate::WebhookEvent::session_id) (`sessionId`, else `data.session_id`),
 //!   [`Contact::jid`] (`jid`, else `id`), [`MessagesData::messages`] (array,
-//!   object or flat), [`ReceiptUpdate::key`], [`WebhookEvent::data`].
+//!   object or flat), [`ReceiptUpdate::key`], [`WebhookEvent::data`](crate::WebhookEvent::data).
 //! - A method that converts the raw value names what it gives:
-//!   `_secs` for Unix seconds ([`WebhookEvent::timestamp_secs`],
+//!   `_secs` for Unix seconds ([`WebhookEvent::timestamp_secs`](crate::WebhookEvent::timestamp_secs),
 //!   [`WebhookMessage::timestamp_secs`], [`Chat::conversation_timestamp_secs`],
 //!   [`CallInfo::date_secs`]), `_bytes` for sizes ([`MediaMessage::file_length_bytes`]),
 //!   `_parsed` for a value parsed into a type of this crate or a number
@@ -45,7 +45,7 @@
 //! Everything per event comes from one list, `with_catalogue!` in
 //! `src/event/catalogue.rs`: the [`WasenderWebhookEventType`] and
 //! [`WasenderWebhookEvent`] variants, the accepted names, the decoder, the
-//! [`WebhookHandler`](crate::WebhookHandler) method and the [`dispatch`](crate::dispatch) arm.
+//! [`WebhookHandler`](crate::WebhookHandler) method and the [`dispatch`](crate::handler::dispatch) arm.
 //!
 //! 1. Write the entry: a doc line, then
 //!    `Variant = "canonical.name" | "alias" => fn on_canonical_name(DataType),`
@@ -64,7 +64,7 @@ mod call;
 mod catalogue;
 mod chat;
 mod contact;
-mod envelope;
+pub(crate) mod envelope;
 mod group;
 mod message;
 mod poll;
@@ -79,7 +79,9 @@ pub(crate) use catalogue::with_catalogue;
 pub use catalogue::EventData;
 pub use chat::Chat;
 pub use contact::Contact;
-pub use envelope::{parse_event, WasenderWebhookEvent, WasenderWebhookEventType, WebhookEvent};
+pub use envelope::parse_event;
+// The envelope types are the crate root's: `crate::WasenderWebhookEvent`, …
+pub(crate) use envelope::{WasenderWebhookEvent, WasenderWebhookEventType};
 pub use group::{
     GroupMetadata, GroupParticipantsUpdate, Participant, ParticipantAction, ParticipantInfo,
 };

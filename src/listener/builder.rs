@@ -128,7 +128,7 @@ impl Bind {
 /// The builder's type parameter for a listener in Redis mode (feature
 /// `redis`): verified events are added to a Redis stream and no handler
 /// runs in the listener. Made by
-/// [`WebhookListener::redis_builder`](super::WebhookListener::redis_builder).
+/// [`WebhookListener::redis_builder`](crate::WebhookListener::redis_builder).
 #[cfg(feature = "redis")]
 #[derive(Debug)]
 pub struct RedisMode {

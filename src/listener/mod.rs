@@ -210,11 +210,11 @@
 //! drain deadline, counted as dropped).
 //!
 //! Dead letters are replayable: once the cause is fixed,
-//! [`WebhookListener::requeue_dead_letters`] hands them (all, one by seq, or
+//! [`WebhookListener::requeue_dead_letters`](crate::WebhookListener::requeue_dead_letters) hands them (all, one by seq, or
 //! those of one message id) to the handler again, past the dedupe window,
 //! and marks them so that a second requeue adds nothing;
-//! [`WebhookListener::dead_letters`] lists them and
-//! [`WebhookListener::purge_dead_letters`] forgets them. With the listener
+//! [`WebhookListener::dead_letters`](crate::WebhookListener::dead_letters) lists them and
+//! [`WebhookListener::purge_dead_letters`](crate::WebhookListener::purge_dead_letters) forgets them. With the listener
 //! stopped, [`journal::JournalDir`](crate::journal::JournalDir) does the same
 //! on its directory.
 //!
@@ -255,14 +255,14 @@
 //! letters and durations, queue depth, journal size, and the
 //! [`ListenerStats`] counters. The list is on
 //! [`metrics`](WebhookListenerBuilder#method.metrics). They are read from the same
-//! atomic counters as [`WebhookListener::stats`], and a scrape takes no lock a
+//! atomic counters as [`WebhookListener::stats`](crate::WebhookListener::stats), and a scrape takes no lock a
 //! request or handler thread takes. To serve them from your own
 //! `prometheus_client` registry instead or as well, use
-//! [`WebhookListener::register_metrics`](WebhookListener#method.register_metrics).
+//! [`WebhookListener::register_metrics`](crate::WebhookListener#method.register_metrics).
 //!
 //! # Stopping
 //!
-//! [`WebhookListener::run_until_signal`](WebhookListener#method.run_until_signal) (feature `signals`, on by default;
+//! [`WebhookListener::run_until_signal`](crate::WebhookListener#method.run_until_signal) (feature `signals`, on by default;
 //! Unix) blocks until SIGTERM or SIGINT (Ctrl-C), then shuts down gracefully
 //! and returns the final [`ListenerStats`]:
 //!
@@ -285,7 +285,7 @@
 //! ```
 //!
 //! The first signal starts a graceful shutdown
-//! ([`WebhookListener::shutdown`] describes the steps): the port is closed,
+//! ([`WebhookListener::shutdown`](crate::WebhookListener::shutdown) describes the steps): the port is closed,
 //! requests in flight are finished and answered, and the queued modes drain
 //! their queue; all of it within the
 //! [`drain_timeout`](WebhookListenerBuilder::drain_timeout) (default 30 s),
@@ -407,7 +407,7 @@ mod http;
 mod metrics;
 mod rejections;
 mod routing;
-mod server;
+pub(crate) mod server;
 mod service;
 mod stats;
 
@@ -419,7 +419,7 @@ pub use delivery::{DeliveryMode, DEFAULT_DELIVERY_CAPACITY, MEMORY_DEAD_LETTER_L
 pub use metrics::DEFAULT_METRICS_PATH;
 pub use rejections::REJECTION_WARNINGS_PER_SECOND;
 pub use routing::HEALTH_PATH;
-pub use server::{ShutdownHandle, WebhookListener};
+pub use server::ShutdownHandle;
 pub use stats::ListenerStats;
 
 /// Masks a session id (which may be the session's API key) for logs: its

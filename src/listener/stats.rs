@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A snapshot of a listener's counters, from [`WebhookListener::stats`](super::WebhookListener::stats).
+/// A snapshot of a listener's counters, from [`WebhookListener::stats`](crate::WebhookListener::stats).
 ///
 /// Every request read off the wire counts once in `received`, then once in
 /// exactly one outcome: `handled`, `queued`, `deduplicated`, `health_checks`,

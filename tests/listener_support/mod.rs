@@ -13,10 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasenderapi::event::MessagesData;
-use wasenderapi::{
-    sign_webhook, SignatureScheme, WebhookEvent, WebhookHandler, WebhookListener,
-    WebhookListenerBuilder, WebhookVerifier,
-};
+use wasenderapi::listener::WebhookListenerBuilder;
+use wasenderapi::signature::{sign_webhook, SignatureScheme};
+use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
 
 pub const SECRET: &str = "0123456789abcdef0123456789abcdef";
 

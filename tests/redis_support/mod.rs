@@ -195,7 +195,9 @@ fn free_port() -> u16 {
 
 /// A listener in Redis delivery mode on a free loopback port.
 pub fn listener(options: impl Into<RedisAppenderOptions>) -> WebhookListener {
-    let client = WasenderSyncClient::builder("test-api-key").webhook_secret(SECRET).build();
+    let client = WasenderSyncClient::builder("test-api-key")
+        .webhook_secret(SECRET)
+        .build();
     WebhookListener::redis_builder(client, options)
         .bind("127.0.0.1:0")
         .workers(2)

@@ -182,7 +182,7 @@ pub fn send_event(
     let mut response = agent(timeout, tls)?
         .post(url)
         .header("Content-Type", "application/json")
-        .header(wasenderapi::SIGNATURE_HEADER, signature)
+        .header(wasenderapi::signature::SIGNATURE_HEADER, signature)
         .send(body)
         .map_err(|e| explain("POST", url, e))?;
     let status = response.status();

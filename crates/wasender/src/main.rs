@@ -30,10 +30,8 @@ use clap::{
 };
 use wasenderapi::listener::{DeliveryMode, ListenerStats, WebhookListenerBuilder};
 use wasenderapi::redis::{RedisOptions, RedisWorker};
-use wasenderapi::{
-    sign_webhook, SignatureScheme, WasenderWebhookEvent, WebhookHandler, WebhookListener,
-    WebhookVerifier,
-};
+use wasenderapi::signature::{sign_webhook, SignatureScheme};
+use wasenderapi::{WasenderWebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
 
 use http::TlsArgs;
 use output::{usage, BoxError, Outcome, EXIT_REJECTED};

@@ -40,7 +40,7 @@ use crate::journal::{
 use crate::sync::lock;
 
 /// How many dead letters the in-memory queued mode keeps for
-/// [`WebhookListener::dead_letters`](super::WebhookListener::dead_letters)
+/// [`WebhookListener::dead_letters`](crate::WebhookListener::dead_letters)
 /// and requeueing; past it, the oldest is forgotten (with a warning).
 /// Durable mode keeps every one in `dead-letters.jsonl`.
 pub const MEMORY_DEAD_LETTER_LIMIT: usize = 1000;

@@ -12,7 +12,8 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use wasenderapi::event::MessagesData;
-use wasenderapi::{sign_webhook, SignatureScheme, WebhookEvent, WebhookHandler};
+use wasenderapi::signature::{sign_webhook, SignatureScheme};
+use wasenderapi::{WebhookEvent, WebhookHandler};
 
 pub const SECRET: &str = "0123456789abcdef0123456789abcdef";
 

@@ -1,57 +1,21 @@
-//! Webhook signature verification, in constant time, and a signing helper for tests.
-//!
-//! WasenderAPI's scheme today is a shared secret: the `X-Webhook-Signature`
-//! header carries the webhook secret itself ([`SignatureScheme::SharedSecret`]).
-//! For deployments behind a signing proxy (and for when Wasender moves to it),
-//! [`SignatureScheme::HmacSha256`] verifies an HMAC-SHA256 of the raw body,
-//! hex or base64, with an optional `sha256=` prefix.
-//!
-//! Several secrets may be configured at once, so a secret can be rotated
-//! without dropping events: every configured secret is compared, without
-//! stopping at the first match. Only fixed-size values are compared, with
-//! [`subtle`], so neither a secret's length nor its content shows in the time
-//! a rejection takes:
-//!
-//! - a shared-secret header of up to [`MAX_PADDED_SECRET_LEN`] bytes (every
-//!   realistic secret) is copied into a zero-padded buffer of that size
-//!   followed by its length, and compared in one pass with each secret
-//!   prepared the same way: no hashing per request;
-//! - a longer header is hashed with SHA-256 and compared with the digests of
-//!   the secrets that are longer too (a short secret cannot equal it);
-//! - an HMAC signature is compared as its 32 bytes.
-//!
-//! Which of the first two paths runs depends only on the header's length,
-//! which the sender chose; both compare against every configured secret.
+//! [`WebhookVerifier`]: the secrets, the constant-time comparisons, and
+//! verify-then-decode.
 
 use std::fmt;
 
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, Engine};
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
+use super::{
+    keyed_hmac, HmacSha256, SignatureScheme, DIGEST_LEN, HMAC_PREFIX, MAX_PADDED_SECRET_LEN,
+    MAX_SIGNATURE_HEADER_LEN,
+};
 use crate::error::WasenderError;
-use crate::event::WasenderWebhookEvent;
-pub use crate::secret::Secret;
-
-/// The request header that carries the signature.
-pub const SIGNATURE_HEADER: &str = "X-Webhook-Signature";
-
-/// The longest signature header value looked at; longer values are rejected unread.
-pub const MAX_SIGNATURE_HEADER_LEN: usize = 4096;
-
-/// The optional prefix of an HMAC signature, as GitHub-style senders write it.
-const HMAC_PREFIX: &str = "sha256=";
-
-/// The length of a SHA-256 digest and of an HMAC-SHA256 MAC, in bytes.
-const DIGEST_LEN: usize = 32;
-
-/// The longest shared secret (and shared-secret header) compared through the
-/// fixed-size padded buffer, in bytes. Longer secrets still work: they, and
-/// headers that long, are compared through their SHA-256 digests instead.
-pub const MAX_PADDED_SECRET_LEN: usize = 128;
+use crate::WasenderWebhookEvent;
 
 /// The padded buffer in 64-bit words: the bytes, zero-padded, then the length.
 const PADDED_WORDS: usize = MAX_PADDED_SECRET_LEN / 8 + 1;
@@ -81,21 +45,6 @@ const ANY_PADDING: GeneralPurposeConfig =
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
 const BASE64_STANDARD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, ANY_PADDING);
 const BASE64_URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, ANY_PADDING);
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// How a webhook request proves it comes from WasenderAPI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum SignatureScheme {
-    /// The header carries the webhook secret itself (WasenderAPI's documented scheme).
-    #[default]
-    SharedSecret,
-    /// The header carries HMAC-SHA256(secret, raw body), as hex (any case) or
-    /// base64 (standard or URL-safe, padded or not), optionally prefixed with
-    /// `sha256=`. Several comma- or space-separated signatures may be given.
-    HmacSha256,
-}
 
 /// Whether two padded values are equal, in one pass without a branch: the
 /// differences of all the words are OR-ed together (there is no early exit to
@@ -152,7 +101,8 @@ impl AcceptedSecret {
 /// from your own server.
 ///
 /// ```
-/// use wasenderapi::{sign_webhook, SignatureScheme, WasenderError, WebhookVerifier};
+/// use wasenderapi::{WasenderError, WebhookVerifier};
+/// use wasenderapi::signature::{sign_webhook, SignatureScheme};
 ///
 /// // The common case: WasenderAPI's shared secret, from the dashboard.
 /// let verifier = WebhookVerifier::with_secret("new-secret")
@@ -350,10 +300,6 @@ impl fmt::Debug for WebhookVerifier {
     }
 }
 
-fn keyed_hmac(key: &[u8]) -> HmacSha256 {
-    <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes keys of any length")
-}
-
 /// Decodes one HMAC signature (`sha256=` prefix optional; hex or base64) to
 /// its 32 bytes; `None` for anything that is not exactly 32 bytes.
 fn decode_signature(candidate: &str) -> Option<[u8; DIGEST_LEN]> {
@@ -372,34 +318,11 @@ fn decode_signature(candidate: &str) -> Option<[u8; DIGEST_LEN]> {
     bytes.try_into().ok()
 }
 
-/// Builds the `X-Webhook-Signature` value WasenderAPI (or a signing proxy) would send
-/// for `body` under `scheme`, so users can test their own receivers.
-///
-/// For [`SignatureScheme::SharedSecret`] this is the secret itself; for
-/// [`SignatureScheme::HmacSha256`] it is `sha256=` followed by the lowercase hex digest.
-///
-/// ```
-/// use wasenderapi::{sign_webhook, SignatureScheme, WebhookVerifier};
-/// let body = br#"{"event":"session.status","data":{"status":"connected"}}"#;
-/// let header = sign_webhook(SignatureScheme::HmacSha256, "secret", body);
-/// let verifier = WebhookVerifier::with_secret("secret").with_scheme(SignatureScheme::HmacSha256);
-/// assert!(verifier.handle_webhook_event(body, Some(&header)).is_ok());
-/// ```
-pub fn sign_webhook(scheme: SignatureScheme, secret: &str, body: &[u8]) -> String {
-    match scheme {
-        SignatureScheme::SharedSecret => secret.to_owned(),
-        SignatureScheme::HmacSha256 => {
-            let mut mac = keyed_hmac(secret.as_bytes());
-            mac.update(body);
-            format!("{HMAC_PREFIX}{}", hex::encode(mac.finalize().into_bytes()))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
+    use super::super::sign_webhook;
     use super::*;
 
     fn verifier(scheme: SignatureScheme, secrets: &[&str]) -> WebhookVerifier {

@@ -1,8 +1,5 @@
 //! The crate's one error type and its mapping to HTTP status codes.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 /// Everything that can go wrong in this crate.
 ///
 /// Each variant says *when* it happens and carries the input it is about: a
@@ -78,6 +75,7 @@ pub enum WasenderError {
 
     /// The REST API answered a call with an error status (4xx/5xx), after
     /// any retries the client's `RetryPolicy` allowed.
+    #[cfg(feature = "client")]
     #[error("WasenderAPI answered {status} to {endpoint}: {message}")]
     Api {
         /// The call, as method and path relative to the base URL
@@ -88,15 +86,16 @@ pub enum WasenderError {
         /// The `message` of the error body, or a generic text for the status.
         message: String,
         /// Field errors from the body's `errors` map (validation failures, 422).
-        errors: BTreeMap<String, Vec<String>>,
+        errors: std::collections::BTreeMap<String, Vec<String>>,
         /// How long the API asked us to wait (`Retry-After` header or `retry_after` field).
-        retry_after: Option<Duration>,
+        retry_after: Option<std::time::Duration>,
     },
 
     /// A REST call or media download failed at the network level (DNS, connect,
     /// TLS, connection reset, malformed answer), after any retries the client's
     /// `RetryPolicy` allowed. [`source()`](std::error::Error::source) is the
     /// HTTP library's error: `err.source().and_then(|s| s.downcast_ref::<ureq::Error>())`.
+    #[cfg(feature = "client")]
     #[error("network error on {endpoint}: {source}")]
     Network {
         /// The call (`POST /send-message`), or `GET` and the media URL without its query.
@@ -110,6 +109,7 @@ pub enum WasenderError {
     /// (connect timeout, per-call timeout, or download timeout), after any
     /// retries the client's `RetryPolicy` allowed.
     /// [`source()`](std::error::Error::source) is the HTTP library's error (a `ureq::Error`).
+    #[cfg(feature = "client")]
     #[error("{endpoint} timed out: {reason}")]
     Timeout {
         /// The call (`POST /send-message`), or `GET` and the media URL without its query.
@@ -124,6 +124,7 @@ pub enum WasenderError {
     /// The API answered a call with a success status, but the body is not JSON,
     /// not of the shape the call expects, lacks a member it needs (such as the
     /// `publicUrl` of `/decrypt-media`), or is larger than 16 MiB. Not retried.
+    #[cfg(feature = "client")]
     #[error("could not decode the answer to {endpoint} (status {status}): {reason}{}; body starts with {snippet:?}", source.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
     Decode {
         /// The call, as method and path relative to the base URL (`GET /status`).
@@ -145,6 +146,7 @@ pub enum WasenderError {
     /// (`WasenderSyncClient::with_max_download_size`, default 100 MiB). The
     /// download stops when the file declares a larger `Content-Length`, or as
     /// soon as it passes the limit; the bytes read are dropped.
+    #[cfg(feature = "client")]
     #[error("the media at {url} is larger than the download limit of {limit} bytes{}; raise the limit with with_max_download_size", declared.map(|d| format!(" (it declares {d} bytes)")).unwrap_or_default())]
     MediaTooLarge {
         /// The media URL without its query.
@@ -157,6 +159,7 @@ pub enum WasenderError {
 
     /// A call needs the account's Personal Access Token (the `/whatsapp-sessions`
     /// endpoints) and none was configured; no request was sent.
+    #[cfg(feature = "client")]
     #[error(
         "{endpoint} needs a Personal Access Token: configure it with with_personal_access_token()"
     )]
@@ -168,6 +171,7 @@ pub enum WasenderError {
     /// An argument given to the crate was unusable, so nothing was done (for
     /// example a message without a key id, an upload without a content type,
     /// or a listener option of zero). The text names the argument.
+    #[cfg(any(feature = "client", feature = "listener", feature = "redis"))]
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
@@ -176,6 +180,7 @@ pub enum WasenderError {
     /// credential holds characters an HTTP header cannot carry, or a body
     /// cannot be encoded as JSON. [`source()`](std::error::Error::source) is
     /// the error that refused it. Never shows a credential.
+    #[cfg(feature = "client")]
     #[error("could not build the request {endpoint}: {reason}: {source}")]
     InvalidRequest {
         /// The call (`POST /send-message`), or `GET` and the media URL without its query.
@@ -188,13 +193,15 @@ pub enum WasenderError {
     },
 
     /// A local I/O error that no more specific variant (such as
-    /// [`WasenderError::Bind`] or [`WasenderError::Journal`]) describes.
+    /// `Bind` or `Journal`) describes.
+    #[cfg(any(feature = "client", feature = "listener", feature = "redis"))]
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 
     /// The webhook listener could not listen on `addr`: the port is in use,
     /// binding it is not allowed, or the address does not resolve. Returned by
     /// the listener builder's `spawn`; no listener was started.
+    #[cfg(feature = "listener")]
     #[error("could not listen on {addr}: {source}")]
     Bind {
         /// The address as given to the builder.
@@ -209,6 +216,7 @@ pub enum WasenderError {
     /// holds no PEM certificate or key, or the key does not belong to the
     /// certificate. Returned by the listener builder's `spawn`; no listener
     /// was started. Never shows key material.
+    #[cfg(feature = "tls")]
     #[error("TLS file {}: {reason}", path.display())]
     TlsFile {
         /// The certificate or key file concerned.
@@ -223,6 +231,7 @@ pub enum WasenderError {
     /// Creating, reading, writing or syncing a file or directory of the
     /// durable journal failed (permissions, disk full, a file removed under
     /// the journal).
+    #[cfg(feature = "listener")]
     #[error("journal error at {}: {source}", path.display())]
     Journal {
         /// The journal file or directory concerned.
@@ -236,6 +245,7 @@ pub enum WasenderError {
     /// version of the crate does not know (written by another program or a
     /// newer release). The journal refuses to open and leaves the file
     /// untouched, so no pending event is lost.
+    #[cfg(feature = "listener")]
     #[error("journal file {} is not in a format this version understands ({reason}); it was left untouched", path.display())]
     JournalFormat {
         /// The file concerned.
@@ -248,6 +258,7 @@ pub enum WasenderError {
     /// by another listener or `JournalDir` in this one, whose writes would
     /// interleave with ours; the journal refuses to open and changes nothing.
     /// Stop the other holder, or give each listener its own directory.
+    #[cfg(feature = "listener")]
     #[error("journal directory {} is locked by another listener or process{}", path.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     JournalLocked {
         /// The journal directory.
@@ -300,19 +311,23 @@ impl WasenderError {
             | Self::InvalidJson { .. }
             | Self::NotAnEvent { .. } => Some(400),
             Self::SecretNotConfigured => Some(500),
+            #[cfg(feature = "client")]
             Self::Api { status, .. } | Self::Decode { status, .. } => Some(*status),
+            #[cfg(feature = "client")]
             Self::Network { .. }
             | Self::Timeout { .. }
             | Self::MediaTooLarge { .. }
             | Self::MissingPersonalAccessToken { .. }
-            | Self::InvalidArgument(_)
-            | Self::InvalidRequest { .. }
-            | Self::Io(_)
-            | Self::Bind { .. }
-            | Self::TlsFile { .. }
+            | Self::InvalidRequest { .. } => None,
+            #[cfg(any(feature = "client", feature = "listener", feature = "redis"))]
+            Self::InvalidArgument(_) | Self::Io(_) => None,
+            #[cfg(feature = "listener")]
+            Self::Bind { .. }
             | Self::Journal { .. }
             | Self::JournalFormat { .. }
             | Self::JournalLocked { .. } => None,
+            #[cfg(feature = "tls")]
+            Self::TlsFile { .. } => None,
             #[cfg(feature = "redis")]
             Self::Redis { .. } | Self::RedisReplicas { .. } => None,
         }

@@ -188,6 +188,8 @@
     doc = "[`WebhookListener`]: #the-listener-feature-listener\n[`listener`]: #the-listener-feature-listener"
 )]
 #![deny(missing_docs)]
+// docs.rs: each item behind a feature says which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "client")]

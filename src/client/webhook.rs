@@ -3,7 +3,7 @@
 use super::WasenderSyncClient;
 use crate::error::WasenderError;
 use crate::event::WasenderWebhookEvent;
-use crate::signature::WebhookVerifier;
+use crate::WebhookVerifier;
 
 impl WasenderSyncClient {
     /// The webhook verifier in use.

@@ -43,7 +43,7 @@
 //! # Adding an event
 //!
 //! Everything per event comes from one list, `with_catalogue!` in
-//! `src/event/catalogue.rs`: the [`WasenderWebhookEventType`] and
+//! `src/event/catalogue.rs`: the [`WasenderWebhookEventType`](crate::WasenderWebhookEventType) and
 //! [`WasenderWebhookEvent`] variants, the accepted names, the decoder, the
 //! [`WebhookHandler`](crate::WebhookHandler) method and the [`dispatch`](crate::handler::dispatch) arm.
 //!
@@ -81,7 +81,7 @@ pub use chat::Chat;
 pub use contact::Contact;
 pub use envelope::parse_event;
 // The envelope types are the crate root's: `crate::WasenderWebhookEvent`, …
-pub(crate) use envelope::{WasenderWebhookEvent, WasenderWebhookEventType};
+pub(crate) use envelope::WasenderWebhookEvent;
 pub use group::{
     GroupMetadata, GroupParticipantsUpdate, Participant, ParticipantAction, ParticipantInfo,
 };

@@ -144,6 +144,8 @@ pub fn dispatch_typed<H: WebhookHandler + ?Sized>(
 mod tests {
     use std::sync::Mutex;
 
+    use crate::WasenderWebhookEventType;
+
     use super::*;
 
     /// A handler generated from the catalogue that records which method ran,

@@ -53,7 +53,7 @@
 //!   [`WasenderError::Journal`] carrying the
 //!   path and the I/O error (permissions, a full disk); damaged records never
 //!   fail it.
-//! - **Bounded disk.** Segments rotate at [`JournalOptions::segment_size`];
+//! - **Bounded disk.** Segments rotate at 8 MiB;
 //!   at each rotation, sealed segments with no pending events are deleted, and
 //!   those where pending events fill at most a quarter of the file have them
 //!   copied forward into the active segment first. Pending events are never
@@ -126,6 +126,7 @@ mod dedupe;
 mod dir;
 mod lock;
 mod open;
+mod options;
 mod record;
 mod requeue;
 mod segment;
@@ -137,7 +138,6 @@ mod tests;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::WasenderError;
 
@@ -147,6 +147,7 @@ pub use dead_letter::DeadLetters;
 pub(crate) use dedupe::dedupe_key;
 pub(crate) use dedupe::DedupeWindow;
 pub use dir::{JournalDir, JournalInfo, JournalSnapshot};
+pub(crate) use options::JournalOptions;
 pub use requeue::Requeue;
 pub(crate) use requeue::{purge, requeue};
 pub(crate) use writer::{Journal, Seq};
@@ -163,13 +164,13 @@ pub(crate) const DEDUPE_FILE: &str = "dedupe.log";
 #[cfg(feature = "bench-internals")]
 pub mod bench {
     pub use super::open::{Corruption, Recovery};
+    pub use super::options::JournalOptions;
     pub use super::record::CorruptionKind;
     pub use super::writer::{Journal, JournalStats, PendingBatch, Seq};
-    pub use super::JournalOptions;
 }
 
 /// Largest payload the reader accepts, whatever the options say, so lowering
-/// [`JournalOptions::max_record_size`] never hides records already written.
+/// `JournalOptions::max_record_size` never hides records already written.
 const RECORD_LIMIT: u32 = 1 << 30;
 
 /// The error for an I/O failure on the journal file or directory at `path`.
@@ -207,63 +208,6 @@ fn format_error(path: &Path, reason: impl Into<String>) -> WasenderError {
     WasenderError::JournalFormat {
         path: PathBuf::from(path),
         reason: reason.into(),
-    }
-}
-
-/// How the journal writes: segment size, record limit, group commit.
-///
-/// Build with [`JournalOptions::default`] and the setters; each setter
-/// documents its default.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JournalOptions {
-    segment_size: u64,
-    max_record_size: u32,
-    commit_delay: Duration,
-    group_commit: bool,
-}
-
-impl Default for JournalOptions {
-    fn default() -> Self {
-        Self {
-            segment_size: 8 * 1024 * 1024,
-            max_record_size: 16 * 1024 * 1024,
-            commit_delay: Duration::ZERO,
-            group_commit: true,
-        }
-    }
-}
-
-impl JournalOptions {
-    /// Size at which the active segment is sealed and a new one started
-    /// (default 8 MiB, at least 64 bytes). A record is never split, so a
-    /// segment can exceed this by one record.
-    pub fn segment_size(mut self, bytes: u64) -> Self {
-        self.segment_size = bytes.max(64);
-        self
-    }
-
-    /// Largest event payload the journal accepts (default 16 MiB, at most
-    /// 1 GiB); a larger one is refused with `InvalidInput`.
-    pub fn max_record_size(mut self, bytes: u32) -> Self {
-        self.max_record_size = bytes.min(RECORD_LIMIT);
-        self
-    }
-
-    /// How long the thread about to `fsync` waits for more records when other
-    /// appends are in flight (default zero: sync at once). A millisecond or two
-    /// batches more under load at the cost of that much latency; a lone
-    /// append never waits.
-    pub fn commit_delay(mut self, delay: Duration) -> Self {
-        self.commit_delay = delay;
-        self
-    }
-
-    /// Whether concurrent appends share one `fsync` (default `true`). `false`
-    /// syncs each append on its own while holding the write lock: only useful
-    /// as a baseline to measure group commit against.
-    pub fn group_commit(mut self, on: bool) -> Self {
-        self.group_commit = on;
-        self
     }
 }
 

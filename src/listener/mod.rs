@@ -204,7 +204,7 @@
 //! `dead-letters.jsonl` in the journal directory (durable mode; then marked
 //! done), logged, and handed to the
 //! [`on_dead_letter`](WebhookListenerBuilder::on_dead_letter) hook. In memory
-//! there is no file: the listener keeps the last [`MEMORY_DEAD_LETTER_LIMIT`]
+//! there is no file: the listener keeps the last 1000
 //! of this run. A backoff wait ends early at shutdown
 //! (durable: at once, the event stays in the journal; in memory: at the
 //! drain deadline, counted as dropped).
@@ -363,11 +363,11 @@
 //!   a1b2…): 200 queued in 1.2ms`).
 //!
 //! The secret and the `X-Webhook-Signature` header are never logged; session
-//! ids are masked ([`mask_session_id`]).
+//! ids are masked (their first four characters, then `…`).
 //!
 //! **Rejections are rate-limited**, so that a flood of bad requests (a
 //! scanner, a sender with the wrong secret) cannot fill the disk: each
-//! listener keeps a token bucket of [`REJECTION_WARNINGS_PER_SECOND`] (10)
+//! listener keeps a token bucket of 10
 //! tokens, refilled once a second. A rejection takes a token and is logged;
 //! when the bucket is empty it is only counted, and the next line logged
 //! after the refill is preceded by one summary line, `suppressed K more
@@ -414,28 +414,28 @@ mod stats;
 #[cfg(feature = "redis")]
 pub use builder::RedisMode;
 pub use builder::{WebhookListenerBuilder, DEFAULT_BIND, DEFAULT_PATH};
-pub use delivery::{DeliveryMode, DEFAULT_DELIVERY_CAPACITY, MEMORY_DEAD_LETTER_LIMIT};
+pub use delivery::{DeliveryMode, DEFAULT_DELIVERY_CAPACITY};
 #[cfg(feature = "metrics")]
 pub use metrics::DEFAULT_METRICS_PATH;
-pub use rejections::REJECTION_WARNINGS_PER_SECOND;
 pub use routing::HEALTH_PATH;
 pub use server::ShutdownHandle;
 pub use stats::ListenerStats;
 
 /// Masks a session id (which may be the session's API key) for logs: its
 /// first four characters, then `…`. Short ids are masked entirely.
-///
-/// ```
-/// use wasenderapi::listener::mask_session_id;
-/// assert_eq!(mask_session_id("a1b2c3d4e5f6a7b8"), "a1b2…");
-/// assert_eq!(mask_session_id("short"), "…");
-/// ```
-pub fn mask_session_id(id: &str) -> String {
+pub(crate) fn mask_session_id(id: &str) -> String {
     if id.chars().count() < 12 {
         return "…".to_owned();
     }
     let prefix: String = id.chars().take(4).collect();
     format!("{prefix}…")
+}
+
+#[cfg(test)]
+#[test]
+fn session_ids_are_masked() {
+    assert_eq!(mask_session_id("a1b2c3d4e5f6a7b8"), "a1b2…");
+    assert_eq!(mask_session_id("short"), "…");
 }
 
 /// Not a public API: only in builds for the fuzz targets (`--cfg fuzzing`) and in unit tests.

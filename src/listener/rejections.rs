@@ -1,7 +1,7 @@
 //! `warn` lines for rejected requests, rate-limited so that a flood of bad
 //! requests cannot fill the disk with logs.
 //!
-//! A token bucket per listener: [`REJECTION_WARNINGS_PER_SECOND`] tokens,
+//! A token bucket per listener: `REJECTION_WARNINGS_PER_SECOND` tokens,
 //! refilled to full once a second. Each rejected request takes a token and is
 //! logged; when none is left it is only counted. The first line logged after
 //! the refill is preceded by one summary line with that count, and so is the
@@ -18,7 +18,7 @@ use crate::sync::lock;
 /// The most rejected requests logged at `warn` per second by one listener;
 /// the rest are counted and summed up in one line (see the
 /// [module docs](super#logging)).
-pub const REJECTION_WARNINGS_PER_SECOND: u32 = 10;
+pub(crate) const REJECTION_WARNINGS_PER_SECOND: u32 = 10;
 
 /// The refill period of the bucket.
 const WINDOW: Duration = Duration::from_secs(1);

@@ -339,7 +339,7 @@ impl WebhookListener {
     /// [`DeadLetter::requeued_as`] set).
     ///
     /// Durable mode: those in `dead-letters.jsonl` in the journal directory.
-    /// In-memory queued mode: the last [`MEMORY_DEAD_LETTER_LIMIT`](super::MEMORY_DEAD_LETTER_LIMIT)
+    /// In-memory queued mode: the last 1000
     /// of this run. Inline mode has none (a failure answers 500).
     pub fn dead_letters(&self) -> crate::Result<Vec<DeadLetter>> {
         match self.delivery() {

@@ -31,7 +31,6 @@ pub use crate::secret::Secret;
 pub(crate) mod verifier;
 
 // Public at the crate root only: `crate::WebhookVerifier`.
-pub(crate) use verifier::WebhookVerifier;
 
 /// The request header that carries the signature.
 pub const SIGNATURE_HEADER: &str = "X-Webhook-Signature";

@@ -13,7 +13,6 @@ mod redis;
 
 pub(crate) use inline::InlineDelivery;
 pub use mode::{DeliveryMode, DEFAULT_DELIVERY_CAPACITY};
-pub use queued::MEMORY_DEAD_LETTER_LIMIT;
 pub(crate) use queued::{QueuedConfig, QueuedDelivery};
 #[cfg(feature = "redis")]
 pub(crate) use redis::RedisDelivery;

@@ -43,7 +43,7 @@ use crate::sync::lock;
 /// [`WebhookListener::dead_letters`](crate::WebhookListener::dead_letters)
 /// and requeueing; past it, the oldest is forgotten (with a warning).
 /// Durable mode keeps every one in `dead-letters.jsonl`.
-pub const MEMORY_DEAD_LETTER_LIMIT: usize = 1000;
+pub(crate) const MEMORY_DEAD_LETTER_LIMIT: usize = 1000;
 
 /// How long shutdown waits for handler threads still inside the handler after
 /// the drain deadline before leaving them behind.

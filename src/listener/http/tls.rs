@@ -203,8 +203,7 @@ impl Tls {
             self.plain = true;
             return Err(io::Error::new(ErrorKind::InvalidData, PlainHttp));
         }
-        let session = ServerConnection::new(Arc::clone(&self.config))
-            .map_err(|e| io::Error::new(ErrorKind::Other, e))?;
+        let session = ServerConnection::new(Arc::clone(&self.config)).map_err(io::Error::other)?;
         self.session = Some(Box::new(session));
         Ok(())
     }

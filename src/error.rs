@@ -299,8 +299,8 @@ impl WasenderError {
     /// For webhook errors, the status a receiver should answer with:
     /// 401 for a missing or invalid signature, 400 for a body that is not an
     /// event, 500 when no secret is configured (a server-side mistake).
-    /// For REST errors, the status the API answered with ([`WasenderError::Api`],
-    /// [`WasenderError::Decode`]). `None` when no HTTP status applies (network
+    /// For REST errors, the status the API answered with (`Api`,
+    /// `Decode`). `None` when no HTTP status applies (network
     /// failures, timeouts, oversized downloads, local I/O, bad arguments,
     /// listener and journal errors).
     pub fn status_code(&self) -> Option<u16> {

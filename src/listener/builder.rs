@@ -705,7 +705,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// [`WasenderError::SecretNotConfigured`] when the verifier has no secret
     /// (it could accept no event); [`WasenderError::InvalidArgument`] for a
     /// zero worker count, limit, capacity or timeout, or a path not starting
-    /// with `/`; with `tls` (feature `tls`), [`WasenderError::TlsFile`], naming
+    /// with `/`; with `tls` (feature `tls`), `WasenderError::TlsFile`, naming
     /// the file, when the certificate or key cannot be used. Then
     /// [`WasenderError::Bind`], naming the address, when it does
     /// not resolve or cannot be bound (in use, no permission);

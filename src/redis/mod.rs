@@ -168,7 +168,7 @@
 //! for lack of attempts.
 //!
 //! **Graceful stop** ([`RedisWorker::shutdown`], a [`WorkerShutdownHandle`],
-//! SIGTERM under [`RedisWorker::run_until_signal`]): no more entries are
+//! SIGTERM under `RedisWorker::run_until_signal` (feature `signals`)): no more entries are
 //! fetched or begun; calls in progress finish for up to the
 //! [drain timeout](RedisWorkerBuilder::drain_timeout) and are
 //! acknowledged; what is left — entries waiting to be retried, and any

@@ -86,7 +86,7 @@ counters! {
 ///
 /// Like the listener, it is stopped with [`shutdown`](Self::shutdown), a
 /// [`WorkerShutdownHandle`] and [`join`](Self::join), or
-/// [`run_until_signal`](Self::run_until_signal); dropping it stops it
+/// `run_until_signal` (feature `signals`); dropping it stops it
 /// gracefully too.
 ///
 /// ```no_run
@@ -169,7 +169,7 @@ impl WorkerShutdownHandle {
     /// Like [`shutdown`](Self::shutdown), and stops waiting for handler
     /// calls in progress, also when a graceful stop is already under way
     /// (what the second SIGTERM does under
-    /// [`run_until_signal`](RedisWorker::run_until_signal)): calls still
+    /// `run_until_signal`): calls still
     /// running are left behind and their entries stay pending on this
     /// consumer, to be taken over after the claim idle time.
     pub fn shutdown_now(&self) {
@@ -284,7 +284,7 @@ impl RedisWorker {
     }
 
     /// Blocks until the worker is stopped through a [`WorkerShutdownHandle`]
-    /// (or a signal, under [`run_until_signal`](Self::run_until_signal)),
+    /// (or a signal, under `run_until_signal`),
     /// then finishes the graceful stop like [`shutdown`](Self::shutdown)
     /// and returns the final counters.
     pub fn join(mut self) -> RedisWorkerStats {

@@ -11,6 +11,10 @@
 /// variants to the status the API answered (if any). No variant ever carries
 /// a webhook secret, an API key, an access token or a signature header value.
 ///
+/// # Examples
+///
+/// A webhook error says what to answer the sender:
+///
 /// ```
 /// use wasenderapi::{WasenderError, WebhookVerifier};
 /// let verifier = WebhookVerifier::with_secret("webhook-secret");
@@ -19,6 +23,30 @@
 ///     .unwrap_err();
 /// assert!(matches!(err, WasenderError::InvalidSignature));
 /// assert_eq!(err.status_code(), Some(401));
+///
+/// // A body that is not JSON says where, and what to send instead.
+/// let err = verifier.handle_webhook_event(b"{\"event\": ", Some("webhook-secret")).unwrap_err();
+/// assert!(matches!(err, WasenderError::InvalidJson { line: 1, .. }));
+/// assert_eq!(err.status_code(), Some(400));
+/// println!("{err}");
+/// ```
+///
+/// A REST error names the call and keeps what the API said (feature `client`):
+///
+/// ```
+/// # #[cfg(feature = "client")] {
+/// use std::time::Duration;
+/// use wasenderapi::WasenderError;
+///
+/// /// How long to wait before sending again, if the API said.
+/// fn wait_for(err: &WasenderError) -> Option<Duration> {
+///     match err {
+///         WasenderError::Api { status: 429, retry_after, .. } => *retry_after,
+///         _ => None,
+///     }
+/// }
+/// assert_eq!(wait_for(&WasenderError::MissingSignature), None);
+/// # }
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -1,6 +1,15 @@
 //! Receive and answer WasenderAPI (WhatsApp) webhooks from plain, blocking Rust.
 //!
-//! Verify, decode and route an event in three lines:
+//! A [`WebhookVerifier`] checks each request's signature and decodes its raw
+//! body into a typed, lossless [`WasenderWebhookEvent`]; a [`WebhookHandler`]
+//! has one method per event type; the bundled [`WebhookListener`] (feature
+//! `listener`) serves them over HTTP on its own threads, and
+//! [`WasenderSyncClient`] (feature `client`) answers through the REST API. No
+//! async runtime anywhere.
+//!
+//! # Examples
+//!
+//! Verify, decode and read an event:
 //!
 //! ```
 //! use wasenderapi::{WasenderWebhookEventType, WebhookVerifier};
@@ -19,6 +28,51 @@
 //! let received: serde_json::Value = serde_json::from_slice(body).unwrap();
 //! assert_eq!(serde_json::to_value(&event).unwrap(), received);
 //! # Ok::<(), wasenderapi::WasenderError>(())
+//! ```
+//!
+//! Handle events with the bundled listener: here on a free port of
+//! 127.0.0.1, posting one signed event to it (a real bot binds a public
+//! address and runs until a signal: see the README's quick start).
+//!
+//! ```
+//! # #[cfg(feature = "listener")] {
+//! use std::io::{Read, Write};
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use wasenderapi::event::MessagesData;
+//! use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
+//!
+//! #[derive(Default)]
+//! struct Bot(AtomicUsize);
+//! impl WebhookHandler for Bot {
+//!     type Error = String;
+//!     fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> Result<(), String> {
+//!         self.0.fetch_add(event.messages().len(), Ordering::Relaxed);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let bot = std::sync::Arc::new(Bot::default());
+//! let listener = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), bot.clone())
+//!     .bind("127.0.0.1:0") // port 0: any free port
+//!     .spawn()?;
+//!
+//! // What WasenderAPI sends: the secret itself in X-Webhook-Signature.
+//! let body = r#"{"event":"messages.received","data":{"messages":{"key":{"id":"A1"},"messageBody":"Hi"}}}"#;
+//! let mut conn = std::net::TcpStream::connect(listener.local_addr())?;
+//! write!(
+//!     conn,
+//!     "POST /webhook HTTP/1.1\r\nHost: bot\r\nX-Webhook-Signature: webhook-secret\r\n\
+//!      Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+//!     body.len()
+//! )?;
+//! let mut answer = String::new();
+//! conn.read_to_string(&mut answer)?;
+//! assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+//!
+//! let stats = listener.shutdown(); // graceful: what is in flight finishes first
+//! assert_eq!((stats.handled, bot.0.load(Ordering::Relaxed)), (1, 1));
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Events
@@ -40,28 +94,10 @@
 //!
 //! # Handling events
 //!
-//! Implement [`WebhookHandler`] (one default method per event type) and route
-//! each event with [`dispatch`](crate::handler::dispatch):
-//!
-//! ```
-//! use wasenderapi::{WebhookEvent, WebhookHandler, WebhookVerifier};
-//! use wasenderapi::handler::dispatch;
-//! use wasenderapi::event::MessagesData;
-//!
-//! struct Printer;
-//! impl WebhookHandler for Printer {
-//!     type Error = String;
-//!     fn on_messages_upsert(&self, event: &WebhookEvent<MessagesData>) -> Result<(), String> {
-//!         println!("{} message(s)", event.data().map_or(0, |d| d.messages().len()));
-//!         Ok(())
-//!     }
-//! }
-//!
-//! let verifier = WebhookVerifier::with_secret("s");
-//! let event = verifier.handle_webhook_event(br#"{"event":"messages.upsert","data":{"messages":[]}}"#, Some("s"))?;
-//! dispatch(&Printer, &event).unwrap();
-//! # Ok::<(), wasenderapi::WasenderError>(())
-//! ```
+//! Implement [`WebhookHandler`] (one default method per event type; its docs
+//! say which ones a messaging bot wants) and route each event with
+//! [`dispatch`](crate::handler::dispatch), or let the listener do it. An event
+//! whose method you did not implement is logged at `debug`, naming the method.
 //!
 //! # Signatures
 //!
@@ -78,69 +114,26 @@
 //!
 //! [`WebhookListener`] serves `POST /webhook` (and `GET /healthz`) on its own
 //! threads, verifies, decodes and dispatches each event to your handler, and
-//! answers WasenderAPI with the right status (200, 401, 400, 413, 500, 503, …).
-//! It bounds everything a hostile or broken client could exhaust: connections,
-//! header and body sizes, read and request time, queue depth. A handler panic
-//! is caught and answered 500. See the [`listener`] module for the full table,
-//! and for the queued and durable delivery modes.
-//!
-//! ```no_run
-//! # #[cfg(feature = "listener")] {
-//! use wasenderapi::{WebhookEvent, WebhookHandler, WebhookListener, WebhookVerifier};
-//! use wasenderapi::event::MessagesData;
-//!
-//! struct Bot;
-//! impl WebhookHandler for Bot {
-//!     type Error = String;
-//!     fn on_messages_received(&self, event: &WebhookEvent<MessagesData>) -> Result<(), String> {
-//!         println!("{} message(s)", event.data().map_or(0, |d| d.messages().len()));
-//!         Ok(())
-//!     }
-//! }
-//!
-//! let verifier = WebhookVerifier::with_secret("webhook-secret");
-//! let listener = WebhookListener::builder(verifier, Bot).bind("0.0.0.0:3000").spawn()?;
-//! listener.join(); // or keep working and call listener.shutdown() later
-//! # }
-//! # Ok::<(), wasenderapi::WasenderError>(())
-//! ```
+//! answers WasenderAPI with the right status. It bounds everything a hostile
+//! or broken client could exhaust, and delivers inline, through a bounded
+//! queue, from a durable journal, or through Redis Streams. The [`listener`]
+//! module has its options.
 //!
 //! # Answering through the REST API (feature `client`)
 //!
 //! [`WasenderSyncClient`] speaks the REST API over `ureq`, blocking, with
 //! bounded retries (a 429 is waited out; a message is never re-sent after
-//! an ambiguous failure unless you opt in):
-//!
-//! ```no_run
-//! # #[cfg(feature = "client")] {
-//! use wasenderapi::WasenderSyncClient;
-//! use wasenderapi::event::WebhookMessage;
-//!
-//! fn answer(client: &WasenderSyncClient, message: &WebhookMessage) -> wasenderapi::Result<()> {
-//!     if message.media().is_some() {
-//!         let bytes = client.download_media(message)?; // decrypted file
-//!         client.reply_text(message, &format!("Got your file ({} bytes)", bytes.len()))?;
-//!     } else if let Some(text) = message.text() {
-//!         client.reply_text(message, &format!("You said: {text}"))?;
-//!     }
-//!     Ok(())
-//! }
-//! # }
-//! ```
+//! an ambiguous failure unless you opt in): `reply_text(&message, …)`,
+//! `download_media(&message)`, `send(&Message::image(…))`, and the account
+//! calls.
 //!
 //! # Running it in production
 //!
-//! The listener stops cleanly on SIGTERM and Ctrl-C
-//! (`WebhookListener::run_until_signal`, feature `signals`), logs through the
-//! `log` facade (rejections rate-limited, secrets never logged), serves
-//! `GET /healthz` for load balancers and, with the `metrics` feature,
-//! Prometheus metrics; dead letters can be listed and requeued
-//! (`journal::JournalDir`, or the running listener's API); one process owns a
-//! journal directory at a time. The [`listener`] module documents each; the
-//! README has the commands, a systemd unit and a Dockerfile, and the `cli`
-//! feature builds the `wasender` binary. To run many listeners and workers
-//! on many machines over one delivery log, use Redis Streams (feature
-//! `redis`, the `redis` module).
+//! The [operations guide](guide) is the one place for running a receiver:
+//! choosing a delivery mode and what it guarantees, deploying under systemd,
+//! Docker or Kubernetes, TLS or a reverse proxy, every default limit and the
+//! worst-case memory, stopping and draining, health checks, metrics, logging,
+//! the journal and its dead letters, and scaling out on Redis Streams.
 //!
 //! # Modules
 //!
@@ -149,10 +142,11 @@
 //! | [`event`] | the payload types, the event catalogue, and how to add an event |
 //! | [`signature`] | verification schemes, [`sign_webhook`](crate::signature::sign_webhook), the redacting `Secret` |
 //! | [`handler`] | [`WebhookHandler`], and the runtime that calls it with retries: [`HandlerRetryPolicy`](handler::HandlerRetryPolicy), [`DeadLetter`](handler::DeadLetter), [`dispatch_guarded`](handler::dispatch_guarded) |
-//! | `listener` | the listener's options, delivery modes, stats, answers (feature `listener`) |
-//! | `journal` | the durable journal's configuration, dead letters, `JournalDir` (feature `listener`) |
+//! | `listener` | the listener's options, delivery modes, stats (feature `listener`) |
+//! | `journal` | the durable journal's format, dead letters, `JournalDir` (feature `listener`) |
 //! | `client` | the REST client's requests and answers (feature `client`) |
 //! | `redis` | scale-out delivery on Redis Streams (feature `redis`) |
+//! | [`guide`] | the operations guide (no API) |
 //!
 //! # Features
 //!
@@ -169,14 +163,14 @@
 //! - `redis`: scale-out delivery on Redis Streams — many listeners and many
 //!   workers on one stream, with shared dedupe: `redis::RedisAppender`,
 //!   `redis::RedisWorker`, and with `listener`
-//!   `WebhookListener::redis_builder` (see the `redis` module). It needs neither the
-//!   listener nor the journal.
-//! - `cli`: the `wasender` command-line tool.
+//!   `WebhookListener::redis_builder`. It needs neither the listener nor the
+//!   journal.
 //! - `jiff`: timestamps as `jiff::Timestamp` too.
 //!
 //! Without any, the crate is the webhook core: verification, events, handler.
 //! With `default-features = false, features = ["listener"]`, no HTTP client,
-//! TLS stack or Redis client is compiled.
+//! TLS stack or Redis client is compiled. The `wasender` command-line tool is
+//! its own package (`crates/wasender` in the repository).
 //!
 // Without their features, the names the docs above mention point at the sections describing them.
 #![cfg_attr(
@@ -196,6 +190,7 @@
 pub mod client;
 mod error;
 pub mod event;
+pub mod guide;
 pub mod handler;
 #[cfg(feature = "listener")]
 pub mod journal;

@@ -26,12 +26,45 @@ use crate::WebhookVerifier;
 /// decodes events on its own, and the client hands its verifier to anything
 /// that takes one (`From<WasenderSyncClient> for WebhookVerifier`).
 ///
+/// # Examples
+///
+/// Configured once, it verifies webhooks with no network at all:
+///
 /// ```
+/// use std::time::Duration;
 /// use wasenderapi::WasenderSyncClient;
-/// let client = WasenderSyncClient::builder("api-key").webhook_secret("secret").build();
+///
+/// let client = WasenderSyncClient::builder("api-key")
+///     .webhook_secret("secret")
+///     .timeout(Duration::from_secs(10))
+///     .build();
 /// let body = br#"{"event":"session.status","data":{"status":"connected"}}"#;
-/// let event = client.handle_webhook_event(body, Some("secret")).unwrap();
+/// let event = client.handle_webhook_event(body, Some("secret"))?;
 /// assert_eq!(event.event_type().as_str(), "session.status");
+/// assert!(!format!("{client:?}").contains("api-key")); // never printed
+/// # Ok::<(), wasenderapi::WasenderError>(())
+/// ```
+///
+/// Sending and replying call the API (so this one is only compiled):
+///
+/// ```no_run
+/// use wasenderapi::client::Message;
+/// use wasenderapi::event::WebhookMessage;
+/// use wasenderapi::WasenderSyncClient;
+///
+/// fn answer(client: &WasenderSyncClient, incoming: &WebhookMessage) -> wasenderapi::Result<()> {
+///     if let Some(text) = incoming.text() {
+///         client.reply_text(incoming, &format!("You said: {text}"))?;
+///     }
+///     Ok(())
+/// }
+///
+/// let client = WasenderSyncClient::new(std::env::var("WASENDER_API_KEY").unwrap_or_default());
+/// let sent = client.send_text("+1234567890", "Hello from Rust")?;
+/// println!("msgId {:?}", sent.msg_id());
+/// client.send(&Message::image("+1234567890", "https://example.com/a.jpg").caption("Look"))?;
+/// # let _ = answer;
+/// # Ok::<(), wasenderapi::WasenderError>(())
 /// ```
 #[derive(Clone)]
 pub struct WasenderSyncClient {

@@ -173,6 +173,10 @@ macro_rules! event_enums {
         ///
         /// `serde_json::to_value(&event)` gives back the received JSON.
         ///
+        /// # Examples
+        ///
+        /// Match the variant you expect and read its typed data:
+        ///
         /// ```
         /// use wasenderapi::{WasenderWebhookEvent, WebhookVerifier};
         ///
@@ -188,6 +192,19 @@ macro_rules! event_enums {
         ///     other => panic!("unexpected {}", other.event_type().as_str()),
         /// }
         /// assert_eq!(event.session_id(), Some("a1b2c3d4e5f6a7b8"));
+        /// # Ok::<(), wasenderapi::WasenderError>(())
+        /// ```
+        ///
+        /// An event name this crate does not know is data, not an error:
+        ///
+        /// ```
+        /// use wasenderapi::WasenderWebhookEvent;
+        ///
+        /// let event = WasenderWebhookEvent::from_slice(br#"{"event":"labels.edit","data":{"id":"7"}}"#)?;
+        /// assert!(!event.event_type().is_known());
+        /// assert_eq!(event.event_type().as_str(), "labels.edit");
+        /// let WasenderWebhookEvent::Unknown(unknown) = &event else { unreachable!() };
+        /// assert_eq!(unknown.data().and_then(|d| d["id"].as_str()), Some("7"));
         /// # Ok::<(), wasenderapi::WasenderError>(())
         /// ```
         #[derive(Debug, Clone, PartialEq)]

@@ -387,6 +387,41 @@ impl MessageContent {
 
 wire_object! {
     /// A WhatsApp message as webhooks carry it.
+    ///
+    /// The fields hold what was received under the wire names; the methods
+    /// read through the protocol's quirks: [`text`](Self::text) finds the text
+    /// in `messageBody`, the content, a caption or an ephemeral, view-once or
+    /// edited wrapper; [`sender_phone`](Self::sender_phone) takes the digits
+    /// from the fields the docs recommend (the chat JID is often a LID, not a
+    /// phone); [`id`](Self::id) is the `key.id` to dedupe on.
+    ///
+    /// # Examples
+    ///
+    /// An incoming group message with an image:
+    ///
+    /// ```
+    /// use wasenderapi::event::MediaKind;
+    /// use wasenderapi::WasenderWebhookEvent;
+    ///
+    /// let body = br#"{"event":"messages-group.received","data":{"messages":{
+    ///     "key":{"id":"3EB0G1","fromMe":false,"remoteJid":"120363000000000000@g.us",
+    ///            "participant":"98765@lid","cleanedParticipantPn":"15550001111"},
+    ///     "pushName":"Ana","messageTimestamp":"1747775431",
+    ///     "message":{"imageMessage":{"mimetype":"image/jpeg","caption":"Our stand","fileLength":"52311"}}}}}"#;
+    /// let event = WasenderWebhookEvent::from_slice(body)?;
+    /// let message = &event.messages()[0];
+    ///
+    /// assert_eq!(message.id(), Some("3EB0G1"));
+    /// assert!(message.is_group() && !message.is_from_me());
+    /// assert_eq!(message.sender_jid(), Some("98765@lid"));
+    /// assert_eq!(message.sender_phone().as_deref(), Some("15550001111"));
+    /// assert_eq!(message.push_name(), Some("Ana"));
+    /// assert_eq!(message.timestamp_secs(), Some(1_747_775_431)); // a string on the wire
+    /// assert_eq!(message.text(), Some("Our stand")); // the caption
+    /// let media = message.media().expect("an image");
+    /// assert_eq!(media.kind, MediaKind::Image);
+    /// # Ok::<(), wasenderapi::WasenderError>(())
+    /// ```
     pub struct WebhookMessage {
         /// Identifies the message and its chat.
         "key" => key: Box<MessageKey>,

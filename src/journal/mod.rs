@@ -26,6 +26,10 @@
 //! [`DeadLetters::read`] reads a dead-letter file without opening (or
 //! locking) the journal.
 //!
+//! Running it (one directory per listener, disk use, replaying a backlog,
+//! inspecting a live journal and its dead letters with the `wasender` CLI)
+//! is in the [operations guide](crate::guide#the-journal-and-dead-letters).
+//!
 //! # Guarantees
 //!
 //! - **Durable appends, with group commit.** An append returns only once the

@@ -38,7 +38,13 @@ pub const DEFAULT_PATH: &str = "/webhook";
 
 /// Configures and starts a [`WebhookListener`]. Made by [`WebhookListener::builder`].
 ///
-/// Every setter documents its default; the defaults are safe to face the internet.
+/// Every setter documents its default; the defaults are safe to face the
+/// internet (the [operations guide](crate::guide#limits-and-hostile-input)
+/// has them in one table).
+///
+/// # Examples
+///
+/// A durable listener on a free port of 127.0.0.1, started and stopped:
 ///
 /// ```
 /// use std::time::Duration;
@@ -348,7 +354,7 @@ impl<H> WebhookListenerBuilder<H> {
     ///
     /// Give your service manager a stop timeout longer than this (systemd
     /// `TimeoutStopSec`, `docker stop --time`, Kubernetes
-    /// `terminationGracePeriodSeconds`): see the [module docs](super#stopping).
+    /// `terminationGracePeriodSeconds`): see the [operations guide](crate::guide#stopping-and-draining).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
         self
@@ -645,7 +651,7 @@ impl<H> WebhookListenerBuilder<H> {
 
 impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// When events are answered and what is kept of them (default
-    /// [`DeliveryMode::Inline`]). See the [module docs](super#delivery-modes).
+    /// [`DeliveryMode::Inline`]). See the [operations guide](crate::guide#choosing-a-delivery-mode).
     pub fn delivery_mode(mut self, mode: DeliveryMode) -> Self {
         self.mode = mode;
         self
@@ -714,7 +720,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// [`WasenderError::Journal`] or [`WasenderError::JournalFormat`] when
     /// the journal cannot be opened; [`WasenderError::Io`] when a thread
     /// cannot be started, or (with `shutdown_on_signals`, see
-    /// [Stopping](super#stopping)) the signal handlers cannot be installed.
+    /// [Stopping](crate::guide#stopping-and-draining)) the signal handlers cannot be installed.
     pub fn spawn(self) -> Result<WebhookListener> {
         let workers = self.workers.unwrap_or_else(|| match &self.mode {
             DeliveryMode::Durable { .. } => WAITING_WORKERS.max(cpu_count()),
@@ -775,7 +781,7 @@ impl<H: WebhookHandler + 'static> WebhookListenerBuilder<H> {
     /// Binds and runs the listener on the calling thread's behalf, blocking
     /// until it is stopped; returns the final counters. With
     /// `shutdown_on_signals(true)` (feature `signals`, see
-    /// [Stopping](super#stopping)) it stops on SIGTERM or SIGINT; otherwise
+    /// [Stopping](crate::guide#stopping-and-draining)) it stops on SIGTERM or SIGINT; otherwise
     /// it runs until the process ends.
     ///
     /// To stop it from elsewhere, use [`spawn`](Self::spawn), hand a

@@ -17,7 +17,7 @@ use crate::sync::lock;
 
 /// The most rejected requests logged at `warn` per second by one listener;
 /// the rest are counted and summed up in one line (see the
-/// [module docs](super#logging)).
+/// [operations guide](crate::guide#logging)).
 pub(crate) const REJECTION_WARNINGS_PER_SECOND: u32 = 10;
 
 /// The refill period of the bucket.

@@ -72,7 +72,7 @@ impl ShutdownHandle {
     /// Like [`shutdown`](Self::shutdown), and cuts the drain deadline to
     /// zero, also when a graceful shutdown is already under way: what the
     /// second SIGTERM does under `run_until_signal` (see
-    /// [Stopping](super#stopping)). Work in
+    /// [Stopping](crate::guide#stopping-and-draining)). Work in
     /// progress is not waited for: durable mode leaves pending events in the
     /// journal (handed to the handler at the next start), the in-memory
     /// queue counts them in [`ListenerStats::dropped`]; requests still
@@ -266,7 +266,7 @@ impl WebhookListener {
     }
 
     /// Blocks until the listener is stopped through a [`ShutdownHandle`] (or
-    /// a signal, with `shutdown_on_signals(true)`: see [Stopping](super#stopping)),
+    /// a signal, with `shutdown_on_signals(true)`: see [Stopping](crate::guide#stopping-and-draining)),
     /// then finishes the graceful shutdown like [`shutdown`](Self::shutdown)
     /// and returns the final counters.
     pub fn join(mut self) -> ListenerStats {
@@ -297,7 +297,7 @@ impl WebhookListener {
     /// cannot put back the operating system's default action: after this
     /// returns, SIGTERM and SIGINT are ignored unless you install a handler
     /// of your own, so return from `main` (or exit) soon after. See the
-    /// [module docs](super#stopping) for service managers and containers.
+    /// [operations guide](crate::guide#stopping-and-draining) for service managers and containers.
     ///
     /// Errors: [`WasenderError::Io`](crate::WasenderError::Io) when the
     /// handlers cannot be installed; the listener is then shut down.

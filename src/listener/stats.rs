@@ -15,6 +15,40 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// request outcome is `queued`; the handler runs later, and `handled`,
 /// `handler_errors` and `handler_panics` then count handler attempts (replayed
 /// events included), not requests.
+///
+/// With the `metrics` feature the same counters are served to Prometheus
+/// (see [`metrics`](super::WebhookListenerBuilder#method.metrics)).
+///
+/// # Examples
+///
+/// A request with a wrong signature, as the counters see it:
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
+///
+/// struct Bot;
+/// impl WebhookHandler for Bot {
+///     type Error = std::convert::Infallible;
+/// }
+///
+/// let listener = WebhookListener::builder(WebhookVerifier::with_secret("webhook-secret"), Bot)
+///     .bind("127.0.0.1:0")
+///     .spawn()?;
+/// let mut conn = std::net::TcpStream::connect(listener.local_addr())?;
+/// conn.write_all(
+///     b"POST /webhook HTTP/1.1\r\nHost: bot\r\nX-Webhook-Signature: a-guess\r\n\
+///       Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+/// )?;
+/// conn.read_to_end(&mut Vec::new())?; // the 401, then the close
+///
+/// let stats = listener.stats(); // a snapshot; the listener keeps counting
+/// assert_eq!((stats.received, stats.rejected_signature, stats.handled), (1, 1, 0));
+/// assert_eq!(stats.rejected(), 1); // every rejected_* counter summed
+/// let last = listener.shutdown(); // the final counters
+/// assert_eq!(last.in_flight, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ListenerStats {

@@ -188,50 +188,13 @@
 //! history is trimmed (`XTRIM MINID ~ <oldest pending, or the next
 //! undelivered entry>`).
 //!
-//! # Guarantees
+//! # Guarantees and running it
 //!
-//! - **No acknowledged event is lost while Redis keeps its data.** A 200
-//!   is sent only after the entry is in Redis (and confirmed by the
-//!   configured replicas). Entries are deleted only once acknowledged
-//!   (trimming) — except with [`max_stream_len`](RedisAppenderOptions::max_stream_len),
-//!   which caps the stream whatever was handled. What "in Redis" survives
-//!   is Redis's own persistence: with `appendonly yes` and
-//!   `appendfsync always`, an acknowledged event survives a Redis crash or
-//!   `SIGKILL` (Redis answers only after the `fsync`); with `everysec`, up to
-//!   about a second of acknowledged events can be lost in a crash of the
-//!   Redis machine; without persistence, everything in memory. With
-//!   replicas, `WAIT` protects against losing the primary. Run Redis with
-//!   `maxmemory-policy noeviction`: an evicting policy may delete the stream.
-//! - **At least once.** An entry is handled until the handler returns `Ok`
-//!   and the `XACK` lands, or it is dead-lettered. A worker that dies
-//!   (crash, `SIGKILL`, lost machine) leaves its entries pending; another
-//!   worker takes them over once they have been idle for `claim_idle`. An
-//!   entry is handled more than once when: a worker died after the handler
-//!   returned and before its `XACK` landed; Redis lost an acknowledgement
-//!   (crash with `everysec`); a handler call outlived `claim_idle` (another
-//!   worker took it over); or the worker could not reach Redis to
-//!   acknowledge. Handlers that must not act twice should key on the
-//!   message id.
-//! - **Attempts are handler calls, counted in Redis** as each call begins,
-//!   so retries and the dead-letter limit survive worker restarts, and a
-//!   call cut short by a crash counts; a delivery that never reached a
-//!   handler does not.
-//! - **Dedupe is shared and atomic.** The same event sent to two listeners
-//!   within the dedupe time is added once: the dedupe check and the
-//!   append are one script, so a duplicate answer never hides an event that
-//!   is not in the stream. Left open: a failed `WAIT` removes the key again
-//!   (the sender's retry is then added a second time: handled twice rather
-//!   than lost), and a duplicate that arrives while the first copy is still
-//!   waiting for `WAIT` is answered 200 before that copy is confirmed.
-//!   Requeued dead letters bypass dedupe. The key is the one every mode uses;
-//!   the window is a time, not a count like the listener's own (see
-//!   [`RedisAppenderOptions::dedupe_ttl`] for why).
-//! - **Ordering**: entries are added in the order Redis ran the appends
-//!   (not the order of the events' timestamps), and read in stream order,
-//!   but several handler threads and workers run them side by side, and
-//!   retries and takeovers run later: there is no ordering between events.
-//!   Use one worker with one handler thread for "mostly in order", never
-//!   strict.
+//! What a 200 means, what survives a crash of a worker or of Redis, when an
+//! event is handled twice, and the Redis settings (`appendfsync`,
+//! `maxmemory-policy`, replicas) that make it hold are in the operations
+//! guide, [Scaling out on Redis Streams](crate::guide#scaling-out-on-redis-streams),
+//! with how to try it and inspect the stream with `redis-cli`.
 
 mod acking;
 mod append;

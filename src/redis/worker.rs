@@ -81,13 +81,20 @@ counters! {
 /// after the handler returned `Ok`, retries failures with backoff, moves an
 /// entry to the dead-letter stream after the last attempt, and takes over
 /// entries that crashed or stuck workers left pending. Run as many workers,
-/// in as many processes and on as many machines, as you like. See the
-/// [module docs](super) for the guarantees.
+/// in as many processes and on as many machines, as you like. The
+/// [module docs](super) describe what it does with Redis; the
+/// [operations guide](crate::guide#what-redis-delivery-guarantees) what it
+/// guarantees.
 ///
 /// Like the listener, it is stopped with [`shutdown`](Self::shutdown), a
 /// [`WorkerShutdownHandle`] and [`join`](Self::join), or
 /// `run_until_signal` (feature `signals`); dropping it stops it
 /// gracefully too.
+///
+/// # Examples
+///
+/// A worker with four handler threads, stopped from another thread (it needs
+/// a Redis server, so this example is only compiled):
 ///
 /// ```no_run
 /// use std::time::Duration;

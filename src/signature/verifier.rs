@@ -100,6 +100,8 @@ impl AcceptedSecret {
 /// `listener`) or call [`handle_webhook_event`](Self::handle_webhook_event)
 /// from your own server.
 ///
+/// # Examples
+///
 /// ```
 /// use wasenderapi::{WasenderError, WebhookVerifier};
 /// use wasenderapi::signature::{sign_webhook, SignatureScheme};

@@ -8,7 +8,7 @@ pub const DEFAULT_DELIVERY_CAPACITY: usize = 1024;
 
 /// When the listener answers a verified event, and what it keeps of it.
 /// Set with [`delivery_mode`](super::super::WebhookListenerBuilder::delivery_mode);
-/// see the [module docs](crate::listener#delivery-modes) for what each mode promises.
+/// see the [operations guide](crate::guide#choosing-a-delivery-mode) for what each mode promises.
 ///
 /// ```
 /// use wasenderapi::listener::DeliveryMode;

@@ -13,7 +13,7 @@
 //!   unset: inline delivery;
 //! - `WASENDER_REDIS_URL` (with `--features redis`): add each event to a
 //!   Redis stream for `redis_worker` processes to handle, instead of handling
-//!   it here (see "Scaling out" in the README);
+//!   it here (see "Scaling out on Redis Streams" in docs/operations.md);
 //! - `RUST_LOG`: default `info`; `debug` shows every request and event.
 //!
 //! It serves Prometheus metrics at `GET /metrics` (the default `metrics` feature);

@@ -24,6 +24,25 @@ macro_rules! counters {
             $( $(#[$field_meta])* pub $field: u64, )*
         }
 
+        /// One line for logs: every counter that is not zero, as `name n`
+        /// (underscores read as spaces), or `nothing counted`.
+        impl ::std::fmt::Display for $stats {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                let mut first = true;
+                $(
+                    if self.$field != 0 {
+                        let sep = if first { "" } else { ", " };
+                        first = false;
+                        write!(f, "{sep}{} {}", stringify!($field).replace('_', " "), self.$field)?;
+                    }
+                )*
+                if first {
+                    f.write_str("nothing counted")?;
+                }
+                Ok(())
+            }
+        }
+
         #[doc = concat!("The live counters behind [`", stringify!($stats), "`].")]
         #[derive(Debug, Default)]
         pub(crate) struct $live {
@@ -67,6 +86,15 @@ mod tests {
             /// Two.
             two,
         }
+    }
+
+    #[test]
+    fn the_log_line_names_what_is_not_zero() {
+        assert_eq!(TestStats::default().to_string(), "nothing counted");
+        let stats = TestStats { one: 0, two: 3 };
+        assert_eq!(stats.to_string(), "two 3");
+        let stats = TestStats { one: 1, two: 2 };
+        assert_eq!(stats.to_string(), "one 1, two 2");
     }
 
     #[test]

@@ -362,11 +362,7 @@ impl RedisWorker {
         threads.acker.join_by(acker_deadline);
         let holding = reader_left + stragglers;
         handling::hand_back(shared, holding == 0);
-        log::info!(
-            "Redis worker {} stopped: {:?}",
-            shared.consumer,
-            self.stats()
-        );
+        log::info!("Redis worker {} stopped: {}", shared.consumer, self.stats());
     }
 }
 

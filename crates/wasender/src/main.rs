@@ -537,7 +537,7 @@ fn worker(args: WorkerArgs) -> Outcome {
         RedisOptions::new(args.redis.as_str()).redacted_url()
     );
     let stats = worker.run_until_signal()?;
-    log::info!("stopped: {stats:?}");
+    log::info!("stopped: {stats}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -136,7 +136,7 @@ fn the_listener_logs_start_events_rate_limited_rejections_and_stop() {
         let Some(n) = suppressed(line) else { continue };
         if line.thread == me {
             at_stop.push(n);
-        } else if next_of_thread(at).is_some_and(|next| ours(next)) {
+        } else if next_of_thread(at).is_some_and(&ours) {
             at_refill += n;
         }
     }

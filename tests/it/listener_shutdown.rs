@@ -12,6 +12,8 @@ use crate::support::http::{post_request, refuses_connections};
 use crate::support::listener::builder;
 use crate::support::{event, signature, wait_for, Conn, Recorder, Response};
 
+const HEALTH_REQUEST: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n";
+
 /// A listener with `drain_timeout` whose inline handler is blocked inside
 /// one request (event `STUCK`); the client thread returns the reply, if any.
 fn stuck_in_an_inline_handler(
@@ -62,8 +64,11 @@ fn the_drain_timeout_bounds_a_shutdown_waiting_on_an_inline_handler() {
 fn shutdown_now_stops_waiting_for_an_inline_handler_at_once() {
     let (listener, recorder, client) = stuck_in_an_inline_handler(Duration::from_secs(30));
     let addr = listener.local_addr();
-    // Opened before the shutdown, so still served while it drains.
+    // Opened (and served, so surely taken in) before the shutdown, so still
+    // served while it drains.
     let mut probe = Conn::open(addr);
+    probe.send(HEALTH_REQUEST);
+    assert_eq!(probe.read_reply().status, 200);
     let handle = listener.shutdown_handle();
     let runner = std::thread::spawn(move || listener.join());
     handle.shutdown();
@@ -72,7 +77,7 @@ fn shutdown_now_stops_waiting_for_an_inline_handler_at_once() {
     wait_for("the shutdown to begin", Duration::from_secs(5), || {
         refuses_connections(addr)
     });
-    probe.send(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n");
+    probe.send(HEALTH_REQUEST);
     let health = probe.read_reply();
     assert_eq!(
         (health.status, health.json()["reason"].as_str()),

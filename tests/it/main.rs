@@ -1,8 +1,10 @@
 //! The integration tests, as one test binary: one module per concern, one
 //! [`support`] tree of shared helpers. One binary links the crate once
-//! (instead of once per file), and runs every test in threads side by side;
-//! so no test changes what the process shares (its logger, limits, signal
-//! handlers, working directory): whatever must, happens in a child process.
+//! (instead of once per file), and runs every test in threads side by side.
+//! So no test changes what the process shares: signals, limits, kills and
+//! memory measurements go to child processes ([`support::process`]), the
+//! one logger is installed once for the whole binary ([`support::logs`]),
+//! and the heaviest tests keep apart ([`support::heavy`]).
 //!
 //! Run one module with a filter: `cargo test --all-features --test it listener_tls::`.
 

@@ -112,7 +112,9 @@ fn attacker_main() {
     let stop = Arc::new(AtomicBool::new(false));
     let idle_open = Arc::new(AtomicUsize::new(0));
     let slow_open = Arc::new(AtomicUsize::new(0));
-    let stalled_open = Arc::new(AtomicUsize::new(0));
+    // One count per stalled-body thread (each stores its own), summed when said.
+    let stalled_open: Vec<Arc<AtomicUsize>> =
+        (0..4).map(|_| Arc::new(AtomicUsize::new(0))).collect();
     let mut attackers = Vec::new();
     // Idle: connect and send nothing.
     attackers.push(hold(
@@ -133,7 +135,7 @@ fn attacker_main() {
         Arc::clone(&slow_open),
     ));
     // Stalled large bodies: 1 MiB declared, all but one byte sent, then nothing.
-    for _ in 0..4 {
+    for open in &stalled_open {
         attackers.push(hold(
             4,
             addr,
@@ -155,7 +157,7 @@ fn attacker_main() {
                 Ok(())
             },
             Arc::clone(&stop),
-            Arc::clone(&stalled_open),
+            Arc::clone(open),
         ));
     }
     let reporter = {
@@ -166,7 +168,10 @@ fn attacker_main() {
                     "held {} {} {}",
                     idle_open.load(Ordering::Relaxed),
                     slow_open.load(Ordering::Relaxed),
-                    stalled_open.load(Ordering::Relaxed)
+                    stalled_open
+                        .iter()
+                        .map(|open| open.load(Ordering::Relaxed))
+                        .sum::<usize>()
                 ));
                 // How often the parent hears of the attack (the input, not a wait).
                 thread::sleep(Duration::from_millis(100));

@@ -170,7 +170,7 @@ impl Scenario {
 
 /// `senders` threads post signed events on keep-alive connections until
 /// `stop` is set or the listener stops taking connections, counting the
-/// answers 200 in `acked`; each returns the ids answered 200.
+/// answers 200 in `acked_so_far`; each returns the ids answered 200.
 fn load(
     addr: SocketAddr,
     tag: &str,

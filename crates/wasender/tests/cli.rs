@@ -393,14 +393,13 @@ impl Listen {
             .status()
             .expect("kill runs");
         assert!(killed.success());
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "wasender listen did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let mut status = None;
+        let stopped = wait_until(WAIT, || {
+            status = self.child.try_wait().expect("wait");
+            status.is_some()
+        });
+        assert!(stopped, "wasender listen did not stop");
+        let status = status.expect("an exit status");
         // The log thread ends with the pipe: collect what is left of it.
         let mut log = Vec::new();
         while let Ok(line) = self.log.recv_timeout(WAIT) {

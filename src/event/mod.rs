@@ -56,7 +56,7 @@
 //!    `session_id` or `messages` if the data carries them).
 //! 3. The test: add the documented payload to `tests/fixtures/` (or a shape from
 //!    PROTOCOL.md to `tests/fixtures/shapes/`) and give the recorder in
-//!    `tests/event_fixtures.rs` the new method.
+//!    `tests/it/event_fixtures.rs` the new method.
 //!    `every_catalogued_type_has_a_sample_that_decodes_and_dispatches` fails
 //!    until both exist; `handler::tests` check the method name.
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use wasenderapi::journal::bench::{Journal, JournalOptions};
+use wasenderapi::journal::bench::{open_journal, JournalOptions};
 
 const THREADS: usize = 8;
 
@@ -33,7 +33,7 @@ fn run(label: &str, options: JournalOptions, per_thread: usize) -> Run {
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    let (journal, _) = Journal::open(&dir, options).expect("open the bench journal");
+    let (journal, _) = open_journal(&dir, options).expect("open the bench journal");
     let journal = Arc::new(journal);
     let body = br#"{"event":"messages.upsert","timestamp":1633456789,"data":{"messages":{"key":{"id":"3EB0X1","fromMe":false,"remoteJid":"1234567890@s.whatsapp.net"},"messageBody":"Hello"}}}"#;
     let started = Instant::now();

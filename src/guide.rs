@@ -19,7 +19,7 @@
 [`JournalDir`]: crate::journal::JournalDir
 [`ListenerStats`]: crate::listener::ListenerStats
 [`ShutdownHandle`]: crate::listener::ShutdownHandle
-[`WebhookListener`]: crate::WebhookListener
+[`WebhookListener`]: crate::listener::server::WebhookListener
 [`WebhookListenerBuilder`]: crate::listener::WebhookListenerBuilder
 [`WebhookListenerBuilder::dedupe`]: crate::listener::WebhookListenerBuilder::dedupe
 [`WebhookListenerBuilder::delivery_mode`]: crate::listener::WebhookListenerBuilder::delivery_mode
@@ -45,7 +45,7 @@
 #![cfg_attr(
     all(feature = "listener", feature = "redis"),
     doc = "
-[`WebhookListener::redis_builder`]: crate::WebhookListener::redis_builder
+[`WebhookListener::redis_builder`]: crate::listener::server::WebhookListener::redis_builder
 "
 )]
 #![cfg_attr(

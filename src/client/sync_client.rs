@@ -7,7 +7,7 @@ use super::builder::WasenderSyncClientBuilder;
 use super::transport;
 use super::{RetryPolicy, DEFAULT_BASE_URL};
 use crate::secret::Secret;
-use crate::WebhookVerifier;
+use crate::signature::verifier::WebhookVerifier;
 
 /// The WasenderAPI client: holds the session API key and the webhook secret(s),
 /// and calls the REST API.

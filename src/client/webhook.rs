@@ -3,7 +3,7 @@
 use super::WasenderSyncClient;
 use crate::error::WasenderError;
 use crate::event::WasenderWebhookEvent;
-use crate::WebhookVerifier;
+use crate::signature::verifier::WebhookVerifier;
 
 impl WasenderSyncClient {
     /// The webhook verifier in use.

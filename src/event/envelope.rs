@@ -214,7 +214,7 @@ macro_rules! event_enums {
                 $(#[$doc])*
                 #[doc = concat!(
                     "\n\n`", $name, "`, dispatched to [`WebhookHandler::", stringify!($method),
-                    "`](crate::WebhookHandler::", stringify!($method), ")."
+                    "`](crate::handler::webhook::WebhookHandler::", stringify!($method), ")."
                 )]
                 $variant(Box<WebhookEvent<$data>>),
             )*

@@ -125,8 +125,8 @@ pub(crate) fn report_dead_letter(letter: &DeadLetter, hook: Option<&DeadLetterHo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::envelope::WebhookEvent;
     use crate::event::parse_event;
-    use crate::WebhookEvent;
 
     /// Fails its first `fail` calls, then succeeds.
     struct Flaky {

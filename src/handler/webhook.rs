@@ -4,8 +4,9 @@
 use serde_json::Value;
 
 // The catalogue names its data types as `crate::event` exports them.
+use crate::event::envelope::WasenderWebhookEvent;
+use crate::event::envelope::WebhookEvent;
 use crate::event::*;
-use crate::{WasenderWebhookEvent, WebhookEvent};
 
 /// One `WebhookHandler` method per catalogue entry, doing nothing by default.
 macro_rules! handler_methods {
@@ -219,7 +220,7 @@ pub fn dispatch_typed<H: WebhookHandler + ?Sized>(
 mod tests {
     use std::sync::Mutex;
 
-    use crate::WasenderWebhookEventType;
+    use crate::event::envelope::WasenderWebhookEventType;
 
     use super::*;
 

@@ -99,7 +99,7 @@ pub struct DeadLetters {
 
 impl DeadLetters {
     /// Opens (creating if needed) the file at `path` for appending.
-    pub(crate) fn open(path: impl AsRef<Path>) -> crate::Result<Self> {
+    pub(crate) fn open(path: impl AsRef<Path>) -> crate::error::Result<Self> {
         let path = path.as_ref().to_path_buf();
         let file = Self::open_append(&path).map_err(|e| io_error(&path, e))?;
         Ok(Self {
@@ -129,7 +129,7 @@ impl DeadLetters {
     }
 
     /// Every letter in the file, oldest first (see [`DeadLetters::read`]).
-    pub(crate) fn list(&self) -> crate::Result<Vec<DeadLetter>> {
+    pub(crate) fn list(&self) -> crate::error::Result<Vec<DeadLetter>> {
         let _appends = lock(&self.file);
         self.load()
     }
@@ -141,8 +141,8 @@ impl DeadLetters {
     /// version) is never rewritten.
     pub(crate) fn update<T>(
         &self,
-        change: impl FnOnce(&mut Vec<DeadLetter>) -> crate::Result<(T, bool)>,
-    ) -> crate::Result<T> {
+        change: impl FnOnce(&mut Vec<DeadLetter>) -> crate::error::Result<(T, bool)>,
+    ) -> crate::error::Result<T> {
         let mut file = lock(&self.file);
         let mut letters = self.load()?;
         let (out, changed) = change(&mut letters)?;
@@ -161,7 +161,7 @@ impl DeadLetters {
     }
 
     /// The letters in the file; a missing file holds none.
-    fn load(&self) -> crate::Result<Vec<DeadLetter>> {
+    fn load(&self) -> crate::error::Result<Vec<DeadLetter>> {
         if !self.path.exists() {
             return Ok(Vec::new());
         }
@@ -187,7 +187,7 @@ impl DeadLetters {
     /// }
     /// # Ok::<(), wasenderapi::WasenderError>(())
     /// ```
-    pub fn read(path: impl AsRef<Path>) -> crate::Result<Vec<DeadLetter>> {
+    pub fn read(path: impl AsRef<Path>) -> crate::error::Result<Vec<DeadLetter>> {
         let path = path.as_ref();
         let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
         let text = String::from_utf8_lossy(&bytes);

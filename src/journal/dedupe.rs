@@ -95,7 +95,7 @@ impl DedupeWindow {
     /// version line names another format, or that is not a dedupe file at
     /// all, is refused with [`WasenderError::JournalFormat`](crate::WasenderError::JournalFormat)
     /// and left as it is.
-    pub(crate) fn open(path: impl AsRef<Path>, capacity: usize) -> crate::Result<Self> {
+    pub(crate) fn open(path: impl AsRef<Path>, capacity: usize) -> crate::error::Result<Self> {
         let path = path.as_ref().to_path_buf();
         let mut window = Window::new(capacity);
         replay(&path, |op, key| match op {
@@ -117,7 +117,7 @@ impl DedupeWindow {
     /// capacity without writing a line, so this counts those still in the
     /// file: at most the window's capacity plus what it wrote since the file
     /// was last compacted.
-    pub(crate) fn count_keys(path: impl AsRef<Path>) -> crate::Result<u64> {
+    pub(crate) fn count_keys(path: impl AsRef<Path>) -> crate::error::Result<u64> {
         let mut keys: HashSet<String> = HashSet::new();
         replay(path.as_ref(), |op, key| {
             if op == INSERT {
@@ -187,7 +187,7 @@ impl DedupeWindow {
 /// bytes, is empty) and calls `apply` with each change line, oldest first:
 /// [`INSERT`] or [`REMOVE`] and the key. Damaged lines are skipped with a
 /// warning; a file in another format is refused.
-fn replay(path: &Path, mut apply: impl FnMut(char, &str)) -> crate::Result<()> {
+fn replay(path: &Path, mut apply: impl FnMut(char, &str)) -> crate::error::Result<()> {
     let text = match fs::read(path) {
         // Zero bytes only (a crash before any data reached the disk) hold nothing.
         Ok(bytes) if bytes.iter().all(|&b| b == 0) => String::new(),
@@ -222,7 +222,7 @@ fn replay(path: &Path, mut apply: impl FnMut(char, &str)) -> crate::Result<()> {
 /// Checks the first line of a dedupe file: `true` when it is the version
 /// line of this format, `false` when it is a key line (format 0, before the
 /// version line), an error for any other format.
-fn is_version_line(path: &Path, first: &str) -> crate::Result<bool> {
+fn is_version_line(path: &Path, first: &str) -> crate::error::Result<bool> {
     match first.strip_prefix(VERSION_PREFIX) {
         Some(version) if version.trim() == FORMAT_VERSION.to_string() => Ok(true),
         Some(version) => Err(format_error(

@@ -7,6 +7,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::open::open_journal;
 use super::record::{self, CorruptionKind, RecordKind};
 use super::segment::{self, FILE_HEADER_LEN};
 use super::{
@@ -99,7 +100,7 @@ impl JournalDir {
     /// println!("{} pending, {} dead letters", snapshot.stats().pending, snapshot.dead_letters().len());
     /// # Ok::<(), wasenderapi::WasenderError>(())
     /// ```
-    pub fn inspect(dir: impl AsRef<Path>) -> crate::Result<JournalSnapshot> {
+    pub fn inspect(dir: impl AsRef<Path>) -> crate::error::Result<JournalSnapshot> {
         let dir = dir.as_ref();
         check_journal_dir(dir)?;
         for _ in 0..INSPECT_ATTEMPTS {
@@ -109,7 +110,7 @@ impl JournalDir {
             };
             let letters_file = dir.join(DEAD_LETTER_FILE);
             let dead_letters = match DeadLetters::read(&letters_file) {
-                Err(crate::WasenderError::Journal { source, .. })
+                Err(crate::error::WasenderError::Journal { source, .. })
                     if source.kind() == io::ErrorKind::NotFound =>
                 {
                     Vec::new()
@@ -158,13 +159,13 @@ impl JournalDir {
     /// directory is missing, unreadable or holds no journal (`NotFound`); and
     /// [`WasenderError::JournalFormat`](crate::WasenderError::JournalFormat)
     /// when a file is in a format this build does not read.
-    pub fn open(dir: impl AsRef<Path>) -> crate::Result<JournalDir> {
+    pub fn open(dir: impl AsRef<Path>) -> crate::error::Result<JournalDir> {
         let dir = dir.as_ref();
         // A mistyped path must not get a journal created in it.
         check_journal_dir(dir)?;
         // Any record a listener wrote is read back and can be requeued.
         let options = JournalOptions::default().max_record_size(u32::MAX);
-        let (journal, recovery) = Journal::open(dir, options)?;
+        let (journal, recovery) = open_journal(dir, options)?;
         let dead_letters = DeadLetters::open(dir.join(DEAD_LETTER_FILE))?;
         Ok(JournalDir {
             dead_letters,
@@ -179,7 +180,7 @@ impl JournalDir {
     }
 
     /// Counts what the directory holds.
-    pub fn stats(&self) -> crate::Result<JournalInfo> {
+    pub fn stats(&self) -> crate::error::Result<JournalInfo> {
         let journal = self.journal.stats();
         let letters = self.dead_letters.list()?;
         let requeued = letters.iter().filter(|l| l.requeued_as.is_some()).count() as u64;
@@ -198,7 +199,7 @@ impl JournalDir {
 
     /// Every dead letter, oldest first, requeued ones included (with
     /// [`DeadLetter::requeued_as`] set).
-    pub fn dead_letters(&self) -> crate::Result<Vec<DeadLetter>> {
+    pub fn dead_letters(&self) -> crate::error::Result<Vec<DeadLetter>> {
         self.dead_letters.list()
     }
 
@@ -210,13 +211,13 @@ impl JournalDir {
     /// The events are made durable before the letters are marked: a crash in
     /// between can make a second requeue hand them over twice, never zero
     /// times.
-    pub fn requeue(&self, which: Requeue) -> crate::Result<usize> {
+    pub fn requeue(&self, which: Requeue) -> crate::error::Result<usize> {
         super::requeue(&self.journal, &self.dead_letters, &which).map(|seqs| seqs.len())
     }
 
     /// Removes every dead letter, requeued or not, from `dead-letters.jsonl`
     /// (rewritten atomically). Returns how many.
-    pub fn purge(&self) -> crate::Result<usize> {
+    pub fn purge(&self) -> crate::error::Result<usize> {
         super::purge(&self.dead_letters)
     }
 }
@@ -248,7 +249,7 @@ const INSPECT_ATTEMPTS: usize = 20;
 
 /// Fails unless `dir` is a directory holding a journal (a segment or a
 /// dead-letter file).
-fn check_journal_dir(dir: &Path) -> crate::Result<()> {
+fn check_journal_dir(dir: &Path) -> crate::error::Result<()> {
     let meta = fs::metadata(dir).map_err(|e| io_error(dir, e))?;
     if !meta.is_dir() {
         let not_dir = io::Error::new(io::ErrorKind::NotADirectory, "not a directory");
@@ -266,7 +267,7 @@ fn check_journal_dir(dir: &Path) -> crate::Result<()> {
 }
 
 /// Bytes of every file in `dir` (one removed meanwhile counts 0).
-fn dir_bytes(dir: &Path) -> crate::Result<u64> {
+fn dir_bytes(dir: &Path) -> crate::error::Result<u64> {
     let mut bytes = 0;
     for entry in fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
         let entry = entry.map_err(|e| io_error(dir, e))?;
@@ -286,7 +287,7 @@ struct SegmentCounts {
 /// Reads `segments` (oldest first) as recovery would, changing nothing:
 /// `None` when one of them was deleted meanwhile (a compaction), so the
 /// caller reads again.
-fn scan_segments(segments: &[(u64, PathBuf)]) -> crate::Result<Option<SegmentCounts>> {
+fn scan_segments(segments: &[(u64, PathBuf)]) -> crate::error::Result<Option<SegmentCounts>> {
     let mut pending: BTreeSet<u64> = BTreeSet::new();
     let mut done: BTreeSet<u64> = BTreeSet::new();
     let mut damaged_ranges = 0u64;
@@ -344,7 +345,7 @@ mod tests {
     #[test]
     fn inspect_reads_a_locked_journal_without_changing_it() {
         let tmp = TempDir::new("inspect-live");
-        let (journal, _) = Journal::open(tmp.path(), JournalOptions::default()).expect("open");
+        let (journal, _) = open_journal(tmp.path(), JournalOptions::default()).expect("open");
         let seqs = journal
             .append_many(&[b"one", b"two", b"three"])
             .expect("append");
@@ -358,7 +359,7 @@ mod tests {
         assert!(
             matches!(
                 JournalDir::open(tmp.path()),
-                Err(crate::WasenderError::JournalLocked { .. })
+                Err(crate::error::WasenderError::JournalLocked { .. })
             ),
             "the listener's lock is still held"
         );

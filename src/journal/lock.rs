@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::io_error;
-use crate::WasenderError;
+use crate::error::WasenderError;
 
 /// The lock file's name in the journal directory.
 pub(crate) const LOCK_FILE: &str = "lock";
@@ -44,7 +44,7 @@ impl DirLock {
     ///
     /// Where the file system does not support locking at all, the journal
     /// opens unlocked with a `log::warn!`, as before locks existed.
-    pub(crate) fn acquire(dir: &Path) -> crate::Result<Self> {
+    pub(crate) fn acquire(dir: &Path) -> crate::error::Result<Self> {
         let path = dir.join(LOCK_FILE);
         let mut file = OpenOptions::new()
             .read(true)

@@ -143,7 +143,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::WasenderError;
+use crate::error::WasenderError;
 
 pub(crate) use crate::handler::DeadLetter;
 pub use dead_letter::DeadLetters;
@@ -151,6 +151,7 @@ pub use dead_letter::DeadLetters;
 pub(crate) use dedupe::dedupe_key;
 pub(crate) use dedupe::DedupeWindow;
 pub use dir::{JournalDir, JournalInfo, JournalSnapshot};
+pub(crate) use open::open_journal;
 pub(crate) use options::JournalOptions;
 pub use requeue::Requeue;
 pub(crate) use requeue::{purge, requeue};
@@ -167,7 +168,7 @@ pub(crate) const DEDUPE_FILE: &str = "dedupe.log";
 /// Enabled by the `bench-internals` cargo feature.
 #[cfg(feature = "bench-internals")]
 pub mod bench {
-    pub use super::open::{Corruption, Recovery};
+    pub use super::open::{open_journal, Corruption, Recovery};
     pub use super::options::JournalOptions;
     pub use super::record::CorruptionKind;
     pub use super::writer::{Journal, JournalStats, PendingBatch, Seq};

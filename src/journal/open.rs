@@ -18,10 +18,10 @@ use super::record::{self, CorruptionKind, RecordKind};
 use super::segment::{self, Layout, Location, SegmentMeta, FILE_HEADER_LEN};
 use super::writer::{Journal, Seq, Writer};
 use super::{format_error, io_error, JournalOptions, RECORD_LIMIT};
+use crate::error::Result;
 use crate::sync::lock;
-use crate::Result;
 
-/// What [`Journal::open`] found on disk.
+/// What [`open_journal`] found on disk.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Recovery {
@@ -44,7 +44,7 @@ impl Recovery {
     }
 }
 
-/// A damaged byte range found by [`Journal::open`].
+/// A damaged byte range found by [`open_journal`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Corruption {
@@ -60,7 +60,17 @@ pub struct Corruption {
     pub truncated: bool,
 }
 
-pub(super) fn open(dir: &Path, options: JournalOptions) -> Result<(Journal, Recovery)> {
+/// Opens (creating if needed) the journal in `dir`, recovers it, and
+/// returns it with the events still pending.
+///
+/// Damaged records are skipped and reported in [`Recovery::corruption`].
+/// The open fails with [`WasenderError::Journal`](crate::WasenderError::Journal)
+/// on an I/O error (permissions, a full disk) and with
+/// [`WasenderError::JournalFormat`](crate::WasenderError::JournalFormat)
+/// when a segment is in a format this build does not read; both name the
+/// file, and a refused segment is left untouched.
+pub fn open_journal(dir: impl AsRef<Path>, options: JournalOptions) -> Result<(Journal, Recovery)> {
+    let dir = dir.as_ref();
     fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
     // Before anything is read or repaired: a refused open changes nothing.
     let dir_lock = DirLock::acquire(dir)?;

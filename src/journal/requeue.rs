@@ -55,7 +55,7 @@ pub(crate) fn requeue(
     journal: &Journal,
     letters: &DeadLetters,
     which: &Requeue,
-) -> crate::Result<Vec<Seq>> {
+) -> crate::error::Result<Vec<Seq>> {
     letters.update(|all| {
         let picked: Vec<usize> = all
             .iter()
@@ -85,7 +85,7 @@ pub(crate) fn requeue(
 }
 
 /// Removes every letter (requeued or not) from the file; returns how many.
-pub(crate) fn purge(letters: &DeadLetters) -> crate::Result<usize> {
+pub(crate) fn purge(letters: &DeadLetters) -> crate::error::Result<usize> {
     letters.update(|all| {
         let purged = all.len();
         all.clear();

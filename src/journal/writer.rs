@@ -12,7 +12,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 
 use super::lock::DirLock;
-use super::open::Recovery;
 use super::record::{self, RecordKind};
 use super::segment::{self, Location, SegmentMeta, FILE_HEADER_LEN};
 use super::JournalOptions;
@@ -177,22 +176,6 @@ pub(super) fn bump(counter: &AtomicU64, by: u64) {
 }
 
 impl Journal {
-    /// Opens (creating if needed) the journal in `dir`, recovers it, and
-    /// returns it with the events still pending.
-    ///
-    /// Damaged records are skipped and reported in [`Recovery::corruption`].
-    /// The open fails with [`WasenderError::Journal`](crate::WasenderError::Journal)
-    /// on an I/O error (permissions, a full disk) and with
-    /// [`WasenderError::JournalFormat`](crate::WasenderError::JournalFormat)
-    /// when a segment is in a format this build does not read; both name the
-    /// file, and a refused segment is left untouched.
-    pub fn open(
-        dir: impl AsRef<Path>,
-        options: JournalOptions,
-    ) -> crate::Result<(Journal, Recovery)> {
-        super::open::open(dir.as_ref(), options)
-    }
-
     pub(super) fn from_parts(
         dir: PathBuf,
         options: JournalOptions,

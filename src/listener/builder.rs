@@ -19,7 +19,7 @@ use crate::error::{Result, WasenderError};
 use crate::handler::{DeadLetterHook, DEFAULT_DRAIN_TIMEOUT};
 use crate::handler::{HandlerRetryPolicy, WebhookHandler};
 use crate::journal::{DeadLetter, DedupeWindow};
-use crate::WebhookVerifier;
+use crate::signature::verifier::WebhookVerifier;
 
 /// Workers by default in the modes where processing mostly waits (the
 /// durable journal's `fsync`, a Redis round trip): enough to share an

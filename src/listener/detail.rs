@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::WasenderWebhookEventType;
+use crate::event::envelope::WasenderWebhookEventType;
 
 /// Upper bounds, in seconds, of the handler duration histogram's buckets
 /// (then `+Inf`): 1 ms to 30 s.

@@ -24,7 +24,7 @@ use super::http::{Later, Peer};
 use super::service::WebhookService;
 use super::stats::Counters;
 use crate::handler::WebhookHandler;
-use crate::WebhookVerifier;
+use crate::signature::verifier::WebhookVerifier;
 
 /// The head limit used by [`serve_script`].
 pub const FUZZ_MAX_HEAD: usize = 4096;

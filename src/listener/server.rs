@@ -14,8 +14,8 @@ use super::service::WebhookService;
 use super::stats::ListenerStats;
 use crate::handler::{IntoSharedHandler, WebhookHandler};
 use crate::journal::{DeadLetter, Requeue};
+use crate::signature::verifier::WebhookVerifier;
 use crate::sync::{lock, wait};
-use crate::WebhookVerifier;
 
 /// How long past the drain deadline shutdown still waits for the core's
 /// threads to write their last answers before leaving them behind.
@@ -314,7 +314,7 @@ impl WebhookListener {
     /// # Ok::<(), wasenderapi::WasenderError>(())
     /// ```
     #[cfg(all(feature = "signals", unix))]
-    pub fn run_until_signal(mut self) -> crate::Result<ListenerStats> {
+    pub fn run_until_signal(mut self) -> crate::error::Result<ListenerStats> {
         self.watch_signals()?;
         Ok(self.join())
     }
@@ -341,7 +341,7 @@ impl WebhookListener {
     /// Durable mode: those in `dead-letters.jsonl` in the journal directory.
     /// In-memory queued mode: the last 1000
     /// of this run. Inline mode has none (a failure answers 500).
-    pub fn dead_letters(&self) -> crate::Result<Vec<DeadLetter>> {
+    pub fn dead_letters(&self) -> crate::error::Result<Vec<DeadLetter>> {
         match self.delivery() {
             Some(delivery) => delivery.dead_letters(),
             None => Ok(Vec::new()),
@@ -376,7 +376,7 @@ impl WebhookListener {
     /// println!("handing {requeued} event(s) to the handler again");
     /// # Ok::<(), wasenderapi::WasenderError>(())
     /// ```
-    pub fn requeue_dead_letters(&self, which: Requeue) -> crate::Result<usize> {
+    pub fn requeue_dead_letters(&self, which: Requeue) -> crate::error::Result<usize> {
         match self.delivery() {
             Some(delivery) => delivery.requeue_dead_letters(&which),
             None => Ok(0),
@@ -385,7 +385,7 @@ impl WebhookListener {
 
     /// Removes every dead letter, requeued or not (durable mode: rewrites
     /// `dead-letters.jsonl` atomically). Returns how many.
-    pub fn purge_dead_letters(&self) -> crate::Result<usize> {
+    pub fn purge_dead_letters(&self) -> crate::error::Result<usize> {
         match self.delivery() {
             Some(delivery) => delivery.purge_dead_letters(),
             None => Ok(0),
@@ -427,7 +427,7 @@ impl WebhookListener {
     pub fn register_metrics(
         &self,
         registry: &mut prometheus_client::registry::Registry,
-    ) -> crate::Result<()> {
+    ) -> crate::error::Result<()> {
         super::metrics::register(self.service.counters(), registry)
     }
 

@@ -16,8 +16,8 @@ use super::routing::{route, Health, Route};
 use super::stats::{Counters, Outcome};
 use crate::error::WasenderError;
 use crate::handler::panic_message;
+use crate::signature::verifier::WebhookVerifier;
 use crate::signature::SIGNATURE_HEADER;
-use crate::WebhookVerifier;
 
 /// The listener's [`Service`].
 pub(crate) struct WebhookService {

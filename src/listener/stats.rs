@@ -233,7 +233,7 @@ impl Counters {
     }
 
     /// A request carried a verified event of type `kind` (metrics: events by type).
-    pub fn event_verified(&self, kind: &crate::WasenderWebhookEventType) {
+    pub fn event_verified(&self, kind: &crate::event::envelope::WasenderWebhookEventType) {
         #[cfg(feature = "metrics")]
         if let Some(metrics) = &self.metrics {
             metrics.event_verified(kind);

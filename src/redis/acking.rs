@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::connection::{failure_class, LazyConnection};
-use super::worker::Shared;
+use super::state::Shared;
 use crate::handler::counters;
 use crate::sync::{lock, wait, wait_timeout};
 
@@ -22,7 +22,7 @@ pub(crate) const TRIES: u32 = 3;
 /// How long handled ids wait for the reader's next fetch before the acker sends them.
 const LINGER: Duration = Duration::from_millis(2);
 
-/// Runs until [`Shared::close_acks`](super::worker::Shared) was called and every handed id is sent.
+/// Runs until [`Shared::close_acks`](super::state::Shared) was called and every handed id is sent.
 pub(crate) fn run(shared: &Shared) {
     let mut connection = shared.connector.lazy();
     while let Some(ids) = next_batch(shared) {

@@ -25,7 +25,7 @@ pub(crate) struct Connector {
 
 impl Connector {
     /// Parses the URL; no connection is opened yet. Call after `validate`.
-    pub fn new(options: &RedisOptions) -> crate::Result<Self> {
+    pub fn new(options: &RedisOptions) -> crate::error::Result<Self> {
         let client = Client::open(options.url.as_str()).map_err(|source| WasenderError::Redis {
             operation: "parsing the URL",
             source,

@@ -10,7 +10,7 @@ use ::redis::Value;
 use super::acking;
 use super::connection::{failure_class, LazyConnection};
 use super::entry::{self, now_ms, Entry};
-use super::worker::{is_zero, HandBack, Job, JobKind, Shared};
+use super::state::{is_zero, HandBack, Job, JobKind, Shared};
 use crate::event::parse_event;
 use crate::handler::counters;
 use crate::handler::dead_letter::NO_ANSWER;

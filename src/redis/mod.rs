@@ -205,6 +205,7 @@ mod handling;
 mod options;
 mod reading;
 mod scripts;
+mod state;
 mod worker;
 
 pub use append::{Appended, RedisAppender};
@@ -212,7 +213,7 @@ pub use dead_letters::RedisDeadLetters;
 pub use options::{
     RedisAppenderOptions, RedisOptions, DEFAULT_GROUP, DEFAULT_KEY_PREFIX, HANDED_BACK_CONSUMER,
 };
+pub use state::RedisWorkerStats;
 pub use worker::{
-    RedisWorker, RedisWorkerBuilder, RedisWorkerStats, WorkerShutdownHandle,
-    DEFAULT_WORKER_HANDLER_THREADS,
+    RedisWorker, RedisWorkerBuilder, WorkerShutdownHandle, DEFAULT_WORKER_HANDLER_THREADS,
 };

@@ -12,7 +12,7 @@ use ::redis::{RedisError, RedisResult, Value};
 use super::acking;
 use super::connection::{failure_class, is_no_group, LazyConnection};
 use super::entry::{next_id, value_bytes, Entry};
-use super::worker::{Job, JobKind, Shared};
+use super::state::{millis, Job, JobKind, Shared};
 use crate::handler::counters;
 use crate::handler::LastCall;
 
@@ -492,10 +492,6 @@ fn claim_interval(claim_idle: Duration) -> Duration {
 /// need, between 50 ms and a minute.
 fn forget_interval(forget_idle_consumers: Duration) -> Duration {
     (forget_idle_consumers / 2).clamp(Duration::from_millis(50), Duration::from_secs(60))
-}
-
-pub(crate) fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

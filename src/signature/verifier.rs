@@ -15,7 +15,7 @@ use super::{
     MAX_SIGNATURE_HEADER_LEN,
 };
 use crate::error::WasenderError;
-use crate::WasenderWebhookEvent;
+use crate::event::envelope::WasenderWebhookEvent;
 
 /// The padded buffer in 64-bit words: the bytes, zero-padded, then the length.
 const PADDED_WORDS: usize = MAX_PADDED_SECRET_LEN / 8 + 1;

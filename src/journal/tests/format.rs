@@ -9,10 +9,11 @@ use super::{
     dead_letters_with_tail, open, payload, payloads, record_len, segment_files, snapshot, TempDir,
     HEADER,
 };
+use crate::error::WasenderError;
+use crate::journal::open_journal;
 use crate::journal::record::{self, CorruptionKind, RecordKind};
 use crate::journal::segment::{file_header, segment_name};
-use crate::journal::{DeadLetter, DeadLetters, DedupeWindow, Journal, JournalOptions, Seq};
-use crate::WasenderError;
+use crate::journal::{DeadLetter, DeadLetters, DedupeWindow, JournalOptions, Seq};
 
 /// Writes `count` events, closes the journal, and returns its only segment.
 fn segment_with_events(dir: &Path, count: usize) -> std::path::PathBuf {
@@ -27,7 +28,7 @@ fn segment_with_events(dir: &Path, count: usize) -> std::path::PathBuf {
 }
 
 fn refused(dir: &Path) -> (std::path::PathBuf, String) {
-    match Journal::open(dir, JournalOptions::default()) {
+    match open_journal(dir, JournalOptions::default()) {
         Err(WasenderError::JournalFormat { path, reason }) => (path, reason),
         other => panic!("expected a format error, got {other:?}"),
     }
@@ -60,7 +61,7 @@ fn a_segment_of_a_newer_format_version_is_refused_and_nothing_is_touched() {
     assert_eq!(path, newer);
     assert!(reason.contains("version 2"), "{reason}");
     assert_eq!(snapshot(dir.path()), before, "no file was changed");
-    let error = Journal::open(dir.path(), JournalOptions::default()).expect_err("refused");
+    let error = open_journal(dir.path(), JournalOptions::default()).expect_err("refused");
     let message = error.to_string();
     assert!(message.contains(&newer.display().to_string()), "{message}");
     assert!(message.contains("left untouched"), "{message}");
@@ -203,11 +204,11 @@ fn an_unreadable_journal_directory_is_an_error_naming_it() {
     let dir = TempDir::new("notadir");
     let file = dir.path().join("file");
     fs::write(&file, b"x").expect("write");
-    match Journal::open(&file, JournalOptions::default()) {
+    match open_journal(&file, JournalOptions::default()) {
         Err(WasenderError::Journal { path, .. }) => assert_eq!(path, file),
         other => panic!("expected a journal error, got {other:?}"),
     }
-    let error = Journal::open(&file, JournalOptions::default()).expect_err("not a dir");
+    let error = open_journal(&file, JournalOptions::default()).expect_err("not a dir");
     assert!(
         error.to_string().contains(&file.display().to_string()),
         "{error}"

@@ -5,12 +5,13 @@ use std::fs;
 use std::path::Path;
 
 use super::{open, payload, snapshot, TempDir};
+use crate::error::WasenderError;
+use crate::journal::open_journal;
 use crate::journal::segment::{file_header, segment_name};
-use crate::journal::{Journal, JournalDir, JournalOptions};
-use crate::WasenderError;
+use crate::journal::{JournalDir, JournalOptions};
 
 fn locked(dir: &Path) -> (std::path::PathBuf, Option<u32>) {
-    match Journal::open(dir, JournalOptions::default()) {
+    match open_journal(dir, JournalOptions::default()) {
         Err(WasenderError::JournalLocked { path, pid }) => (path, pid),
         other => panic!("expected JournalLocked, got {other:?}"),
     }

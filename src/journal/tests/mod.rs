@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::open::{Corruption, Recovery};
 use super::segment::FILE_HEADER_LEN;
-use super::{Journal, JournalOptions, Seq};
+use super::{open_journal, Journal, JournalOptions, Seq};
 
 /// A directory under the system temp dir, removed on drop.
 pub(super) struct TempDir(PathBuf);
@@ -108,7 +108,7 @@ pub(super) fn open(dir: &Path) -> (Journal, Recovered) {
 }
 
 pub(super) fn open_with(dir: &Path, options: JournalOptions) -> (Journal, Recovered) {
-    let (journal, recovery) = Journal::open(dir, options).expect("open the journal");
+    let (journal, recovery) = open_journal(dir, options).expect("open the journal");
     let recovered = read_back(&journal, recovery);
     (journal, recovered)
 }

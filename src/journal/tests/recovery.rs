@@ -7,9 +7,10 @@ use proptest::prelude::*;
 use super::{
     open, open_with, payload, payloads, read_back, record_len, segment_files, seqs, TempDir, HEADER,
 };
+use crate::error::WasenderError;
+use crate::journal::open_journal;
 use crate::journal::record::CorruptionKind;
-use crate::journal::{Journal, JournalOptions, Seq};
-use crate::WasenderError;
+use crate::journal::{JournalOptions, Seq};
 
 #[test]
 fn pending_events_come_back_in_append_order() {
@@ -87,7 +88,7 @@ fn pending_events_are_read_back_in_bounded_batches_in_seq_order() {
         .collect();
     journal.mark_done(seqs[1]).expect("mark done");
     drop(journal);
-    let (journal, recovery) = Journal::open(dir.path(), JournalOptions::default()).expect("open");
+    let (journal, recovery) = open_journal(dir.path(), JournalOptions::default()).expect("open");
     assert_eq!(
         (recovery.pending, recovery.backlog_end),
         (9, Seq(seqs[9].0 + 1))
@@ -294,7 +295,7 @@ proptest! {
         bytes.extend_from_slice(&tail);
         fs::write(segment, &bytes).expect("write");
 
-        let (journal, recovery) = match Journal::open(dir.path(), JournalOptions::default()) {
+        let (journal, recovery) = match open_journal(dir.path(), JournalOptions::default()) {
             Ok(opened) => opened,
             Err(WasenderError::JournalFormat { path, .. }) => {
                 prop_assert_eq!(&path, segment);

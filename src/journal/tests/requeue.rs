@@ -5,11 +5,11 @@ use std::fs;
 use std::path::Path;
 
 use super::{open, TempDir};
+use crate::error::WasenderError;
 use crate::journal::{
     self, dedupe_key, DeadLetter, DeadLetters, DedupeWindow, JournalDir, Requeue, Seq,
     DEAD_LETTER_FILE, DEDUPE_FILE,
 };
-use crate::WasenderError;
 
 fn message(id: &str) -> Vec<u8> {
     format!(

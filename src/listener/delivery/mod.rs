@@ -80,17 +80,17 @@ pub(crate) trait Delivery: Send + Sync {
     }
 
     /// The dead letters kept (queued modes; inline mode has none).
-    fn dead_letters(&self) -> crate::Result<Vec<DeadLetter>> {
+    fn dead_letters(&self) -> crate::error::Result<Vec<DeadLetter>> {
         Ok(Vec::new())
     }
 
     /// Hands the dead letters `which` picks to the handler again; returns how many.
-    fn requeue_dead_letters(&self, _which: &Requeue) -> crate::Result<usize> {
+    fn requeue_dead_letters(&self, _which: &Requeue) -> crate::error::Result<usize> {
         Ok(0)
     }
 
     /// Forgets every dead letter; returns how many.
-    fn purge_dead_letters(&self) -> crate::Result<usize> {
+    fn purge_dead_letters(&self) -> crate::error::Result<usize> {
         Ok(0)
     }
 }

@@ -33,6 +33,7 @@ use crate::handler::{
     report_dead_letter, run_attempts, Attempts, DeadLetter, DeadLetterId, Ended, HandlerFailure,
     HandlerRetryPolicy, LastCall, ThreadGroup, WebhookHandler,
 };
+use crate::journal::open_journal;
 use crate::journal::{
     self, DeadLetters, DedupeWindow, Journal, JournalOptions, Requeue, Seq, DEAD_LETTER_FILE,
     DEDUPE_FILE,
@@ -101,7 +102,7 @@ impl<H: WebhookHandler + 'static> QueuedDelivery<H> {
         handler: Arc<H>,
         config: QueuedConfig,
         counters: Arc<Counters>,
-    ) -> crate::Result<Self> {
+    ) -> crate::error::Result<Self> {
         let (store, backlog) = match &config.journal_dir {
             Some(dir) => {
                 let (store, backlog) = open_store(dir, config.max_record_size)?;
@@ -199,10 +200,10 @@ struct Backlog {
     count: u64,
 }
 
-fn open_store(dir: &Path, max_record_size: usize) -> crate::Result<(Store, Backlog)> {
+fn open_store(dir: &Path, max_record_size: usize) -> crate::error::Result<(Store, Backlog)> {
     let options = JournalOptions::default()
         .max_record_size(u32::try_from(max_record_size).unwrap_or(u32::MAX));
-    let (journal, recovery) = Journal::open(dir, options)?;
+    let (journal, recovery) = open_journal(dir, options)?;
     if !recovery.is_clean() {
         let bytes: u64 = recovery.corruption.iter().map(|c| c.len).sum();
         log::warn!(
@@ -333,21 +334,21 @@ impl<H: WebhookHandler + 'static> Delivery for QueuedDelivery<H> {
         }
     }
 
-    fn dead_letters(&self) -> crate::Result<Vec<DeadLetter>> {
+    fn dead_letters(&self) -> crate::error::Result<Vec<DeadLetter>> {
         match &self.core.store {
             Some(store) => store.dead_letters.list(),
             None => Ok(lock(&self.core.memory_letters).iter().cloned().collect()),
         }
     }
 
-    fn requeue_dead_letters(&self, which: &Requeue) -> crate::Result<usize> {
+    fn requeue_dead_letters(&self, which: &Requeue) -> crate::error::Result<usize> {
         match &self.core.store {
             Some(store) => self.core.requeue_durable(store, which),
             None => Ok(self.core.requeue_in_memory(which)),
         }
     }
 
-    fn purge_dead_letters(&self) -> crate::Result<usize> {
+    fn purge_dead_letters(&self) -> crate::error::Result<usize> {
         match &self.core.store {
             Some(store) => journal::purge(&store.dead_letters),
             None => {
@@ -604,7 +605,7 @@ impl<H: WebhookHandler + 'static> Core<H> {
 
     /// Requeues dead letters into the running listener's journal: they are
     /// fed to the handler threads ahead of new events.
-    fn requeue_durable(&self, store: &Store, which: &Requeue) -> crate::Result<usize> {
+    fn requeue_durable(&self, store: &Store, which: &Requeue) -> crate::error::Result<usize> {
         let seqs = journal::requeue(&store.journal, &store.dead_letters, which)?;
         let (Some(first), Some(last)) = (seqs.first(), seqs.last()) else {
             return Ok(0);

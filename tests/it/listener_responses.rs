@@ -348,6 +348,10 @@ fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
     let mut a = Conn::open(addr);
     let mut b = Conn::open(addr);
     assert_eq!(a.post_signed(&event("C1", "x")).status, 200);
+    // Input, not a wait: `a` idle clearly longer than `b`. (Without it, a
+    // thread preempted between writing `a`'s answer and filing `a` as idle
+    // could file it after `b`: the ages would differ by microseconds.)
+    std::thread::sleep(Duration::from_millis(20));
     assert_eq!(b.post_signed(&event("C2", "x")).status, 200);
     // Both idle now, `a` the longest: a newcomer is served, and `a` goes.
     let mut c = Conn::open(addr);

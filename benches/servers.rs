@@ -25,6 +25,7 @@
 //! apart, as "refused", and the connection goes on.
 //!
 //! `cargo bench -p wasenderapi-benches --bench servers`
+//! (`BENCH_CONNECTIONS=128` for one column).
 
 #[path = "support/load.rs"]
 mod load;
@@ -399,17 +400,29 @@ fn main() {
         run_round(*addr, &request, 16, Duration::from_millis(300));
     }
 
+    // `BENCH_CONNECTIONS=128` runs one column only (a comma list works too).
+    let connection_counts: Vec<usize> = std::env::var("BENCH_CONNECTIONS")
+        .ok()
+        .map(|list| {
+            list.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect()
+        })
+        .filter(|list: &Vec<usize>| !list.is_empty())
+        .unwrap_or_else(|| CONNECTIONS.to_vec());
     let mut table = Vec::new();
-    for connections in CONNECTIONS {
+    for connections in connection_counts {
         let mut tallies: Vec<Tally> = servers.iter().map(|_| Tally::new()).collect();
         for round in 1..=rounds {
             for ((name, addr), tally) in servers.iter().zip(&mut tallies) {
                 let r = run_round(*addr, &request, connections, length);
                 eprintln!(
-                    "{connections:>4} conns, round {round}: {name:<16} {:>9.0} events/s  p50 {:>6} µs  p99 {:>6} µs  {} refused",
+                    "{connections:>4} conns, round {round}: {name:<16} {:>9.0} events/s  p50 {:>6} µs  p90 {:>6} µs  p99 {:>6} µs  p99.9 {:>6} µs  {} refused",
                     r.answered as f64 / r.elapsed.as_secs_f64(),
                     r.latency.quantile(0.50).as_micros(),
+                    r.latency.quantile(0.90).as_micros(),
                     r.latency.quantile(0.99).as_micros(),
+                    r.latency.quantile(0.999).as_micros(),
                     r.refused,
                 );
                 tally.add(&r);

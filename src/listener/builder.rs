@@ -80,6 +80,8 @@ pub struct WebhookListenerBuilder<H> {
     path: String,
     /// `None`: chosen by the delivery mode (see `workers`).
     workers: Option<usize>,
+    /// `None`: one per CPU but one (see `event_loops`).
+    event_loops: Option<usize>,
     limits: Limits,
     queue_capacity: Option<usize>,
     mode: DeliveryMode,
@@ -167,6 +169,7 @@ impl<H> std::fmt::Debug for WebhookListenerBuilder<H> {
             .field("verifier", &self.verifier)
             .field("path", &self.path)
             .field("workers", &self.workers)
+            .field("event_loops", &self.event_loops)
             .field("limits", &self.limits)
             .field("mode", &self.mode)
             .field("handler_threads", &self.handler_threads)
@@ -187,6 +190,7 @@ impl<H> WebhookListenerBuilder<H> {
             bind: Bind::address(&DEFAULT_BIND),
             path: DEFAULT_PATH.to_owned(),
             workers: None,
+            event_loops: None,
             limits: Limits::for_workers(cpus),
             queue_capacity: None,
             mode: DeliveryMode::Inline,
@@ -232,8 +236,8 @@ impl<H> WebhookListenerBuilder<H> {
     /// How many requests are processed at once: verified, decoded and, in
     /// inline mode, handled (default: the number of CPUs; in the durable and
     /// Redis modes, which mostly wait on a disk or a network, 32). The
-    /// listener runs this many threads for them, plus one per CPU core (at
-    /// most one per worker) for its event loops, plus one supervisor:
+    /// listener runs this many threads for them, plus one per CPU but one
+    /// (at least one, at most one per worker) for its event loops, plus one supervisor:
     /// connections, idle or slow, cost no thread. A request that arrives
     /// when every worker is busy waits in a queue
     /// ([`queue_capacity`](Self::queue_capacity)); past it, it is answered 503.
@@ -241,6 +245,20 @@ impl<H> WebhookListenerBuilder<H> {
     /// [`handler_threads`](Self::handler_threads) run the handler.
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = Some(workers);
+        self
+    }
+
+    /// How many event loops serve the connections (default: one per CPU
+    /// but one, at least one and at most `workers`). Each is a thread
+    /// driving its share of the connections with `epoll`/`kqueue`; with fast
+    /// handlers it also runs their requests, so that nothing is handed
+    /// between threads. The default leaves a CPU to the handlers and the
+    /// rest of the machine: an event loop sharing its CPU with another busy
+    /// thread is preempted for whole time slices, and all its connections
+    /// wait that long. On a machine that runs nothing else, set the CPU
+    /// count. Zero is refused at `spawn`.
+    pub fn event_loops(mut self, loops: usize) -> Self {
+        self.event_loops = Some(loops);
         self
     }
 
@@ -563,20 +581,22 @@ impl<H> WebhookListenerBuilder<H> {
             ServerConfig {
                 limits,
                 workers,
+                event_loops: self.event_loops,
                 #[cfg(feature = "tls")]
                 tls,
                 clock: Arc::new(SystemClock),
             },
         )?;
         let cap = server.connection_cap();
+        let loops = server.event_loops();
         let open_files = server
             .open_file_limit()
             .map_or_else(String::new, |n| format!(" (open-file limit {n})"));
         #[allow(unused_mut)] // `mut` only with the `signals` feature
         let mut running = WebhookListener::start(server, Arc::clone(&service), self.drain_timeout);
         log::info!(
-            "webhook listener on {scheme}://{local_addr}{}: {}, {secrets} secret(s), \
-             up to {cap} connections{open_files}, drain timeout {:?}",
+            "webhook listener on {scheme}://{local_addr}{}: {}, {loops} event loop(s), \
+             {secrets} secret(s), up to {cap} connections{open_files}, drain timeout {:?}",
             service.path(),
             plan.description,
             self.drain_timeout
@@ -597,6 +617,9 @@ impl<H> WebhookListenerBuilder<H> {
         let limits = &self.limits;
         if self.workers == Some(0) {
             return invalid("workers must be at least 1");
+        }
+        if self.event_loops == Some(0) {
+            return invalid("event_loops must be at least 1");
         }
         if !self.path.starts_with('/') {
             return invalid("path must start with '/'");

@@ -109,6 +109,7 @@ fn invalid_settings_are_refused() {
     let recorder = Arc::new(Recorder::default());
     for built in [
         builder(Arc::clone(&recorder)).workers(0).spawn(),
+        builder(Arc::clone(&recorder)).event_loops(0).spawn(),
         builder(Arc::clone(&recorder)).path("webhook").spawn(),
         builder(Arc::clone(&recorder)).max_body_bytes(0).spawn(),
         builder(Arc::clone(&recorder)).queue_capacity(0).spawn(),

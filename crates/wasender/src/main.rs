@@ -204,6 +204,9 @@ struct ListenArgs {
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Connection limits (the listener's defaults when left out)")]
 struct LimitArgs {
+    /// Event loop threads serving the connections (default: one per CPU but one).
+    #[arg(long, env = "WASENDER_EVENT_LOOPS", value_name = "N")]
+    event_loops: Option<usize>,
     /// The most connections open at once; more are answered 503 and closed.
     #[arg(long, env = "WASENDER_MAX_CONNECTIONS", value_name = "N")]
     max_connections: Option<usize>,
@@ -432,6 +435,9 @@ fn configure<H>(
         _ => false,
     };
     let limits = &args.limits;
+    if let Some(n) = limits.event_loops {
+        builder = builder.event_loops(n);
+    }
     if let Some(n) = limits.max_connections {
         builder = builder.max_connections(n);
     }

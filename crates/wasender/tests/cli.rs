@@ -44,6 +44,7 @@ const WASENDER_VARIABLES: &[&str] = &[
     "WASENDER_TLS_CERT",
     "WASENDER_TLS_KEY",
     "WASENDER_CACERT",
+    "WASENDER_EVENT_LOOPS",
     "WASENDER_MAX_CONNECTIONS",
     "WASENDER_MAX_CONNECTIONS_PER_PEER",
     "WASENDER_IDLE_TIMEOUT",
@@ -327,6 +328,8 @@ struct Listen {
     addr: SocketAddr,
     /// `http` or `https`, as the start line says.
     scheme: String,
+    /// The lines logged up to the address line (the listener's start line among them).
+    started: Vec<String>,
     log: Receiver<String>,
 }
 
@@ -374,10 +377,13 @@ impl Listen {
             if let Some(rest) = line.split("POST events to ").nth(1) {
                 let (scheme, rest) = rest.split_once("://").expect("a URL");
                 let addr = rest.split('/').next().unwrap_or_default();
+                let (addr, scheme) = (addr.parse().expect("a socket address"), scheme.to_owned());
+                seen.push(line);
                 return Listen {
                     child,
-                    addr: addr.parse().expect("a socket address"),
-                    scheme: scheme.to_owned(),
+                    addr,
+                    scheme,
+                    started: seen,
                     log: rx,
                 };
             }
@@ -537,9 +543,13 @@ fn listener_limit_flags_and_variables_reach_the_listener() {
             "1MiB",
             "--trusted-proxy",
             "10.0.0.1",
+            "--event-loops",
+            "3",
         ],
         &[],
     );
+    let started = small.started.join("\n");
+    assert!(started.contains(", 3 event loop(s), "), "{started}");
     let url = format!("http://{}/webhook", small.addr);
     let sent = run(&["send-event", &url, &file]);
     assert_eq!(code(&sent), 1, "{}", stderr(&sent));
@@ -553,8 +563,11 @@ fn listener_limit_flags_and_variables_reach_the_listener() {
             ("WASENDER_MAX_BODY_BYTES", "100"),
             ("WASENDER_TRUSTED_PROXIES", "10.0.0.1,::1"),
             ("WASENDER_IDLE_TIMEOUT", "5s"),
+            ("WASENDER_EVENT_LOOPS", "2"),
         ],
     );
+    let started = small.started.join("\n");
+    assert!(started.contains(", 2 event loop(s), "), "{started}");
     let url = format!("http://{}/webhook", small.addr);
     let sent = run(&["send-event", &url, &file]);
     assert!(stdout(&sent).starts_with("413"), "{}", stdout(&sent));

@@ -26,6 +26,13 @@
 //! the answer reaches the core through its inbox. With fast handlers
 //! nothing is handed over and no thread is woken per request.
 //!
+//! **A short spin before sleeping.** After its last event a loop keeps
+//! polling without blocking for [`SPIN`] (50 µs) before it sleeps in
+//! `epoll_wait`: keep-alive traffic that follows within that time is taken
+//! without the cost of waking a sleeping thread (tens of microseconds on a
+//! virtual machine; at 2 connections it halved the round trip). A loop
+//! costs at most that much CPU per burst of traffic and none when idle.
+//!
 //! **Bounded work.** At most `workers` requests are being processed at once
 //! (so `cores` threads are always free to run the cores); a complete
 //! request beyond that waits in a bounded queue, taken by the next thread
@@ -66,6 +73,10 @@ const SCRATCH_BYTES: usize = 64 * 1024;
 const ACCEPT_BATCH: usize = 64;
 /// Connections driven from a core's ready list per turn.
 const READY_BATCH: usize = 64;
+/// How long an event loop keeps polling without sleeping after its last
+/// event: a request that follows within this time (keep-alive traffic) is
+/// picked up without the cost of waking a sleeping thread.
+const SPIN: Duration = Duration::from_micros(50);
 /// How long a core may go without a thread before a spare takes it.
 const RESCUE_AFTER: Duration = Duration::from_millis(10);
 /// When processing a request takes this long on average (waiting on a disk
@@ -647,6 +658,7 @@ struct Runner<'a> {
 
 impl Runner<'_> {
     fn run(&mut self) {
+        let mut last_event = Instant::now();
         loop {
             if !self.take_inbox() {
                 return;
@@ -662,7 +674,8 @@ impl Runner<'_> {
                 return;
             };
             let busy = !core.ready.is_empty() || core.accept_more && !core.closed;
-            let timeout = busy.then_some(Duration::ZERO);
+            let spinning = last_event.elapsed() < SPIN;
+            let timeout = (busy || spinning).then_some(Duration::ZERO);
             if let Err(e) = core.poll.poll(&mut self.local.events, timeout) {
                 if e.kind() != ErrorKind::Interrupted {
                     log::error!("the listener's event loop failed: {e}");
@@ -671,6 +684,9 @@ impl Runner<'_> {
                 continue;
             }
             self.local.tokens.clear();
+            if !self.local.events.is_empty() {
+                last_event = Instant::now();
+            }
             for event in self.local.events.iter() {
                 let closed = event.is_read_closed() || event.is_error();
                 let readiness = match (event.is_readable() || closed, closed) {

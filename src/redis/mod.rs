@@ -124,6 +124,14 @@
 //! the listener's `stats().rejected_unavailable`; added events count in
 //! `queued`, duplicates in `deduplicated`).
 //!
+//! The listener adds on threads of its own, one per connection of the
+//! appender's pool ([`pool_size`](RedisAppenderOptions::pool_size), 32): the
+//! event loop hands each verified event over and serves other requests
+//! meanwhile, and the answer follows once Redis has said what became of the
+//! event. So up to `pool_size` adds are in flight, which Redis writes (and
+//! syncs) together; 64 more per thread may wait, and past that the answer
+//! is 503 with `Retry-After`.
+//!
 //! # What the workers do
 //!
 //! **Attempts are handler calls that began** (see [`crate::handler`]), and a

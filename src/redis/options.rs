@@ -256,7 +256,8 @@ impl RedisAppenderOptions {
 
     /// The most Redis connections the appender holds (default 32), shared by
     /// the threads that append. A request finding them all busy waits up to
-    /// the command timeout for one, then fails (503).
+    /// the command timeout for one, then fails (503). A Redis-mode listener
+    /// runs one adding thread per connection: the adds in flight at once.
     pub fn pool_size(mut self, connections: usize) -> Self {
         self.pool_size = connections;
         self

@@ -110,6 +110,12 @@ impl Deadline {
         )
     }
 
+    /// The instant itself.
+    #[cfg(feature = "redis")]
+    pub fn instant(&self) -> Instant {
+        self.0
+    }
+
     /// The time left, or `None` once the deadline has passed.
     pub fn remaining(&self) -> Option<Duration> {
         self.0

@@ -1,10 +1,10 @@
 //! Journal append throughput: group commit from 8 threads against one `fsync`
 //! per append (the journal's `group_commit(false)` baseline).
 //!
-//! `cargo bench --bench journal --features bench-internals` (set
+//! `cargo bench -p wasenderapi-benches --bench journal` (set
 //! `JOURNAL_BENCH_DIR` to measure another disk than the system temp dir,
 //! `JOURNAL_BENCH_APPENDS` to change the count per thread, default 100). The
-//! journal is crate-internal; the `bench-internals` feature exposes it here.
+//! journal is crate-internal; the `bench-internals` feature (on in this package) exposes it here.
 
 use std::sync::Arc;
 use std::thread;

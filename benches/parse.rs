@@ -1,11 +1,11 @@
 //! `handle_webhook_event` (verify + typed, lossless parse) against
 //! `serde_json::from_slice::<Value>` on the same bodies, in the same run.
 //!
-//! Run: `cargo bench --bench parse`. Criterion measures each fixture; the
+//! Run: `cargo bench -p wasenderapi-benches --bench parse`. Criterion measures each fixture; the
 //! summary at the end prints, per fixture and overall (sum of medians), the
 //! speedup `Value time / handle_webhook_event time` and whether the goal of
 //! issue 13 (at least 1.3×) holds. A filter that matches no benchmark
-//! (`cargo bench --bench parse -- summary`) runs the summary alone.
+//! (`cargo bench -p wasenderapi-benches --bench parse -- summary`) runs the summary alone.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! received-to-handled latency (p50/p99) — with 1 and 2 listeners in Redis
 //! mode, one `RedisWorker` handling for both.
 //!
-//! Run: `cargo bench --bench redis --features redis`. `REDIS_BENCH_EVENTS`
+//! Run: `cargo bench -p wasenderapi-benches --bench redis`. `REDIS_BENCH_EVENTS`
 //! (default 20,000 per mode) and `REDIS_BENCH_CONNECTIONS` (default 32
 //! keep-alive client connections) change the load, `REDIS_BENCH_WORKER_THREADS`
 //! (default 64) the worker. It starts its own

@@ -2,7 +2,7 @@
 //! throughput, p99 and resident memory reported per 100,000; then the queued
 //! durable mode's throughput as a ratio of inline mode, on the same run.
 //!
-//! Run: `cargo bench --bench soak`. `SOAK_EVENTS` (default 1,000,000) and
+//! Run: `cargo bench -p wasenderapi-benches --bench soak`. `SOAK_EVENTS` (default 1,000,000) and
 //! `RATIO_EVENTS` (default 100,000) change the counts; `SOAK_CONNECTIONS`
 //! (default 8) and `RATIO_CONNECTIONS` (default 32) the number of keep-alive
 //! client connections. `SOAK_MODE` (`inline`, `queued` or `durable`) picks

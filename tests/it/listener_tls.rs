@@ -83,10 +83,7 @@ impl TestPki {
         roots
             .add(self.ca.clone())
             .expect("CA is a valid trust anchor");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default versions")
+        let mut config = ClientConfig::builder()
             .with_root_certificates(roots)
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -277,10 +274,7 @@ fn ureq_trusting_the_test_ca_posts_an_event_over_https() {
 fn tls_config_serves_a_configuration_built_by_hand() {
     let pki = TestPki::new();
     let (chain, key) = pki.server_identity();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .unwrap()
+    let config = ServerConfig::builder_with_protocol_versions(&[&rustls::version::TLS12])
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .unwrap();
@@ -523,13 +517,10 @@ fn key_of_another_certificate_fails_spawn_naming_the_key_file() {
 fn tls_config_offering_h2_is_refused() {
     let pki = TestPki::new();
     let (chain, key) = pki.server_identity();
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .unwrap();
+    let mut config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let err = WebhookListener::builder(verifier(), Arc::new(Recorder::default()))
         .bind("127.0.0.1:0")

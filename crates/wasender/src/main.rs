@@ -467,7 +467,9 @@ fn configure<H>(
 
 fn listen(args: ListenArgs, matches: Option<&ArgMatches>) -> Outcome {
     let bind = bind_address(&args, matches)?;
-    let (listener, tls) = match delivery_mode(&args, matches)? {
+    let delivery = delivery_mode(&args, matches)?;
+    let redis = matches!(delivery, Delivery::Redis(_));
+    let (listener, tls) = match delivery {
         Delivery::Redis(options) => {
             let builder = WebhookListener::redis_builder(args.secret.verifier(), options);
             let (builder, tls) = configure(builder, &args, &bind);
@@ -494,17 +496,19 @@ fn listen(args: ListenArgs, matches: Option<&ArgMatches>) -> Outcome {
         args.path
     );
     let stats = listener.run_until_signal()?;
-    log::info!("stopped: {}", stopped_line(&stats));
+    log::info!("stopped: {}", stopped_line(&stats, redis));
     Ok(ExitCode::SUCCESS)
 }
 
 /// The listener's totals, as the stop line says them.
-fn stopped_line(stats: &ListenerStats) -> String {
-    let mut line = format!(
-        "{} events handled, {} requests rejected",
-        stats.handled,
-        stats.rejected()
-    );
+fn stopped_line(stats: &ListenerStats, redis: bool) -> String {
+    // A Redis-mode listener runs no handler: its events went to the stream.
+    let mut line = if redis {
+        format!("{} events added to the Redis stream", stats.queued)
+    } else {
+        format!("{} events handled", stats.handled)
+    };
+    line.push_str(&format!(", {} requests rejected", stats.rejected()));
     for (n, what) in [
         (stats.handler_errors, "handler errors"),
         (stats.dead_lettered, "dead-lettered"),

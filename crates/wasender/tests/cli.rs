@@ -579,6 +579,44 @@ fn listener_limit_flags_and_variables_reach_the_listener() {
 }
 
 #[test]
+fn a_redis_mode_listener_says_it_runs_no_handler_and_answers_503_while_redis_is_down() {
+    // Port 1 on loopback: nothing listens, so Redis "does not answer yet".
+    let listen = Listen::start(
+        &["--bind", "127.0.0.1:0", "--redis", "redis://127.0.0.1:1/"],
+        &[],
+    );
+    let started = listen.started.join("\n");
+    let start = listen
+        .started
+        .iter()
+        .find(|l| l.contains("webhook listener on"))
+        .unwrap_or_else(|| panic!("a start line: {started}"));
+    assert!(start.contains("no handler"), "{start}");
+    assert!(!start.contains("handler threads"), "{start}");
+    assert!(
+        started.contains("Redis does not answer yet"),
+        "the unreachable Redis is named at start: {started}"
+    );
+    let tmp = TempDir::new("redis-down");
+    let file = write_event(&tmp, "R1");
+    let url = format!("http://{}/webhook", listen.addr);
+    let sent = run(&["send-event", &url, &file]);
+    assert_eq!(code(&sent), 1, "{}", stderr(&sent));
+    assert!(stdout(&sent).starts_with("503"), "{}", stdout(&sent));
+
+    let (status, log) = listen.terminate();
+    assert_eq!(status, Some(0));
+    let stopped = log
+        .iter()
+        .find(|l| l.contains("stopped: "))
+        .unwrap_or_else(|| panic!("a stop line: {log:?}"));
+    assert!(
+        stopped.contains("stopped: 0 events added to the Redis stream, "),
+        "{stopped}"
+    );
+}
+
+#[test]
 fn a_closed_stdout_ends_quietly_with_exit_code_141() {
     let tmp = TempDir::new("pipe");
     let file = write_event(&tmp, "P1");

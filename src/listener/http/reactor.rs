@@ -505,6 +505,21 @@ impl DrainHandle {
 }
 
 impl Shared {
+    /// What a connection's steps need of its core, with the running thread's
+    /// scratch buffer and doom list.
+    fn env<'a>(&'a self, local: &'a mut Local, draining: bool) -> Env<'a> {
+        Env {
+            table: &self.table,
+            service: &*self.service,
+            limits: self.conn_limits,
+            clock: &*self.clock,
+            trusted: &self.trusted,
+            scratch: &mut local.scratch,
+            draining,
+            dooms: &mut local.dooms,
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -815,16 +830,7 @@ impl Runner<'_> {
             let Some(conn) = core.conns.get_mut(key).and_then(Option::as_deref_mut) else {
                 return true;
             };
-            let mut env = Env {
-                table: &shared.table,
-                service: &*shared.service,
-                limits: shared.conn_limits,
-                clock: &*shared.clock,
-                trusted: &shared.trusted,
-                scratch: &mut self.local.scratch,
-                draining,
-                dooms: &mut self.local.dooms,
-            };
+            let mut env = shared.env(&mut self.local, draining);
             let next = conn.drive(&mut env);
             let home = conn.home;
             let peer = conn.peer();
@@ -928,16 +934,7 @@ impl Runner<'_> {
             shared.finished_one();
             return true;
         };
-        let mut env = Env {
-            table: &shared.table,
-            service: &*shared.service,
-            limits: shared.conn_limits,
-            clock: &*shared.clock,
-            trusted: &shared.trusted,
-            scratch: &mut self.local.scratch,
-            draining,
-            dooms: &mut self.local.dooms,
-        };
+        let mut env = shared.env(&mut self.local, draining);
         // A second answer to one request (never expected) counts nothing.
         if conn.complete(&mut env, body, response) {
             shared.finished_one();
@@ -964,16 +961,7 @@ impl Runner<'_> {
         if lock(&shared.table).doom_of(home) != Some(doom) {
             return true;
         }
-        let mut env = Env {
-            table: &shared.table,
-            service: &*shared.service,
-            limits: shared.conn_limits,
-            clock: &*shared.clock,
-            trusted: &shared.trusted,
-            scratch: &mut self.local.scratch,
-            draining,
-            dooms: &mut self.local.dooms,
-        };
+        let mut env = shared.env(&mut self.local, draining);
         let next = conn.doomed(&mut env, doom);
         shared.deliver_dooms(&mut self.local.dooms);
         match next {
@@ -1017,16 +1005,7 @@ impl Runner<'_> {
                 .and_then(|core| core.conns.get_mut(key))
                 .and_then(Option::as_deref_mut);
             if let Some(conn) = conn {
-                let mut env = Env {
-                    table: &shared.table,
-                    service: &*shared.service,
-                    limits: shared.conn_limits,
-                    clock: &*shared.clock,
-                    trusted: &shared.trusted,
-                    scratch: &mut self.local.scratch,
-                    draining: true,
-                    dooms: &mut self.local.dooms,
-                };
+                let mut env = shared.env(&mut self.local, true);
                 let _ = conn.doomed(&mut env, Doom::Shutdown);
             }
             self.close(key);

@@ -830,7 +830,7 @@ impl Runner<'_> {
             let Some(conn) = core.conns.get_mut(key).and_then(Option::as_deref_mut) else {
                 return true;
             };
-            let mut env = shared.env(&mut self.local, draining);
+            let mut env = shared.env(self.local, draining);
             let next = conn.drive(&mut env);
             let home = conn.home;
             let peer = conn.peer();
@@ -934,7 +934,7 @@ impl Runner<'_> {
             shared.finished_one();
             return true;
         };
-        let mut env = shared.env(&mut self.local, draining);
+        let mut env = shared.env(self.local, draining);
         // A second answer to one request (never expected) counts nothing.
         if conn.complete(&mut env, body, response) {
             shared.finished_one();
@@ -961,7 +961,7 @@ impl Runner<'_> {
         if lock(&shared.table).doom_of(home) != Some(doom) {
             return true;
         }
-        let mut env = shared.env(&mut self.local, draining);
+        let mut env = shared.env(self.local, draining);
         let next = conn.doomed(&mut env, doom);
         shared.deliver_dooms(&mut self.local.dooms);
         match next {
@@ -1005,7 +1005,7 @@ impl Runner<'_> {
                 .and_then(|core| core.conns.get_mut(key))
                 .and_then(Option::as_deref_mut);
             if let Some(conn) = conn {
-                let mut env = shared.env(&mut self.local, true);
+                let mut env = shared.env(self.local, true);
                 let _ = conn.doomed(&mut env, Doom::Shutdown);
             }
             self.close(key);

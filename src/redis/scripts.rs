@@ -9,6 +9,35 @@
 //! A call that began and never answered — its process died — shows as
 //! `<id>` greater than `<id>:ended`.
 
+/// Lua defined at the top of the scripts that acknowledge entries:
+/// `forget(hash, id)` deletes an entry's fields from the attempts hash, and
+/// `acknowledge(first, last)` acknowledges the ids `ARGV[first..=last]` in
+/// the group `ARGV[1]` of the stream `KEYS[1]` and forgets them in the hash
+/// `KEYS[2]`, returning how many were acknowledged. (A macro, not a const:
+/// `concat!` takes literals only.)
+macro_rules! acknowledging {
+    ($script:literal) => {
+        concat!(
+            r"
+local function forget(hash, id)
+  redis.call('HDEL', hash, id, id .. ':ended', id .. ':last', id .. ':error')
+end
+local function acknowledge(first, last)
+  if last < first then
+    return 0
+  end
+  local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, first, last))
+  for i = first, last do
+    forget(KEYS[2], ARGV[i])
+  end
+  return acked
+end
+",
+            $script
+        )
+    };
+}
+
 /// Acknowledges the `ARGV[4]` handled entries that follow (forgetting their
 /// attempts, as [`ACKNOWLEDGE`] does), then fetches up to `ARGV[3]` new
 /// entries (`XREADGROUP … >`, never blocking) and records, for each, that a
@@ -20,15 +49,9 @@
 /// `KEYS[1]` the events stream, `KEYS[2]` the attempts hash; `ARGV[1]` the
 /// group, `ARGV[2]` this consumer, `ARGV[3]` the count, `ARGV[5..]` the ids
 /// to acknowledge. Returns `{last id or '', {{id, fields, calls begun}, …}}`.
-pub(crate) const FETCH: &str = r"
-local acks = tonumber(ARGV[4])
-if acks > 0 then
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 5, 4 + acks))
-  for i = 5, 4 + acks do
-    local id = ARGV[i]
-    redis.call('HDEL', KEYS[2], id, id .. ':ended', id .. ':last', id .. ':error')
-  end
-end
+pub(crate) const FETCH: &str = acknowledging!(
+    r"
+acknowledge(5, 4 + tonumber(ARGV[4]))
 local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
                         'STREAMS', KEYS[1], '>')
 if not read then
@@ -43,7 +66,8 @@ for _, e in ipairs(read[1][2]) do
   out[#out + 1] = {e[1], e[2], redis.call('HINCRBY', KEYS[2], e[1], 1)}
 end
 return {'', out}
-";
+"
+);
 
 /// Takes over entries left idle on any consumer for at least `ARGV[3]` ms,
 /// choosing by what their attempts say:
@@ -70,15 +94,9 @@ return {'', out}
 /// at, `ARGV[9..]` the ids to acknowledge. Returns `{suspects left, {deleted
 /// id, …}, {{id, fields, kind, calls begun, calls ended, last ending, last
 /// error}, …}}`.
-pub(crate) const TAKE_OVER: &str = r"
-local acks = tonumber(ARGV[8])
-if acks > 0 then
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 9, 8 + acks))
-  for i = 9, 8 + acks do
-    local id = ARGV[i]
-    redis.call('HDEL', KEYS[2], id, id .. ':ended', id .. ':last', id .. ':error')
-  end
-end
+pub(crate) const TAKE_OVER: &str = acknowledging!(
+    r"
+acknowledge(9, 8 + tonumber(ARGV[8]))
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', ARGV[7])
 local free = tonumber(ARGV[4])
 local max = tonumber(ARGV[6])
@@ -110,7 +128,7 @@ for _, c in ipairs(chosen) do
   local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], id)
   if #claimed == 0 or not claimed[1] then
     redis.call('XACK', KEYS[1], ARGV[1], id)
-    redis.call('HDEL', KEYS[2], id, id .. ':ended', id .. ':last', id .. ':error')
+    forget(KEYS[2], id)
     deleted[#deleted + 1] = id
   else
     local begun = c[3]
@@ -123,7 +141,8 @@ for _, c in ipairs(chosen) do
   end
 end
 return {suspects, deleted, taken}
-";
+"
+);
 
 /// Before a retry: records that call number `n + 1` begins, and resets the
 /// entry's idle time, but only while the entry is still pending on this
@@ -149,29 +168,28 @@ return redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
 /// the attempts hash; `ARGV[1]` the group, `ARGV[2]` the entry id, `ARGV[3]`
 /// this consumer, `ARGV[4..]` the dead letter's fields. Returns the dead
 /// letter's id, or `0`.
-pub(crate) const DEAD_LETTER: &str = r"
+pub(crate) const DEAD_LETTER: &str = acknowledging!(
+    r"
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
 if #pending == 0 or pending[1][2] ~= ARGV[3] then
   return 0
 end
 local dead = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[2], ARGV[2] .. ':ended', ARGV[2] .. ':last', ARGV[2] .. ':error')
+forget(KEYS[3], ARGV[2])
 return dead
-";
+"
+);
 
 /// Acknowledges handled entries and forgets their attempts.
 ///
 /// `KEYS[1]` the events stream, `KEYS[2]` the attempts hash; `ARGV[1]` the
 /// group, `ARGV[2..]` the ids. Returns how many were acknowledged.
-pub(crate) const ACKNOWLEDGE: &str = r"
-local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  redis.call('HDEL', KEYS[2], id, id .. ':ended', id .. ':last', id .. ':error')
-end
-return acked
-";
+pub(crate) const ACKNOWLEDGE: &str = acknowledging!(
+    r"
+return acknowledge(2, #ARGV)
+"
+);
 
 /// At a graceful stop: hands the entries this consumer still holds to the
 /// hand-back consumer (`ARGV[3]`), with an idle time that makes them

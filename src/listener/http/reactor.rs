@@ -151,6 +151,18 @@ struct Core {
     closed: bool,
 }
 
+impl Core {
+    /// The open connection under `key`.
+    fn conn(&mut self, key: Key) -> Option<&mut Conn<NetStream>> {
+        self.conns.get_mut(key).and_then(Option::as_deref_mut)
+    }
+
+    /// The connection `home` names, unless it has closed (and its key been reused).
+    fn conn_of(&mut self, home: Home) -> Option<&mut Conn<NetStream>> {
+        self.conn(home.key).filter(|c| c.home == home)
+    }
+}
+
 /// A core and what other threads need of it without holding it.
 struct CoreCell {
     core: Mutex<Core>,
@@ -827,7 +839,7 @@ impl Runner<'_> {
             let Some(core) = self.guard.as_deref_mut() else {
                 return false;
             };
-            let Some(conn) = core.conns.get_mut(key).and_then(Option::as_deref_mut) else {
+            let Some(conn) = core.conn(key) else {
                 return true;
             };
             let mut env = shared.env(self.local, draining);
@@ -924,12 +936,7 @@ impl Runner<'_> {
         let Some(core) = self.guard.as_deref_mut() else {
             return false;
         };
-        let Some(conn) = core
-            .conns
-            .get_mut(home.key)
-            .and_then(Option::as_deref_mut)
-            .filter(|c| c.home == home)
-        else {
+        let Some(conn) = core.conn_of(home) else {
             // Its connection is gone (closed at shutdown): the request is over.
             shared.finished_one();
             return true;
@@ -949,12 +956,7 @@ impl Runner<'_> {
         let Some(core) = self.guard.as_deref_mut() else {
             return false;
         };
-        let Some(conn) = core
-            .conns
-            .get_mut(home.key)
-            .and_then(Option::as_deref_mut)
-            .filter(|c| c.home == home)
-        else {
+        let Some(conn) = core.conn_of(home) else {
             return true;
         };
         // A doom lifted since (the connection lingers now) is not acted on twice.
@@ -999,12 +1001,7 @@ impl Runner<'_> {
             None => return,
         };
         for key in keys {
-            let conn = self
-                .guard
-                .as_deref_mut()
-                .and_then(|core| core.conns.get_mut(key))
-                .and_then(Option::as_deref_mut);
-            if let Some(conn) = conn {
+            if let Some(conn) = self.guard.as_deref_mut().and_then(|core| core.conn(key)) {
                 let mut env = shared.env(self.local, true);
                 let _ = conn.doomed(&mut env, Doom::Shutdown);
             }

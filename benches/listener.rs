@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use load::{Limit, Round};
+use load::{BareServer, Limit, Round};
 use wasenderapi::{WebhookHandler, WebhookListener, WebhookVerifier};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -36,29 +36,6 @@ const WORKERS: usize = 4;
 struct Noop;
 impl WebhookHandler for Noop {
     type Error = Infallible;
-}
-
-/// A tiny_http server that reads each body and answers 200, on `WORKERS` threads.
-fn bare_tiny_http() -> (
-    SocketAddr,
-    Arc<tiny_http::Server>,
-    Vec<thread::JoinHandle<()>>,
-) {
-    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
-    let addr = server.server_addr().to_ip().expect("ip address");
-    let workers = (0..WORKERS)
-        .map(|_| {
-            let server = Arc::clone(&server);
-            thread::spawn(move || {
-                while let Ok(mut request) = server.recv() {
-                    let mut body = Vec::new();
-                    let _ = request.as_reader().read_to_end(&mut body);
-                    let _ = request.respond(tiny_http::Response::from_string(r#"{"status":"ok"}"#));
-                }
-            })
-        })
-        .collect();
-    (addr, server, workers)
 }
 
 /// One server under test.
@@ -101,7 +78,7 @@ fn main() {
     let requests = Arc::new(vec![load::signed_request("/webhook", SECRET, &body)]);
     let load = |addr, length| load::run(addr, &requests, CONNECTIONS, Limit::Time(length));
 
-    let (bare_addr, bare_server, bare_workers) = bare_tiny_http();
+    let bare_server = BareServer::start(WORKERS);
     let listener = WebhookListener::builder(WebhookVerifier::with_secret(SECRET), Noop)
         .bind("127.0.0.1:0")
         .workers(WORKERS)
@@ -110,7 +87,7 @@ fn main() {
     let mut contenders = vec![
         Contender {
             name: "bare tiny_http",
-            addr: bare_addr,
+            addr: bare_server.addr,
             scraped: false,
             best: None,
         },
@@ -198,10 +175,5 @@ fn main() {
         stats.rejected(),
         stats.metrics_scrapes
     );
-    for _ in 0..WORKERS {
-        bare_server.unblock();
-    }
-    for worker in bare_workers {
-        let _ = worker.join();
-    }
+    bare_server.stop();
 }

@@ -42,7 +42,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use load::Histogram;
+use load::{BareServer, Histogram};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use wasenderapi::handler::dispatch;
@@ -108,23 +108,6 @@ fn start_axum() -> SocketAddr {
             let _ = server.await;
         })
     });
-    addr
-}
-
-/// Starts a tiny_http server that reads each body and answers 200, on 2 threads.
-fn start_tiny_http() -> SocketAddr {
-    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind tiny_http"));
-    let addr = server.server_addr().to_ip().expect("an IP address");
-    for _ in 0..THREADS {
-        let server = Arc::clone(&server);
-        thread::spawn(move || {
-            while let Ok(mut request) = server.recv() {
-                let mut body = Vec::new();
-                let _ = request.as_reader().read_to_end(&mut body);
-                let _ = request.respond(tiny_http::Response::from_string(r#"{"status":"ok"}"#));
-            }
-        });
-    }
     addr
 }
 
@@ -383,10 +366,11 @@ fn main() {
         .workers(THREADS)
         .spawn()
         .expect("the listener starts");
+    let bare_server = BareServer::start(THREADS);
     let servers: [(&str, SocketAddr); 3] = [
         ("WebhookListener", listener.local_addr()),
         ("axum 0.8", start_axum()),
-        ("bare tiny_http", start_tiny_http()),
+        ("bare tiny_http", bare_server.addr),
     ];
 
     println!(
@@ -457,6 +441,7 @@ fn main() {
             ours.per_second() / bare.per_second(),
         );
     }
+    bare_server.stop();
     let stats = listener.shutdown();
     println!(
         "\nlistener stats: handled {}, rejected {}",

@@ -294,3 +294,46 @@ pub fn rss_kib() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// The baseline server: tiny_http reading each body and answering 200, on
+/// `threads` threads, with no verification. Stopped by [`BareServer::stop`].
+pub struct BareServer {
+    pub addr: SocketAddr,
+    server: Arc<tiny_http::Server>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl BareServer {
+    pub fn start(threads: usize) -> BareServer {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind tiny_http"));
+        let addr = server.server_addr().to_ip().expect("an IP address");
+        let threads = (0..threads)
+            .map(|_| {
+                let server = Arc::clone(&server);
+                thread::spawn(move || {
+                    while let Ok(mut request) = server.recv() {
+                        let mut body = Vec::new();
+                        let _ = request.as_reader().read_to_end(&mut body);
+                        let _ =
+                            request.respond(tiny_http::Response::from_string(r#"{"status":"ok"}"#));
+                    }
+                })
+            })
+            .collect();
+        BareServer {
+            addr,
+            server,
+            threads,
+        }
+    }
+
+    /// Wakes each thread out of `recv` and waits for it.
+    pub fn stop(self) {
+        for _ in &self.threads {
+            self.server.unblock();
+        }
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
